@@ -1,0 +1,65 @@
+"""What every command shares: loading settings at the edge, output mode, JSON, exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from tcgjobs.config import Settings, load_settings
+from tcgjobs.errors import ConfigError, ExitCode, TcgjobsError
+from tcgjobs.logging import redact
+
+JSON_SCHEMA_VERSION = 1
+
+stdout = Console(soft_wrap=True, highlight=False)
+stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def settings() -> Settings:
+    """Settings from the process environment. Exits 78 listing every problem."""
+    try:
+        return load_settings(os.environ)
+    except ConfigError as exc:
+        exit_with(exc)
+
+
+def exit_with(exc: TcgjobsError) -> NoReturn:
+    """Print ``exc`` on stderr and exit with its code."""
+    stderr.print(f"error: {redact(str(exc))}", markup=False)
+    raise typer.Exit(int(exc.exit_code))
+
+
+def exit_code(code: ExitCode | int) -> NoReturn:
+    raise typer.Exit(int(code))
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """One JSON document on stdout, tagged with the schema version."""
+    document = {"schema_version": JSON_SCHEMA_VERSION, **payload}
+    sys.stdout.write(redact(json.dumps(document, indent=2, default=str, ensure_ascii=False)) + "\n")
+    sys.stdout.flush()
+
+
+def print_text(text: str) -> None:
+    """Plain text on stdout (no markup interpretation)."""
+    stdout.print(redact(text), markup=False)
+
+
+@contextmanager
+def errors_exit() -> Iterator[None]:
+    """Turn a TcgjobsError escaping the block into its exit code."""
+    try:
+        yield
+    except TcgjobsError as exc:
+        exit_with(exc)

@@ -1,0 +1,47 @@
+"""``tcgjobs config``: the effective settings and where each came from, secrets redacted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tcgjobs.cli import common
+from tcgjobs.cli.output import print_table
+from tcgjobs.config_check import run_checks
+from tcgjobs.errors import ExitCode
+from tcgjobs.parsers import format_value
+
+REDACTED = "<redacted>"
+
+
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Also test that paths are writable and "
+                                        "configured services answer; exit 78 if not.")] = False,
+) -> None:
+    """Show the effective settings (secrets redacted)."""
+    settings = common.settings()
+    entries = []
+    for setting in settings.table:
+        value = settings.get(setting.name)
+        shown = REDACTED if setting.secret and value else format_value(value)
+        entries.append({"name": setting.name, "variable": setting.variable, "value": shown,
+                        "source": settings.sources[setting.name]})
+    results = run_checks(settings) if check else []
+    if as_json:
+        common.print_json({"settings": entries, "warnings": settings.warnings,
+                           "checks": [r.as_json() for r in results]})
+    else:
+        print_table(["variable", "value", "source"], [(e["variable"], e["value"], e["source"]) for e in entries])
+        for warning in settings.warnings:
+            common.print_text(f"warning: {warning}")
+        if results:
+            print_table(["check", "result", "detail"],
+                        [(r.name, "ok" if r.ok else "FAILED", r.detail) for r in results])
+    if any(not r.ok for r in results):
+        common.exit_code(ExitCode.CONFIG)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("config")(config)

@@ -1,0 +1,106 @@
+"""``tcgjobs run JOB``: one subcommand per registered job, with that job's own options."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from tcgjobs.cli import common
+from tcgjobs.cli.output import print_outcome, reporter_for
+from tcgjobs.errors import ExitCode
+from tcgjobs.observers import default_observers
+from tcgjobs.registry import Job, all_jobs
+from tcgjobs.runner import TRIGGERS, RunRequest, run_job
+
+
+class JobGroup(TyperGroup):
+    """Lists the valid job names when the name given is not one of them."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.commands:
+            common.stderr.print(f"error: unknown job {name!r}; valid jobs: {', '.join(self.commands)}",
+                                markup=False)
+            raise typer.Exit(int(ExitCode.USAGE))
+        return super().resolve_command(ctx, args)
+
+
+run_app = typer.Typer(cls=JobGroup, no_args_is_help=True, rich_markup_mode=None,
+                      help="Run one job now and exit with its status code.")
+
+
+def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:
+    """Job option values from the command line (None: not given). Exits 2 on a bad value."""
+    values: dict[str, Any] = {}
+    for option in job.options:
+        value = raw.get(option.name)
+        if value is not None and option.kind is not bool:
+            try:
+                value = option.parser(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=option.flag) from None
+        values[option.name] = value
+    return values
+
+
+def _execute(job: Job, dry_run: bool, timeout: Optional[float], ignore_deps: bool,  # noqa: UP007
+             as_json: bool, trigger: str, raw_options: dict[str, Any]) -> None:
+    settings = common.settings()
+    options = _parse_options(job, raw_options)
+    if trigger not in TRIGGERS:
+        raise typer.BadParameter(f"expected one of {', '.join(TRIGGERS)}", param_hint="--trigger")
+    if timeout is not None and timeout <= 0:
+        raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
+    with common.errors_exit():
+        outcome = run_job(
+            RunRequest(job=job, settings=settings, options=options, dry_run=dry_run, timeout=timeout,
+                       ignore_deps=ignore_deps, trigger=trigger,
+                       reporter=reporter_for(as_json, settings)),
+            observers=default_observers(settings))
+    if as_json:
+        common.print_json({"run": outcome.as_json()})
+    else:
+        print_outcome(outcome)
+    common.exit_code(outcome.exit_code if outcome.exit_code is not ExitCode.OK else 0)
+
+
+def _command_for(job: Job) -> Any:
+    def command(**kwargs: Any) -> None:
+        common_names = ("dry_run", "timeout", "ignore_deps", "as_json", "trigger")
+        _execute(job, *(kwargs.pop(name) for name in common_names), raw_options=kwargs)
+
+    params = [
+        inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--dry-run", help="Report what the job would do; write nothing.")]),
+        inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[float], typer.Option("--timeout", metavar="SECONDS",  # noqa: UP007
+                                          help=f"Deadline of this run (default {job.timeout:g}s).")]),
+        inspect.Parameter("ignore_deps", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--ignore-deps", help="Run even if a dependency has not succeeded.")]),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--json", help="Print the result as JSON.")]),
+        inspect.Parameter("trigger", inspect.Parameter.KEYWORD_ONLY, default="manual", annotation=Annotated[
+            str, typer.Option("--trigger", metavar="manual|schedule",
+                              help="Who started the run (deploy files pass 'schedule').")]),
+    ]
+    for option in job.options:
+        if option.kind is bool:
+            flag = f"{option.flag}/--no-{option.flag[2:]}"
+            annotation = Annotated[Optional[bool], typer.Option(flag, help=option.help)]  # noqa: UP007
+        else:
+            annotation = Annotated[Optional[str], typer.Option(  # noqa: UP007
+                option.flag, metavar=option.kind.__name__.upper(),
+                help=f"{option.help} [default: {option.default}]")]
+        params.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                        annotation=annotation))
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__name__ = job.module_name
+    command.__doc__ = job.help + ("" if job.implemented else " (not implemented yet)")
+    return command
+
+
+for _job in all_jobs().values():
+    run_app.command(name=_job.name)(_command_for(_job))

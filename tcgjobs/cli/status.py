@@ -1,0 +1,123 @@
+"""``list``, ``status`` and ``history``: they read the registry and the ledger, never write."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tcgjobs.cli import common
+from tcgjobs.cli.output import print_table, seconds, when
+from tcgjobs.config import Settings
+from tcgjobs.db.state import LedgerView, open_view
+from tcgjobs.errors import ExitCode, UsageError
+from tcgjobs.jobstatus import job_status
+from tcgjobs.registry import Job, all_jobs, get_job
+from tcgjobs.runner import stale_after
+from tcgjobs.schedule import describe, next_due, utcnow
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JobArgument = Annotated[Optional[str], typer.Argument(help="One job (default: all).")]  # noqa: UP007
+
+
+def _view(settings: Settings) -> LedgerView:
+    with common.errors_exit():
+        return open_view(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
+                         stale_after=stale_after(settings))
+
+
+def _jobs(name: str | None) -> list[Job]:
+    if name is None:
+        return list(all_jobs().values())
+    try:
+        return [get_job(name)]
+    except KeyError as exc:
+        common.exit_with(UsageError(exc.args[0]))
+
+
+def list_jobs(as_json: JsonOption = False) -> None:
+    """List every job: schedule, timeout, dependencies, what it writes, next due."""
+    settings = common.settings()
+    now = utcnow()
+    entries = []
+    for job in all_jobs().values():
+        config = settings.job(job)
+        entries.append({
+            "job": job.name, "enabled": config.enabled, "implemented": job.implemented,
+            "schedule": config.schedule, "schedule_words": describe(config.schedule),
+            "timezone": settings.timezone.key, "timeout_s": config.timeout,
+            "depends_on": list(job.depends_on), "writes": sorted(r.value for r in job.writes),
+            "next_due": next_due(config.schedule, settings.timezone, now).isoformat(),
+            "help": job.help,
+        })
+    if as_json:
+        common.print_json({"jobs": entries})
+        return
+    rows = [(e["job"], ("on" if e["enabled"] else "off") + ("" if e["implemented"] else ", not implemented"),
+             e["schedule"], e["schedule_words"], f"{e['timeout_s']:g}s", ", ".join(e["depends_on"]) or "-",
+             e["next_due"][:16].replace("T", " ")) for e in entries]
+    print_table(["job", "state", "schedule", "in words", "timeout", "depends on", f"next due ({settings.timezone.key})"
+                 if settings.timezone.key != "UTC" else "next due (UTC)"], rows)
+
+
+def status(
+    job: JobArgument = None,
+    as_json: JsonOption = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 3 when any enabled job is late or failing.")] = False,
+) -> None:
+    """Each job's last outcome, next due time, lateness and failure streak."""
+    settings = common.settings()
+    view = _view(settings)
+    now = utcnow()
+    statuses = [job_status(j, settings, view, now) for j in _jobs(job)]
+    attention = [s for s in statuses if s.needs_attention]
+    if as_json:
+        common.print_json({"generated_at": now.isoformat(), "jobs": [s.as_json() for s in statuses],
+                           "needs_attention": [s.job for s in attention]})
+    else:
+        rows = []
+        for s in statuses:
+            last = s.last_run
+            flags = []
+            if not s.enabled:
+                flags.append("disabled")
+            if s.late:
+                flags.append(f"LATE since {when(s.late_since)}")
+            if s.consecutive_failures:
+                flags.append(f"{s.consecutive_failures} failure(s) in a row")
+            rows.append((s.job, s.last_status.value if s.last_status else "never run",
+                         when(last.started_at) if last else "-", seconds(last.duration_s) if last else "-",
+                         when(s.next_due), ", ".join(flags) or "ok",
+                         (last.error or "")[:80] if last else ""))
+        print_table(["job", "status", "last start", "duration", "next due", "attention", "last error"], rows)
+    if check and attention:
+        common.exit_code(ExitCode.PROBLEMS)
+
+
+def history(
+    job: JobArgument = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent runs from the ledger, newest first."""
+    settings = common.settings()
+    if job is not None:
+        _jobs(job)
+    view = _view(settings)
+    now = utcnow()
+    runs = view.runs(job, limit=limit)
+    if as_json:
+        common.print_json({"runs": [dict(r.as_json(), status=r.effective_status(now, view.stale_after).value)
+                                    for r in runs]})
+        return
+    rows = [(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.job, r.effective_status(now, view.stale_after).value,
+             "-" if r.exit_code is None else r.exit_code, seconds(r.duration_s),
+             r.trigger + (" (dry run)" if r.dry_run else ""), r.run_id[:8], (r.error or "")[:80])
+            for r in runs]
+    print_table(["started (UTC)", "job", "status", "exit", "duration", "trigger", "run", "error"], rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_jobs)
+    app.command("status")(status)
+    app.command("history")(history)

@@ -1,0 +1,285 @@
+"""Settings: one declared table, read once at the edge and passed down in the job context.
+
+Every setting has a name, the environment variables it is read from (the first is the one to
+use; the original's names are kept), a default, a help line, a parser and a secret flag. Secrets
+also accept ``<VAR>_FILE`` (Kubernetes/Docker secrets). The defaults, the validation, ``tcgjobs
+config`` and the README's settings table all come from :data:`SETTINGS` plus the per-job settings
+generated from the registry by :func:`job_settings`.
+
+:func:`load_settings` validates everything and raises one :class:`ConfigError` listing every
+problem it found.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcgjobs import parsers as p
+from tcgjobs.errors import ConfigError
+from tcgjobs.registry import Job, all_jobs
+
+DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
+STATE_FILE_NAME = "tcgjobs-state.sqlite3"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. ``default`` is a value, or a function of the values read so far."""
+
+    name: str
+    env: tuple[str, ...]
+    default: Any
+    help: str
+    parser: Callable[[str], Any] = p.parse_str
+    secret: bool = False
+    deprecated_env: tuple[str, ...] = ()
+
+    @property
+    def variable(self) -> str:
+        return self.env[0]
+
+
+def _state_default(values: Mapping[str, Any]) -> Path:
+    return Path(values["database_path"]).parent / STATE_FILE_NAME
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- paths -------------------------------------------------------------------------------
+    Setting("database_path", ("DATABASE_PATH",), Path(DEFAULT_DATABASE_PATH),
+            "The card database (SQLite) the platform's APIs read.", p.parse_path),
+    Setting("backup_dir", ("BACKUP_DIR",), Path("./database/backups"),
+            "Directory holding the compressed backups.", p.parse_path),
+    Setting("state_path", ("TCGJOBS_STATE_PATH",), _state_default,
+            "State database: run ledger, health and alert state. Default: "
+            f"{STATE_FILE_NAME} beside the card database.", p.parse_path),
+    Setting("tmpdir", ("TCGJOBS_TMPDIR",), None,
+            "Directory for large temporary files (verification, VACUUM). Default: the system's.",
+            p.parse_optional_path),
+    # --- card data ---------------------------------------------------------------------------
+    Setting("data_source", ("TCGJOBS_DATA_SOURCE",), None,
+            "Card data directory (pokemon-tcg-data layout or the platform's data package). "
+            "Default: the small sample bundled with tcgjobs.", p.parse_optional_path),
+    Setting("data_language", ("TCGJOBS_DATA_LANGUAGE",), "en",
+            "Language of the pokemon-tcg-data layout to read (sets/<lang>.json).", p.parse_str),
+    # --- scheduling, runner ------------------------------------------------------------------
+    Setting("timezone", ("TCGJOBS_TIMEZONE",), p.parse_timezone("UTC"),
+            "IANA time zone of every schedule.", p.parse_timezone,
+            deprecated_env=("CRON_TIMEZONE",)),
+    Setting("late_grace_seconds", ("TCGJOBS_LATE_GRACE_SECONDS",), 600,
+            "A job is late when it has not succeeded by its scheduled time plus its timeout plus "
+            "this grace.", p.int_between(0)),
+    Setting("heartbeat_seconds", ("TCGJOBS_HEARTBEAT_SECONDS",), 10.0,
+            "How often a running job refreshes its ledger heartbeat; a heartbeat older than six "
+            "intervals marks the run abandoned.", p.float_between(0.5, 3600)),
+    Setting("busy_timeout_ms", ("TCGJOBS_BUSY_TIMEOUT_MS",), 5000,
+            "How long an SQLite statement waits for a lock held by another process.",
+            p.int_between(0, 600_000)),
+    # --- logging -----------------------------------------------------------------------------
+    Setting("log_level", ("TCGJOBS_LOG_LEVEL",), "info", "debug, info, warning or error.",
+            p.choice("debug", "info", "warning", "error", aliases={"warn": "warning"}),
+            deprecated_env=("CRON_LOG_LEVEL",)),
+    Setting("log_format", ("TCGJOBS_LOG_FORMAT",), "auto",
+            "auto (human on a terminal, JSON lines otherwise), human or json.",
+            p.choice("auto", "human", "json")),
+    # --- PostgreSQL primary ------------------------------------------------------------------
+    Setting("postgres_url", ("TCGJOBS_POSTGRES_URL",), None,
+            "PostgreSQL primary as a URL; wins over the POSTGRES_* variables.",
+            p.parse_postgres_url, secret=True),
+    Setting("postgres_host", ("POSTGRES_HOST",), None,
+            "PostgreSQL host (the primary counts as configured when this or the URL is set).",
+            p.parse_str),
+    Setting("postgres_port", ("POSTGRES_PORT",), 5432, "PostgreSQL port.",
+            p.int_between(1, 65535)),
+    Setting("postgres_user", ("POSTGRES_USER",), None, "PostgreSQL user.", p.parse_str),
+    Setting("postgres_password", ("POSTGRES_PASSWORD",), None, "PostgreSQL password.",
+            p.parse_str, secret=True),
+    Setting("postgres_db", ("POSTGRES_DB",), None, "PostgreSQL database name.", p.parse_str),
+    Setting("postgres_sslmode", ("POSTGRES_SSLMODE",), None,
+            "libpq sslmode (disable, require, verify-full, ...), passed through.",
+            p.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
+    Setting("postgres_connect_timeout", ("TCGJOBS_POSTGRES_CONNECT_TIMEOUT",), 10,
+            "Seconds to wait for a PostgreSQL connection.", p.int_between(1, 600)),
+    Setting("postgres_statement_timeout", ("TCGJOBS_POSTGRES_STATEMENT_TIMEOUT",), 600,
+            "Seconds any one PostgreSQL statement may run (0: no limit).", p.int_between(0)),
+    # --- notifications -----------------------------------------------------------------------
+    Setting("notifications_enabled", ("NOTIFICATIONS_ENABLED",), False,
+            "Master switch for Slack alerts.", p.parse_bool),
+    Setting("slack_webhook_url", ("SLACK_WEBHOOK_URL",), None, "Slack incoming-webhook URL.",
+            p.parse_url, secret=True, deprecated_env=("NOTIFICATION_WEBHOOK_URL",)),
+    Setting("notification_min_severity", ("NOTIFICATION_MIN_SEVERITY",), "warning",
+            "Lowest severity sent to Slack: info, warning (or warn), error, critical.",
+            p.choice("info", "warning", "error", "critical", aliases={"warn": "warning"})),
+    Setting("slack_timeout", ("TCGJOBS_SLACK_TIMEOUT",), 10.0,
+            "Seconds one Slack request may take.", p.float_between(0.1, 120)),
+    Setting("slack_max_attempts", ("TCGJOBS_SLACK_MAX_ATTEMPTS",), 3,
+            "Attempts per Slack message (timeouts, 5xx and 429 are retried).", p.int_between(1, 10)),
+    Setting("slack_max_retry_after", ("TCGJOBS_SLACK_MAX_RETRY_AFTER",), 30.0,
+            "Longest Retry-After (seconds) honoured on HTTP 429; longer waits give up.",
+            p.float_between(0, 600)),
+    # --- metrics and dead-man pings ----------------------------------------------------------
+    Setting("metrics_dir", ("TCGJOBS_METRICS_DIR",), None,
+            "node_exporter textfile-collector directory; metrics are written there after every run.",
+            p.parse_optional_path),
+    Setting("pushgateway_url", ("TCGJOBS_PUSHGATEWAY_URL",), None,
+            "Prometheus Pushgateway URL (pushadd after every run).", p.parse_url, secret=True),
+    Setting("ping_url", ("TCGJOBS_PING_URL",), None,
+            "Dead-man ping URL in the healthchecks.io convention; {job} is replaced by the job name.",
+            p.parse_url, secret=True),
+)
+
+
+def job_settings(job: Job) -> tuple[Setting, ...]:
+    """The settings generated for one job: enabled, schedule, timeout and each of its options."""
+    prefix = job.env_prefix
+    base = job.module_name
+    generated = [
+        Setting(f"{base}_enabled", (prefix + "ENABLED",), True,
+                f"Run {job.name} at all (false: runs are skipped, deploy files suspend it).",
+                p.parse_bool),
+        Setting(f"{base}_schedule", (prefix + "SCHEDULE",), job.schedule,
+                f"Cron schedule of {job.name}.", p.parse_cron),
+        Setting(f"{base}_timeout", (prefix + "TIMEOUT",), job.timeout,
+                f"Deadline of one {job.name} run, in seconds.", p.float_between(1)),
+    ]
+    for option in job.options:
+        generated.append(Setting(f"{base}_{option.name}", option.env or (prefix + option.name.upper(),),
+                                 option.default, f"{job.name}: {option.help}", option.parser))
+    return tuple(generated)
+
+
+def all_settings() -> tuple[Setting, ...]:
+    """The whole table: global settings, then each job's."""
+    generated: list[Setting] = []
+    for job in all_jobs().values():
+        generated.extend(job_settings(job))
+    return SETTINGS + tuple(generated)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The effective configuration of one job."""
+
+    enabled: bool
+    schedule: str
+    timeout: float
+    options: Mapping[str, Any]
+
+
+class Settings:
+    """Validated settings. Attribute access by setting name; ``sources`` says where each came from."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str], warnings: list[str],
+                 table: tuple[Setting, ...]) -> None:
+        self._values = values
+        self.sources = sources
+        self.warnings = warnings
+        self.table = table
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def job(self, job: Job) -> JobConfig:
+        base = job.module_name
+        return JobConfig(
+            enabled=self._values[f"{base}_enabled"],
+            schedule=self._values[f"{base}_schedule"],
+            timeout=self._values[f"{base}_timeout"],
+            options={o.name: self._values[f"{base}_{o.name}"] for o in job.options},
+        )
+
+    @property
+    def postgres_configured(self) -> bool:
+        return bool(self.postgres_url or self.postgres_host)
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.tmpdir or Path(tempfile.gettempdir())
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for the log redactor."""
+        return [str(self._values[s.name]) for s in self.table if s.secret and self._values[s.name]]
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with some values replaced (tests, CLI overrides)."""
+        merged = dict(self._values, **values)
+        return Settings(merged, dict(self.sources), list(self.warnings), self.table)
+
+
+def _read_raw(setting: Setting, environ: Mapping[str, str], problems: list[str],
+              warnings: list[str]) -> tuple[str, str, str] | None:
+    """``(text, variable, source)`` for ``setting``, or None when it is unset. Empty means unset."""
+    for variable in setting.env + setting.deprecated_env:
+        file_variable = variable + "_FILE"
+        direct = environ.get(variable) or None
+        from_file = (environ.get(file_variable) or None) if setting.secret else None
+        if direct is None and from_file is None:
+            continue
+        if direct is not None and from_file is not None:
+            problems.append(f"{variable} and {file_variable} are both set; set only one")
+            return None
+        if variable in setting.deprecated_env:
+            warnings.append(f"{variable} is deprecated; use {setting.variable}")
+        else:
+            ignored = [v for v in setting.deprecated_env if environ.get(v)]
+            if ignored:
+                warnings.append(f"{', '.join(ignored)} ignored because {variable} is set")
+        if from_file is None:
+            return direct, variable, f"env {variable}"
+        try:
+            text = Path(from_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            problems.append(f"{file_variable}: cannot read {from_file}: {exc.strerror}")
+            return None
+        return text, file_variable, f"file {file_variable}"
+    return None
+
+
+def load_settings(environ: Mapping[str, str], table: Iterable[Setting] | None = None) -> Settings:
+    """Read and validate every setting from ``environ``.
+
+    Raises ConfigError listing every invalid value, unreadable secret file and conflict at once.
+    """
+    table = tuple(table) if table is not None else all_settings()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for setting in table:
+        raw = _read_raw(setting, environ, problems, warnings)
+        if raw is None:
+            default = setting.default
+            values[setting.name] = default(values) if callable(default) else default
+            sources[setting.name] = "default"
+            continue
+        text, variable, source = raw
+        try:
+            values[setting.name] = setting.parser(text)
+        except ValueError as exc:
+            message = f"{variable}: {exc}"
+            problems.append(message.replace(text, "<redacted>") if setting.secret else message)
+            values[setting.name] = None
+        sources[setting.name] = source
+    problems.extend(_cross_checks(values))
+    if problems:
+        raise ConfigError(problems)
+    return Settings(values, sources, warnings, table)
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    """Checks that involve more than one setting."""
+    problems = []
+    if values.get("notifications_enabled") and not values.get("slack_webhook_url"):
+        problems.append("NOTIFICATIONS_ENABLED=true needs SLACK_WEBHOOK_URL (or SLACK_WEBHOOK_URL_FILE)")
+    if values.get("postgres_url") and values.get("postgres_host"):
+        problems.append("set either TCGJOBS_POSTGRES_URL or POSTGRES_HOST, not both")
+    return problems

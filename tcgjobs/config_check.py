@@ -1,0 +1,80 @@
+"""``tcgjobs config --check``: test that every configured path is usable and services answer."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcgjobs.config import Settings
+from tcgjobs.logging import redact
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _writable_dir(name: str, directory: Path) -> CheckResult:
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return CheckResult(name, False, f"{directory}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return CheckResult(name, False, f"{directory}: {probe} is not writable")
+    state = "exists" if directory.exists() else f"will be created under {probe}"
+    return CheckResult(name, True, f"{directory} ({state}, writable)")
+
+
+def _card_database(settings: Settings) -> CheckResult:
+    path = settings.database_path
+    if not path.exists():
+        return CheckResult("card database", True, f"{path} does not exist yet (sync-missing-sets creates it)")
+    from tcgjobs.db.cards import open_card_database
+
+    try:
+        db = open_card_database(path, readonly=True, busy_timeout_ms=settings.busy_timeout_ms)
+    except Exception as exc:
+        return CheckResult("card database", False, redact(str(exc)))
+    db.close()
+    return CheckResult("card database", True, f"{path} opens")
+
+
+def _postgres(settings: Settings) -> CheckResult:
+    if not settings.postgres_configured:
+        return CheckResult("postgresql", True, "not configured (replicate-to-primary will refuse to run)")
+    import psycopg2
+
+    from tcgjobs.services.postgres import connect_params, describe_target
+
+    try:
+        connection = psycopg2.connect(**connect_params(settings))
+    except psycopg2.Error as exc:
+        return CheckResult("postgresql", False, f"{describe_target(settings)}: {redact(str(exc).strip())}")
+    connection.close()
+    return CheckResult("postgresql", True, f"{describe_target(settings)} answers")
+
+
+def run_checks(settings: Settings) -> list[CheckResult]:
+    results = [
+        _writable_dir("database directory", settings.database_path.parent),
+        _card_database(settings),
+        _writable_dir("state directory", settings.state_path.parent),
+        _writable_dir("backup directory", settings.backup_dir),
+        _writable_dir("temporary directory", settings.temp_dir),
+    ]
+    if settings.data_source is not None:
+        ok = settings.data_source.is_dir()
+        results.append(CheckResult("data source", ok, f"{settings.data_source} "
+                                   f"{'exists' if ok else 'is not a directory'}"))
+    if settings.metrics_dir is not None:
+        results.append(_writable_dir("metrics directory", settings.metrics_dir))
+    results.append(_postgres(settings))
+    return results

@@ -1,0 +1,1 @@
+"""Databases: the platform's card database (SQLite) and tcgjobs' own state database."""

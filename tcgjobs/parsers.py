@@ -1,0 +1,126 @@
+"""Small parsers for setting and option values. Each raises ``ValueError`` with a message that says
+what was expected; the configuration loader puts the setting's name in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def int_between(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {high}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def float_between(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if value != value:  # NaN
+            raise ValueError("expected a number, got NaN")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {low}, got {value:g}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {high}, got {value:g}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def parse_path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("expected a path, got an empty value")
+    return Path(raw.strip()).expanduser()
+
+
+def parse_optional_path(raw: str) -> Path | None:
+    return parse_path(raw) if raw.strip() else None
+
+
+def parse_timezone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {raw!r} (e.g. UTC, Europe/Berlin)") from None
+
+
+def parse_cron(raw: str) -> str:
+    expr = " ".join(raw.split())
+    if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ValueError(f"expected a 5-field cron expression such as '0 2 * * *', got {raw!r}")
+    return expr
+
+
+def choice(*choices: str, aliases: dict[str, str] | None = None) -> Callable[[str], str]:
+    aliases = aliases or {}
+
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        value = aliases.get(value, value)
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    parse.__name__ = "choice"
+    return parse
+
+
+def parse_url(raw: str) -> str:
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("expected an http(s):// URL")
+    return value
+
+
+def parse_postgres_url(raw: str) -> str:
+    value = raw.strip()
+    if urlsplit(value).scheme not in {"postgres", "postgresql"}:
+        raise ValueError("expected a postgresql:// URL")
+    return value
+
+
+def parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def format_value(value: Any) -> str:
+    """Render a parsed value back as the text an operator would write in the environment."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, ZoneInfo):
+        return value.key
+    if value is None:
+        return ""
+    return str(value)

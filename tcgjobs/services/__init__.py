@@ -1,0 +1,1 @@
+"""I/O services: locks, Slack, metrics, backups, PostgreSQL."""

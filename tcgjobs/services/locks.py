@@ -1,0 +1,73 @@
+"""Cross-process locks with ``flock``: a crashed holder (even ``kill -9``) never blocks anything,
+because the kernel releases the lock when the process dies.
+
+Lock files live in a directory beside the state database (``<state>.locks/``), so every process
+that shares a state database shares its locks. Each holder writes who it is into the lock file,
+so a refused run can name the holder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from tcgjobs.errors import LockHeld
+
+
+def lock_dir_for(state_path: Path) -> Path:
+    return state_path.parent / (state_path.name + ".locks")
+
+
+def describe_holder(info: dict[str, Any]) -> str:
+    if not info:
+        return "another process"
+    return (f"{info.get('job', '?')} run {str(info.get('run_id', '?'))[:8]} "
+            f"(pid {info.get('pid', '?')} on {info.get('host', '?')}, since {info.get('since', '?')})")
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def hold(lock_dir: Path, names: Iterable[str], holder: dict[str, Any]) -> Iterator[None]:
+    """Hold every lock in ``names`` (taken in sorted order, without waiting).
+
+    Raises LockHeld naming the lock and its holder when any is taken; the ones already taken are
+    released first.
+    """
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), **holder}
+    taken: list[IO[str]] = []
+    try:
+        for name in sorted(set(names)):
+            path = lock_dir / f"{name}.lock"
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise LockHeld(f"lock {name!r} is held by {describe_holder(_read_holder(path))}") from None
+            taken.append(handle)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(holder))
+            handle.flush()
+        yield
+    finally:
+        for handle in reversed(taken):
+            try:
+                handle.seek(0)
+                handle.truncate()
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle.close()

@@ -1,0 +1,45 @@
+"""Connection parameters for the primary PostgreSQL.
+
+The primary counts as configured when TCGJOBS_POSTGRES_URL or POSTGRES_HOST is set; nothing here
+ever falls back to localhost. Parameters are passed to psycopg2 as keywords, so the password never
+has to be part of a string that could be logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tcgjobs.config import Settings
+from tcgjobs.errors import ConfigError
+
+
+def connect_params(settings: Settings) -> dict[str, Any]:
+    """psycopg2.connect keyword arguments. Raises ConfigError when no primary is configured."""
+    if not settings.postgres_configured:
+        raise ConfigError("no PostgreSQL primary is configured (set TCGJOBS_POSTGRES_URL or POSTGRES_HOST)")
+    params: dict[str, Any] = {"application_name": "tcgjobs",
+                              "connect_timeout": settings.postgres_connect_timeout}
+    if settings.postgres_url:
+        params["dsn"] = settings.postgres_url
+    else:
+        params.update(host=settings.postgres_host, port=settings.postgres_port)
+        for key, value in (("user", settings.postgres_user), ("password", settings.postgres_password),
+                           ("dbname", settings.postgres_db)):
+            if value:
+                params[key] = value
+    if settings.postgres_sslmode:
+        params["sslmode"] = settings.postgres_sslmode
+    if settings.postgres_statement_timeout:
+        params["options"] = f"-c statement_timeout={int(settings.postgres_statement_timeout) * 1000}"
+    return params
+
+
+def describe_target(settings: Settings) -> str:
+    """host:port/db for messages, without user or password."""
+    params = connect_params(settings)
+    if "dsn" in params:
+        from psycopg2.extensions import parse_dsn
+
+        parsed = parse_dsn(params["dsn"])
+        return f"{parsed.get('host', 'localhost')}:{parsed.get('port', 5432)}/{parsed.get('dbname', '')}"
+    return f"{params['host']}:{params['port']}/{params.get('dbname', '')}"

@@ -1,0 +1,141 @@
+"""Slack incoming-webhook notifier.
+
+The payload keeps the original's legacy-attachment shape (original-service.md §6.2: colour, emoji
+title, fields, footer, ``ts``) and adds the top-level ``text`` fallback Slack wants. Sending has a
+timeout, retries timeouts, connection errors and 5xx with a short backoff, honours ``Retry-After``
+on 429 up to a cap, and never retries permanent errors (404, 410, 400 ``invalid_token`` and other
+4xx). It never raises: the caller gets a :class:`Delivery` and the job's result is never masked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from loguru import logger
+
+from tcgjobs.logging import redact
+
+SEVERITIES = ("info", "warning", "error", "critical")
+_COLOURS = {"info": "#36a64f", "warning": "#ff9800", "error": "#f44336", "critical": "#d32f2f"}
+_EMOJI = {"info": ":information_source:", "warning": ":warning:", "error": ":x:",
+          "critical": ":rotating_light:"}
+FOOTER = "Pokemon TCG Cron Service"
+_TEXT_LIMIT = 3000
+_PERMANENT_BODIES = ("invalid_token", "no_service", "no_team", "team_disabled", "channel_is_archived",
+                     "action_prohibited", "invalid_payload", "no_text")
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str
+    message: str
+    severity: str = "error"
+    job: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one message."""
+
+    sent: bool
+    status: int | None = None
+    attempts: int = 0
+    permanent: bool = False
+    detail: str = ""
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def severity_at_least(severity: str, minimum: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(minimum)
+
+
+def build_payload(alert: Alert, now: datetime | None = None) -> dict[str, Any]:
+    """The Slack message for ``alert``: the original's attachment plus a ``text`` fallback."""
+    now = now or datetime.now(UTC)
+    message = redact(alert.message)
+    if len(message) > _TEXT_LIMIT:
+        message = message[: _TEXT_LIMIT - 20] + "\n… (truncated)"
+    fields = []
+    if alert.job:
+        fields.append({"title": "Job", "value": alert.job, "short": True})
+    fields.append({"title": "Time", "value": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                   "short": True})
+    for key, value in alert.fields.items():
+        fields.append({"title": key.replace("_", " "), "value": redact(str(value)), "short": True})
+    title = f"{_EMOJI[alert.severity]} {_escape(redact(alert.title))}"
+    return {
+        "text": f"{title}: {_escape(message)}"[:_TEXT_LIMIT],
+        "attachments": [{
+            "color": _COLOURS[alert.severity],
+            "title": title,
+            "text": _escape(message),
+            "fields": fields,
+            "footer": FOOTER,
+            "ts": int(now.timestamp()),
+        }],
+    }
+
+
+class SlackNotifier:
+    """Posts alerts to one webhook."""
+
+    def __init__(self, webhook_url: str, *, timeout: float = 10.0, max_attempts: int = 3,
+                 max_retry_after: float = 30.0, backoff: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.webhook_url = webhook_url
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after
+        self.backoff = backoff
+        self.sleep = sleep
+
+    def send(self, alert: Alert) -> Delivery:
+        return self.post(build_payload(alert))
+
+    def post(self, payload: dict[str, Any]) -> Delivery:
+        """POST ``payload``; retry what may succeed later. Never raises."""
+        detail = ""
+        status: int | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            wait = self.backoff * 2 ** (attempt - 1)
+            try:
+                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout)
+            except requests.RequestException as exc:
+                detail = f"{type(exc).__name__} (no answer within {self.timeout:g}s or connection failed)"
+                status = None
+            else:
+                status = response.status_code
+                body = response.text[:200].strip()
+                if 200 <= status < 300:
+                    return Delivery(True, status, attempt, detail="accepted")
+                detail = f"HTTP {status} {body}".strip()
+                if status == 429:
+                    retry_after = _retry_after(response.headers.get("Retry-After"), wait)
+                    if retry_after > self.max_retry_after:
+                        detail += f" (Retry-After {retry_after:g}s exceeds the {self.max_retry_after:g}s cap)"
+                        break
+                    wait = retry_after
+                elif status in (404, 410) or any(b in body for b in _PERMANENT_BODIES) or 400 <= status < 500:
+                    logger.warning("Slack refused the message permanently: {}", redact(detail))
+                    return Delivery(False, status, attempt, permanent=True, detail=redact(detail))
+            if attempt < self.max_attempts:
+                logger.info("Slack attempt {} failed ({}); retrying in {:g}s", attempt, redact(detail), wait)
+                self.sleep(wait)
+        logger.warning("Slack notification not delivered: {}", redact(detail))
+        return Delivery(False, status, attempt, detail=redact(detail))
+
+
+def _retry_after(header: str | None, fallback: float) -> float:
+    try:
+        return max(0.0, float(header)) if header is not None else fallback
+    except ValueError:
+        return fallback
