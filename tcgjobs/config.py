@@ -129,6 +129,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ping_url", ("TCGJOBS_PING_URL",), None,
             "Dead-man ping URL in the healthchecks.io convention; {job} is replaced by the job name.",
             p.parse_url, secret=True),
+    # --- card data sync (issue 3) -------------------------------------------------------------
+
+    # --- backups (issue 4) ----------------------------------------------------------------------
+
+    # --- replication (issue 5) ------------------------------------------------------------------
+
+    # --- health checks and alerting (issue 6) ---------------------------------------------------
+
+    # --- deployment (issue 7) -------------------------------------------------------------------
+
 )
 
 
