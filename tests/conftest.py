@@ -146,3 +146,24 @@ def slack() -> Iterator[SlackServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def big_database_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    """Built once per session: ~500 MB with ~55% free pages, so VACUUM takes real time."""
+    from tests.support import bigdb
+
+    path = tmp_path_factory.mktemp("bigdb") / "template.sqlite3.db"
+    facts = bigdb.build(path)
+    return path, facts
+
+
+@pytest.fixture
+def big_card_db(big_database_template, env: dict[str, str]) -> tuple[Path, dict[str, int]]:
+    """A private copy of the big database at DATABASE_PATH, and its facts before any job ran."""
+    from tests.support import bigdb
+
+    template, facts = big_database_template
+    target = Path(env["DATABASE_PATH"])
+    bigdb.copy_database(template, target)
+    return target, facts
