@@ -167,3 +167,23 @@ def big_card_db(big_database_template, env: dict[str, str]) -> tuple[Path, dict[
     target = Path(env["DATABASE_PATH"])
     bigdb.copy_database(template, target)
     return target, facts
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator:
+    """A factory for small real filesystems (tmpfs of ``size`` bytes) to run out of space on."""
+    mounted: list[Path] = []
+
+    def make(size: int, name: str = "tiny") -> Path:
+        target = tmp_path / name
+        target.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip()}")
+        mounted.append(target)
+        return target
+
+    yield make
+    for target in mounted:
+        subprocess.run(["umount", "-l", str(target)], check=False)
