@@ -151,7 +151,7 @@ def _execute(job: Job, context: JobContext) -> tuple[RunStatus, ExitCode, JobRes
             reason = context.cancel.reason or str(exc)
             code = context.cancel.exit_code or getattr(exc, "exit_code", ExitCode.FAILED)
             status = RunStatus.TIMEOUT if code is ExitCode.TIMEOUT else RunStatus.INTERRUPTED
-            logger.error("{}: stopped and rolled back ({})", status.value, reason)
+            logger.error("{}: stopped, uncommitted work rolled back ({})", status.value, reason)
             return status, code, JobResult(), reason
         if isinstance(exc, TcgjobsError):
             logger.error("failed: {}", _error_text(exc))

@@ -52,8 +52,9 @@ def print_json(payload: dict[str, Any]) -> None:
 
 
 def print_text(text: str) -> None:
-    """Plain text on stdout (no markup interpretation)."""
-    stdout.print(redact(text), markup=False)
+    """Plain text on stdout, as is (no markup, no tab expansion): parseable when piped."""
+    sys.stdout.write(redact(text) + "\n")
+    sys.stdout.flush()
 
 
 @contextmanager

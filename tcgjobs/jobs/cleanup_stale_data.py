@@ -19,6 +19,7 @@ The original ran an unconditional VACUUM (exclusive, twice the disk) and deleted
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -131,7 +132,9 @@ def run(ctx: JobContext) -> JobResult:
     ctx.check_cancelled()
     if vacuum:
         logger.info("VACUUM ({}): rewriting {} pages", why, before.page_count)
+        started = time.monotonic()
         db.execute_sql("VACUUM")
+        logger.info("VACUUM finished in {:.2f}s", time.monotonic() - started)
     else:
         logger.info("VACUUM skipped: {}", why)
     ctx.check_cancelled()

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ class StartedVacuum:
 
     def wait(self, timeout: float = 60) -> None:
         assert self._event.wait(timeout), "VACUUM never started: " + "".join(self.lines)
-        time.sleep(0.15)  # well inside the statement, which takes over a second here
+        time.sleep(0.03)  # inside the first, interruptible phase of the statement
 
     def text(self) -> str:
         self._thread.join(timeout=30)
@@ -58,11 +59,43 @@ def assert_unchanged(path: Path, before: dict[str, int]) -> None:
     assert after == before, "the interrupted VACUUM must leave the database exactly as it was"
 
 
-def test_the_deadline_stops_vacuum_mid_statement_and_rolls_back(big_card_db):
+def _vacuum_window(template: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from the run's start to the VACUUM's start, and the VACUUM's duration, measured by
+    a calibration run on a copy, so the deadline can be aimed at the middle of the statement on
+    whatever machine runs the test."""
+    calibration = Path(env["TCGJOBS_TMPDIR"]) / "calibration.sqlite3.db"
+    bigdb.copy_database(template, calibration)
+    result = run_tcgjobs("run", "cleanup-stale-data", "--force",
+                         env={**os.environ, "DATABASE_PATH": str(calibration),
+                              "TCGJOBS_STATE_PATH": str(calibration) + ".state"})
+    assert result.returncode == 0, result.stderr
+    stamps = {}
+    for line in result.stderr.splitlines():
+        record = json.loads(line)
+        for key, marker in (("start", "starting cleanup"), ("vacuum", "VACUUM ("), ("done", "VACUUM finished")):
+            if record["message"].startswith(marker):
+                stamps[key] = datetime.fromisoformat(record["ts"])
+    calibration.unlink()
+    return ((stamps["vacuum"] - stamps["start"]).total_seconds(),
+            (stamps["done"] - stamps["vacuum"]).total_seconds())
+
+
+def test_the_deadline_stops_vacuum_mid_statement_and_rolls_back(big_database_template, big_card_db, env):
     path, before = big_card_db
-    result = run_tcgjobs("run", "cleanup-stale-data", "--force", "--timeout", "0.4")
-    assert result.returncode == ExitCode.TIMEOUT, result.stderr
-    assert "VACUUM (forced)" in result.stderr and "deadline of 0.4s exceeded" in result.stderr
+    offset, duration = _vacuum_window(big_database_template[0], env)
+    assert duration > 0.1, f"VACUUM took only {duration:.3f}s here; the database is too small to aim at"
+    # Aim just after the VACUUM starts: its first phase (building the new copy) is interruptible,
+    # its final page copy is not. Start-up jitter can make one shot miss, so aim up to 3 times.
+    for delay in (0.06, 0.03, 0.12):
+        timeout = round(offset + delay, 3)
+        result = run_tcgjobs("run", "cleanup-stale-data", "--force", "--timeout", str(timeout))
+        assert result.returncode == ExitCode.TIMEOUT, result.stderr
+        assert f"deadline of {timeout:g}s exceeded" in result.stderr
+        if "VACUUM (forced)" in result.stderr and "VACUUM finished" not in result.stderr:
+            break
+        bigdb.copy_database(big_database_template[0], path)
+    else:
+        raise AssertionError("the deadline never landed inside the VACUUM")
     assert_unchanged(path, before)
     row = ledger_rows()[-1]
     assert (row["status"], row["exit_code"]) == ("timeout", 124)

@@ -1,0 +1,85 @@
+"""``list``, ``status`` and ``history`` on a known ledger, as text, as JSON and as a probe."""
+
+from __future__ import annotations
+
+import json
+
+from tcgjobs.registry import all_jobs
+from tests.conftest import invoke
+
+
+def test_list_works_before_any_run_and_shows_schedules_in_words(cli, env):
+    result = invoke(cli, "list", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["schema_version"] == 1
+    jobs = {j["job"]: j for j in document["jobs"]}
+    assert list(jobs) == list(all_jobs())
+    assert jobs["cleanup-stale-data"]["schedule_words"] == "At 05:00, only on Sunday"
+    assert jobs["rotate-backups"]["depends_on"] == ["backup-database"]
+    assert jobs["database-health-check"]["timeout_s"] == 60
+    from pathlib import Path
+
+    assert not Path(env["DATABASE_PATH"]).parent.exists(), "list writes nothing"
+
+
+def test_list_honours_schedule_and_enabled_overrides(cli, env):
+    env["TCGJOBS_CLEANUP_STALE_DATA_SCHEDULE"] = "15 3 * * 1"
+    env["TCGJOBS_DATABASE_HEALTH_CHECK_ENABLED"] = "false"
+    result = invoke(cli, "list")
+    assert result.exit_code == 0, result.output
+    lines = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    assert lines["cleanup-stale-data"][2] == "15 3 * * 1"
+    assert lines["cleanup-stale-data"][3] == "At 03:15, only on Monday"
+    assert lines["database-health-check"][1].startswith("off")
+
+
+def test_status_and_history_before_any_run(cli):
+    status = invoke(cli, "status", "--json")
+    assert status.exit_code == 0, status.output
+    assert all(j["last_status"] is None for j in json.loads(status.stdout)["jobs"])
+    history = invoke(cli, "history", "--json")
+    assert history.exit_code == 0 and json.loads(history.stdout)["runs"] == []
+
+
+def test_status_on_a_known_ledger(cli, card_db_path):
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    card_db_path.unlink()
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 78
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 78
+    assert invoke(cli, "run", "rotate-backups").exit_code == 75
+
+    result = invoke(cli, "status", "--json")
+    assert result.exit_code == 0, result.output
+    jobs = {j["job"]: j for j in json.loads(result.stdout)["jobs"]}
+    cleanup = jobs["cleanup-stale-data"]
+    assert cleanup["last_status"] == "failed" and cleanup["last_exit_code"] == 78
+    assert cleanup["consecutive_failures"] == 2
+    assert "does not exist" in cleanup["last_error"] and cleanup["last_success_at"] is not None
+    assert jobs["rotate-backups"]["last_status"] == "skipped"
+    assert jobs["rotate-backups"]["consecutive_failures"] == 0, "a skip is not a failure"
+    assert json.loads(result.stdout)["needs_attention"] == ["cleanup-stale-data"]
+
+    text = invoke(cli, "status")
+    row = next(line for line in text.stdout.splitlines() if line.startswith("cleanup-stale-data"))
+    assert "\tfailed\t" in row and "2 failure(s) in a row" in row
+
+    history = json.loads(invoke(cli, "history", "cleanup-stale-data", "--limit", "2", "--json").stdout)["runs"]
+    assert [r["status"] for r in history] == ["failed", "failed"]
+    assert len(json.loads(invoke(cli, "history", "--json").stdout)["runs"]) == 4
+
+
+def test_status_check_exits_3_when_a_job_is_failing_and_0_when_healthy(cli, card_db_path):
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    assert invoke(cli, "status", "--check").exit_code == 0
+    card_db_path.unlink()
+    invoke(cli, "run", "cleanup-stale-data")
+    result = invoke(cli, "status", "--check")
+    assert result.exit_code == 3, result.output
+    assert invoke(cli, "status", "rotate-backups", "--check").exit_code == 0
+
+
+def test_status_of_an_unknown_job_is_a_usage_error(cli):
+    result = invoke(cli, "status", "nope")
+    assert result.exit_code == 2
+    assert "valid jobs" in result.stderr
