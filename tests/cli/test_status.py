@@ -83,3 +83,38 @@ def test_status_of_an_unknown_job_is_a_usage_error(cli):
     result = invoke(cli, "status", "nope")
     assert result.exit_code == 2
     assert "valid jobs" in result.stderr
+
+
+def test_a_job_that_missed_its_schedule_is_late_and_fails_the_probe(cli, card_db_path, settings):
+    import sqlite3
+    from datetime import timedelta
+
+    from tcgjobs.schedule import utcnow
+
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    # The deployment (state database) has existed for two days; backup-database never ran.
+    connection = sqlite3.connect(settings.state_path)
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'created_at'",
+                       ((utcnow() - timedelta(days=2)).isoformat(timespec="microseconds"),))
+    connection.commit()
+    connection.close()
+    result = invoke(cli, "status", "--json", "--check")
+    assert result.exit_code == 3, result.output
+    jobs = {j["job"]: j for j in json.loads(result.stdout)["jobs"]}
+    assert jobs["backup-database"]["late"] is True and jobs["backup-database"]["late_since"]
+    assert jobs["cleanup-stale-data"]["late"] is False
+    text = invoke(cli, "status", "backup-database").stdout
+    assert "LATE since" in text
+
+
+def test_a_disabled_job_is_never_late(cli, card_db_path, settings, env):
+    env["TCGJOBS_BACKUP_DATABASE_ENABLED"] = "false"
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    import sqlite3
+
+    connection = sqlite3.connect(settings.state_path)
+    connection.execute("UPDATE meta SET value = '2020-01-01T00:00:00.000000+00:00' WHERE key = 'created_at'")
+    connection.commit()
+    connection.close()
+    jobs = {j["job"]: j for j in json.loads(invoke(cli, "status", "--json").stdout)["jobs"]}
+    assert jobs["backup-database"]["late"] is False and jobs["backup-database"]["enabled"] is False

@@ -163,3 +163,14 @@ def test_status_shows_the_cleanup_run(cli, card_db_path):
     assert result.exit_code == 0, result.output
     entry = json.loads(result.stdout)["jobs"][0]
     assert entry["last_status"] == RunStatus.SUCCEEDED.value and entry["consecutive_failures"] == 0
+
+
+def test_vacuum_is_skipped_when_the_disk_has_no_room_for_it(cli, env, fragmented_db, tiny_filesystem):
+    path, before = fragmented_db
+    env["TCGJOBS_TMPDIR"] = str(tiny_filesystem(1024 * 1024))
+    result, run = run_json(cli, "--force")
+    assert result.exit_code == 0, result.output
+    assert run["metrics"]["vacuumed"] == 0
+    assert "not enough disk for VACUUM" in result.stderr
+    after = bigdb.facts_of(path)
+    assert after["page_count"] == before["page_count"] and after["freelist"] > 0, "no VACUUM ran"
