@@ -1,8 +1,105 @@
-"""sync-missing-cards: load every missing or changed card into SQLite."""
+"""sync-missing-cards: insert every missing and update every changed card, one transaction per set.
 
-from tcgjobs.registry import Resource, declare
+The original picked at most 10 "incomplete" sets a run by comparing card counts with ``total``,
+so a fresh database needed 17 runs and cards added to a "complete" set (promos) were never seen.
+Here every source set is read (one card file in memory at a time) and every card absent from the
+database is inserted, whatever the counts. Per set:
 
-JOB = declare(
+* the set is not in the database → skipped with the reason (run sync-missing-sets first);
+* the card file is missing → skipped with a warning;
+* the card file is unusable (empty, invalid JSON, wrong shape) → that set is skipped and named,
+  every other set is still synced, and the run exits 1;
+* a malformed card record → rejected and named (file, id or position), the set's other cards are
+  synced, and the run exits 1;
+* otherwise the plan (:mod:`tcgjobs.sources.card_plan`) is written in one transaction, so an
+  interrupted run leaves each set either fully old or fully new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from tcgjobs.context import JobContext
+from tcgjobs.registry import JobResult, Resource, job
+from tcgjobs.sources.card_plan import SetPlan, apply_plan, plan_set
+from tcgjobs.sources.layouts import Source, SourceFileError
+from tcgjobs.sources.mapping import CARD_COLUMNS
+from tcgjobs.sources.runtime import (examples, fetch, load_source, refuse_sample_mix, select_list,
+                                     sync_database)
+
+
+def _set_order(source: Source, source_set_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Sets to process: the sets file's order, then card files without a set record.
+    Also returns card file names that are not safe set ids (never opened)."""
+    file_ids, unusable = source.card_file_set_ids()
+    listed = set(source_set_ids)
+    return source_set_ids + [set_id for set_id in file_ids if set_id not in listed], unusable
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.metrics: dict[str, float | int] = dict.fromkeys(
+            ("sets_processed", "sets_skipped", "sets_failed", "cards_added", "cards_updated",
+             "cards_unchanged", "cards_rejected", "source_duplicates", "database_only",
+             "legacy_rows_normalised"), 0)
+        self.plans: list[dict[str, Any]] = []
+        self.skipped: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.rejected: list[str] = []
+
+    def add(self, plan: SetPlan, with_ids: bool) -> None:
+        m = self.metrics
+        m["sets_processed"] += 1
+        m["cards_added"] += len(plan.inserts)
+        m["cards_updated"] += len(plan.updates)
+        m["cards_unchanged"] += plan.unchanged
+        m["legacy_rows_normalised"] += plan.legacy_normalised
+        m["source_duplicates"] += len(plan.cross_set_duplicates)
+        self.plans.append(plan.as_json(with_ids))
+
+    def skip(self, set_id: str, reason: str) -> None:
+        self.metrics["sets_skipped"] += 1
+        self.skipped[set_id] = reason
+
+
+def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, select: str,
+              homes: dict[str, str], seen: dict[str, str], totals: _Totals) -> None:
+    try:
+        read = source.read_cards(set_id)
+    except SourceFileError as exc:
+        logger.error("set {} skipped: unusable card file {}", set_id, exc)
+        totals.metrics["sets_failed"] += 1
+        totals.failed[set_id] = str(exc)
+        return
+    if read is None:
+        logger.warning("set {}: no card file at {}; skipped", set_id, source.card_file(set_id))
+        totals.skip(set_id, "no card file")
+        return
+    for rejection in read.rejected:
+        logger.error("rejected card record: {}", rejection)
+        totals.rejected.append(str(rejection))
+    totals.metrics["cards_rejected"] += len(read.rejected)
+    if read.duplicates:
+        logger.warning("set {}: {} card id(s) repeated in {}; the last record wins: {}", set_id,
+                       len(read.duplicates), read.file, examples(read.duplicates))
+        totals.metrics["source_duplicates"] += len(read.duplicates)
+    plan = plan_set(db, select, read, homes, seen)
+    if plan.cross_set_duplicates:
+        logger.warning("set {}: {} card id(s) already synced from another set's file; skipped: {}",
+                       set_id, len(plan.cross_set_duplicates), examples(plan.cross_set_duplicates))
+    if not ctx.dry_run:
+        apply_plan(db, plan)
+    if plan.writes:
+        logger.info("{}set {}: {} card(s) {}added, {} {}updated, {} unchanged",
+                    "dry run: " if ctx.dry_run else "", set_id, len(plan.inserts),
+                    "to be " if ctx.dry_run else "", len(plan.updates),
+                    "to be " if ctx.dry_run else "", plan.unchanged)
+    totals.add(plan, with_ids=ctx.dry_run)
+
+
+@job(
     name="sync-missing-cards",
     help="Insert every missing and update every changed card, one transaction per set.",
     schedule="0 3 * * *",
@@ -10,3 +107,55 @@ JOB = declare(
     depends_on=("sync-missing-sets",),
     writes=frozenset({Resource.CARD_DB}),
 )
+def run(ctx: JobContext) -> JobResult:
+    source = load_source(ctx)
+    sets_read = source.read_sets()
+    db = sync_database(ctx)
+    db_sets = {row[0] for row in fetch(db, "SELECT id FROM pokemon_card_sets")}
+    source_set_ids = [record["id"] for record in sets_read.sets]
+    refuse_sample_mix(source, source_set_ids, db_sets)
+    homes = dict(fetch(db, "SELECT id, set_id FROM pokemon_cards"))
+    select = select_list(db, "pokemon_cards", CARD_COLUMNS) if db is not None else ""
+    order, unusable = _set_order(source, source_set_ids)
+    totals = _Totals()
+    for name in unusable:
+        logger.error("card file {} does not name a safe set id; not opened", name)
+        totals.metrics["sets_failed"] += 1
+        totals.failed[name] = "unsafe set id in the file name; not opened"
+    seen: dict[str, str] = {}
+    with ctx.reporter.progress("syncing cards, set by set", total=len(order)) as progress:
+        for set_id in order:
+            ctx.check_cancelled()
+            if set_id not in db_sets:
+                logger.warning("set {}: not in the database; its cards are skipped "
+                               "(run sync-missing-sets first)", set_id)
+                totals.skip(set_id, "set not in the database (run sync-missing-sets first)")
+            else:
+                _sync_set(ctx, db, source, set_id, select, homes, seen, totals)
+            progress.advance(1)
+    totals.metrics["database_only"] = sum(1 for card_id in homes if card_id not in seen)
+    return _result(ctx, source, totals)
+
+
+def _result(ctx: JobContext, source: Source, totals: _Totals) -> JobResult:
+    m = totals.metrics
+    if m["database_only"]:
+        logger.warning("{} card(s) are in the database but not in the source (kept, never deleted)",
+                       m["database_only"])
+    prefix = "dry run: would add" if ctx.dry_run else "added"
+    summary = (f"{prefix} {m['cards_added']} and {'update' if ctx.dry_run else 'updated'} "
+               f"{m['cards_updated']} cards in {m['sets_processed']} sets "
+               f"({m['cards_unchanged']} unchanged) from {source.describe()}")
+    details = {"source": source.describe(), "sets": totals.plans, "skipped": totals.skipped,
+               "failed": totals.failed, "rejected": totals.rejected}
+    problems = []
+    if totals.failed:
+        problems.append(f"{len(totals.failed)} set(s) skipped with unusable card files: "
+                        + "; ".join(f"{k}: {v}" for k, v in list(totals.failed.items())[:5]))
+    if totals.rejected:
+        problems.append(f"{len(totals.rejected)} card record(s) rejected: "
+                        + "; ".join(totals.rejected[:5]))
+    if problems:
+        return JobResult.failed(" | ".join(problems) + " (every other set was synced)",
+                                metrics=m, summary=summary, details=details)
+    return JobResult(m, summary=summary, details=details)

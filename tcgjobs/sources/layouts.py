@@ -1,0 +1,235 @@
+"""Reading card data in either layout, detected from the files present.
+
+* ``pokemon-tcg-data`` (the public upstream repository): ``sets/<lang>.json`` and
+  ``cards/<lang>/<set id>.json``, each a bare JSON array. No market URLs.
+* ``data-package`` (the platform's ``@pokemon/data``): ``sets.json`` and
+  ``cards/<set id>.d/cards.json``, each ``{"data": [...]}``, cards with embedded ``set``,
+  ``tcgplayer`` and ``cardmarket`` objects. A directory whose ``data/`` holds this layout (the
+  package directory itself) is accepted too.
+
+Sets are read at once (a few hundred small records); cards are read one set file at a time, so
+at most one card file is in memory. Every set id is checked against the safe pattern before a
+path is built from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from tcgjobs.errors import ConfigError, JobFailed
+from tcgjobs.sources.ids import set_id_problem
+from tcgjobs.sources.validate import card_problems, record_label, set_problems
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+class Layout(str, Enum):
+    UPSTREAM = "pokemon-tcg-data"
+    PACKAGE = "data-package"
+
+
+class SourceFileError(JobFailed):
+    """A source file cannot be used at all: unreadable, empty, invalid JSON or the wrong shape."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One source record that was not used, and why."""
+
+    file: Path
+    record: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: record {self.record}: {self.problem}"
+
+
+@dataclass
+class SetsRead:
+    """The valid set records (last one wins for a repeated id) and the rejected ones."""
+
+    sets: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CardsRead:
+    """One set's valid card records (last one wins for a repeated id) and the rejected ones."""
+
+    set_id: str
+    file: Path
+    cards: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _load_json(path: Path) -> Any:
+    """Parse ``path``. Raises SourceFileError naming the path and the problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceFileError(path, "file not found") from None
+    except OSError as exc:
+        raise SourceFileError(path, f"cannot read: {exc.strerror}") from exc
+    if not raw.strip():
+        raise SourceFileError(path, "empty file (expected JSON)")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise SourceFileError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise SourceFileError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                                    f"{exc.msg}") from None
+
+
+def _dedupe(records: list[tuple[int, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Last record wins for a repeated id, at the position of the first. Returns the duplicates."""
+    by_id: dict[str, dict[str, Any]] = {}
+    duplicates = []
+    for _, record in records:
+        if record["id"] in by_id:
+            duplicates.append(record["id"])
+        by_id[record["id"]] = record
+    return list(by_id.values()), duplicates
+
+
+@dataclass(frozen=True)
+class Source:
+    """A card data directory in one of the two layouts."""
+
+    root: Path
+    layout: Layout
+    language: str
+    is_sample: bool = False
+
+    @property
+    def sets_file(self) -> Path:
+        if self.layout is Layout.UPSTREAM:
+            return self.root / "sets" / f"{self.language}.json"
+        return self.root / "sets.json"
+
+    @property
+    def cards_dir(self) -> Path:
+        if self.layout is Layout.UPSTREAM:
+            return self.root / "cards" / self.language
+        return self.root / "cards"
+
+    def describe(self) -> str:
+        what = "the bundled SAMPLE dataset" if self.is_sample else str(self.root)
+        language = f", language {self.language}" if self.layout is Layout.UPSTREAM else ""
+        return f"{what} ({self.layout.value} layout{language})"
+
+    def _records(self, path: Path) -> list[Any]:
+        document = _load_json(path)
+        if self.layout is Layout.PACKAGE:
+            if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+                raise SourceFileError(path, 'expected an object with a "data" array')
+            return document["data"]
+        if not isinstance(document, list):
+            raise SourceFileError(path, f"expected a JSON array, got {type(document).__name__}")
+        return document
+
+    def read_sets(self) -> SetsRead:
+        """Every set record, validated. Raises SourceFileError when the file itself is unusable."""
+        path = self.sets_file
+        result = SetsRead()
+        valid = []
+        for position, record in enumerate(self._records(path)):
+            problems = set_problems(record)
+            if problems:
+                result.rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
+            else:
+                valid.append((position, record))
+        result.sets, result.duplicates = _dedupe(valid)
+        return result
+
+    def card_file(self, set_id: str) -> Path:
+        """The card file of ``set_id``. Raises ValueError for an unsafe id (no path is built)."""
+        problem = set_id_problem(set_id)
+        if problem:
+            raise ValueError(problem)
+        if self.layout is Layout.UPSTREAM:
+            return self.cards_dir / f"{set_id}.json"
+        return self.cards_dir / f"{set_id}.d" / "cards.json"
+
+    def card_file_set_ids(self) -> tuple[list[str], list[str]]:
+        """``(set ids, unusable names)`` of the card files present, sorted."""
+        suffix = ".json" if self.layout is Layout.UPSTREAM else ".d"
+        ids, unusable = [], []
+        for entry in sorted(self.cards_dir.iterdir()):
+            if not entry.name.endswith(suffix) or entry.name.startswith("."):
+                continue
+            set_id = entry.name[: -len(suffix)]
+            if set_id_problem(set_id) is None:
+                ids.append(set_id)
+            else:
+                unusable.append(entry.name)
+        return ids, unusable
+
+    def read_cards(self, set_id: str) -> CardsRead | None:
+        """One set's cards, validated; None when the set has no card file.
+
+        Raises SourceFileError when the file is unusable, ValueError for an unsafe set id.
+        """
+        path = self.card_file(set_id)
+        if not path.exists():
+            return None
+        result = CardsRead(set_id, path)
+        valid = []
+        for position, record in enumerate(self._records(path)):
+            problems = card_problems(record)
+            if problems:
+                result.rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
+            else:
+                valid.append((position, record))
+        result.cards, result.duplicates = _dedupe(valid)
+        return result
+
+    def iter_cards(self, set_ids: list[str]) -> Iterator[tuple[str, CardsRead | None | SourceFileError]]:
+        """Each set's cards in turn (one file in memory at a time); file errors are yielded."""
+        for set_id in set_ids:
+            try:
+                yield set_id, self.read_cards(set_id)
+            except SourceFileError as exc:
+                yield set_id, exc
+
+
+def detect(root: Path, language: str = "en", *, is_sample: bool = False) -> Source:
+    """The source at ``root``, its layout detected. Raises ConfigError naming the path otherwise."""
+    if not root.exists():
+        raise ConfigError(f"card data source {root} does not exist (TCGJOBS_DATA_SOURCE)")
+    if not root.is_dir():
+        raise ConfigError(f"card data source {root} is not a directory (TCGJOBS_DATA_SOURCE)")
+    if (root / "sets").is_dir() and (root / "cards").is_dir():
+        if (root / "sets" / f"{language}.json").is_file() and (root / "cards" / language).is_dir():
+            return Source(root, Layout.UPSTREAM, language, is_sample)
+        available = sorted(p.stem for p in (root / "sets").glob("*.json"))
+        raise ConfigError(
+            f"card data source {root} has the pokemon-tcg-data layout but no language "
+            f"{language!r} (sets/{language}.json and cards/{language}/); available: "
+            f"{', '.join(available) or 'none'} (TCGJOBS_DATA_LANGUAGE)")
+    for candidate in (root, root / "data"):
+        if (candidate / "sets.json").is_file() and (candidate / "cards").is_dir():
+            return Source(candidate, Layout.PACKAGE, language, is_sample)
+    raise ConfigError(
+        f"card data source {root} is in neither known layout: expected sets/{language}.json with "
+        f"cards/{language}/<set>.json (pokemon-tcg-data) or sets.json with "
+        "cards/<set>.d/cards.json (the platform's data package) (TCGJOBS_DATA_SOURCE)")
+
+
+def open_source(data_source: Path | None, language: str = "en") -> Source:
+    """The configured source, or the bundled sample when ``data_source`` is None."""
+    if data_source is None:
+        return detect(SAMPLE_DIR, "en", is_sample=True)
+    return detect(data_source, language)

@@ -1,0 +1,75 @@
+"""What both sync jobs (and validate-data-integrity) do with a source and the card database:
+say loudly which source is used, refuse to mix the sample into real data, and read the database
+in a way that also works for ``--dry-run`` (read-only, or an absent database treated as empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from loguru import logger
+from peewee import SqliteDatabase
+
+from tcgjobs.context import JobContext
+from tcgjobs.errors import ConfigError
+from tcgjobs.sources.layouts import Source, open_source
+
+
+def load_source(ctx: JobContext) -> Source:
+    """The configured source (logged; the sample loudly). Raises ConfigError when unusable."""
+    source = open_source(ctx.settings.data_source, ctx.settings.data_language)
+    if source.is_sample:
+        logger.warning("USING THE BUNDLED SAMPLE DATASET ({}): TCGJOBS_DATA_SOURCE is not set. "
+                       "This is demo data, not the real card catalogue.", source.root)
+    else:
+        logger.info("card data source: {}", source.describe())
+    return source
+
+
+def sync_database(ctx: JobContext) -> SqliteDatabase | None:
+    """The card database for a sync job: created when missing, or for ``--dry-run`` opened
+    read-only (None when it does not exist yet, meaning "empty")."""
+    if ctx.dry_run:
+        if not ctx.settings.database_path.exists():
+            logger.info("dry run: card database {} does not exist yet; planning against an empty "
+                        "database", ctx.settings.database_path)
+            return None
+        return ctx.card_db(readonly=True)
+    return ctx.card_db(create=True)
+
+
+def refuse_sample_mix(source: Source, source_set_ids: Iterable[str], db_set_ids: Iterable[str]) -> None:
+    """Raise ConfigError when the sample would be loaded into a database holding other sets."""
+    if not source.is_sample:
+        return
+    foreign = sorted(set(db_set_ids) - set(source_set_ids))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"refusing to load the bundled sample dataset into {len(foreign)} set(s) of real data "
+            f"({shown}): set TCGJOBS_DATA_SOURCE to the card data directory")
+
+
+def table_columns(db: SqliteDatabase, table: str) -> set[str]:
+    return {row[1] for row in db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
+
+
+def select_list(db: SqliteDatabase, table: str, columns: Sequence[str]) -> str:
+    """A SELECT column list for ``columns``; a column an older (read-only, unmigrated) database
+    lacks reads as NULL, so a dry run works on any schema version."""
+    present = table_columns(db, table)
+    return ", ".join(f'"{c}"' if c in present else f'NULL AS "{c}"' for c in columns)
+
+
+def fetch(db: SqliteDatabase | None, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``sql``, or none when there is no database (dry run before the first sync)."""
+    if db is None:
+        return []
+    return db.execute_sql(sql, params).fetchall()
+
+
+def examples(items: Sequence[str], limit: int = 5) -> str:
+    """``a, b, c and 7 more``: a short list for a log line or summary."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
