@@ -48,9 +48,20 @@ def _add_source_columns(db: SqliteDatabase) -> None:
     add_columns("pokemon_card_sets", [("extra", "TEXT")])(db)
 
 
+#: One row per set synced by sync-missing-cards: the SHA-256 of the card file it read and of the
+#: set's rows it left behind. A later run whose file and rows hash the same skips the set without
+#: parsing it (a repeat sync costs a file hash and one indexed SELECT per set). Any change to the
+#: file, to the set's rows (by anyone) or to the mapping (``mapping_version``) means a full compare.
+SYNC_FINGERPRINT_DDL = """CREATE TABLE IF NOT EXISTS tcgjobs_card_sync (
+  set_id TEXT PRIMARY KEY, file_sha256 TEXT NOT NULL, rows_sha256 TEXT NOT NULL,
+  mapping_version INTEGER NOT NULL, cards INTEGER NOT NULL, duplicates TEXT NOT NULL,
+  database_only TEXT NOT NULL,
+  synced_at TEXT NOT NULL DEFAULT (datetime('now')))"""
+
 CARD_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the platform's original schema", statements(*ORIGINAL_DDL)),
     Migration(2, "columns for source fields the original dropped", _add_source_columns),
+    Migration(3, "card sync fingerprints (tcgjobs' own table)", statements(SYNC_FINGERPRINT_DDL)),
 )
 
 LABEL = "card database"

@@ -17,14 +17,17 @@ database is inserted, whatever the counts. Per set:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
 
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobResult, Resource, job
-from tcgjobs.sources.card_plan import SetPlan, apply_plan, plan_set
-from tcgjobs.sources.layouts import Source, SourceFileError
+from tcgjobs.sources.card_plan import (Fingerprint, SetPlan, apply_plan, file_digest,
+                                      fingerprint_matches, load_fingerprints, plan_set, stored_rows,
+                                      unchanged_plan)
+from tcgjobs.sources.layouts import Source, SourceFileError, read_bytes
 from tcgjobs.sources.mapping import CARD_COLUMNS
 from tcgjobs.sources.runtime import (examples, fetch, load_source, refuse_sample_mix, select_list,
                                      sync_database)
@@ -36,6 +39,18 @@ def _set_order(source: Source, source_set_ids: list[str]) -> tuple[list[str], li
     file_ids, unusable = source.card_file_set_ids()
     listed = set(source_set_ids)
     return source_set_ids + [set_id for set_id in file_ids if set_id not in listed], unusable
+
+
+@dataclass
+class _RunState:
+    """What the run knows across sets: the SELECT list, each stored card's set, the
+    fingerprints and the card ids synced so far."""
+
+
+    select: str
+    homes: dict[str, str]
+    fingerprints: dict[str, Fingerprint]
+    seen: dict[str, str] = field(default_factory=dict)
 
 
 class _Totals:
@@ -56,7 +71,8 @@ class _Totals:
         m["cards_updated"] += len(plan.updates)
         m["cards_unchanged"] += plan.unchanged
         m["legacy_rows_normalised"] += plan.legacy_normalised
-        m["source_duplicates"] += len(plan.cross_set_duplicates)
+        m["cards_rejected"] += plan.rejected
+        m["source_duplicates"] += len(plan.duplicates) + len(plan.cross_set_duplicates)
         self.plans.append(plan.as_json(with_ids))
 
     def skip(self, set_id: str, reason: str) -> None:
@@ -64,38 +80,48 @@ class _Totals:
         self.skipped[set_id] = reason
 
 
-def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, select: str,
-              homes: dict[str, str], seen: dict[str, str], totals: _Totals) -> None:
+def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _RunState,
+              totals: _Totals) -> None:
+    path = source.card_file(set_id)
+    if not path.exists():
+        logger.warning("set {}: no card file at {}; skipped", set_id, path)
+        totals.skip(set_id, "no card file")
+        return
     try:
-        read = source.read_cards(set_id)
+        raw = read_bytes(path)
+        digest = file_digest(raw)
+        rows = stored_rows(db, state.select, set_id)
+        fingerprint = state.fingerprints.get(set_id)
+        if fingerprint_matches(fingerprint, digest, rows):
+            assert fingerprint is not None
+            plan = unchanged_plan(set_id, digest, rows, fingerprint)
+            state.seen.update((row[0], set_id) for row in rows
+                              if row[0] not in fingerprint.database_only)
+        else:
+            read = source.read_cards(set_id, raw)
+            assert read is not None
+            plan = plan_set(db, state.select, read, digest, rows, state.homes, state.seen)
+            for rejection in read.rejected:
+                logger.error("rejected card record: {}", rejection)
+                totals.rejected.append(str(rejection))
     except SourceFileError as exc:
         logger.error("set {} skipped: unusable card file {}", set_id, exc)
         totals.metrics["sets_failed"] += 1
         totals.failed[set_id] = str(exc)
         return
-    if read is None:
-        logger.warning("set {}: no card file at {}; skipped", set_id, source.card_file(set_id))
-        totals.skip(set_id, "no card file")
-        return
-    for rejection in read.rejected:
-        logger.error("rejected card record: {}", rejection)
-        totals.rejected.append(str(rejection))
-    totals.metrics["cards_rejected"] += len(read.rejected)
-    if read.duplicates:
+    if plan.duplicates:
         logger.warning("set {}: {} card id(s) repeated in {}; the last record wins: {}", set_id,
-                       len(read.duplicates), read.file, examples(read.duplicates))
-        totals.metrics["source_duplicates"] += len(read.duplicates)
-    plan = plan_set(db, select, read, homes, seen)
+                       len(plan.duplicates), path, examples(plan.duplicates))
     if plan.cross_set_duplicates:
         logger.warning("set {}: {} card id(s) already synced from another set's file; skipped: {}",
                        set_id, len(plan.cross_set_duplicates), examples(plan.cross_set_duplicates))
     if not ctx.dry_run:
         apply_plan(db, plan)
     if plan.writes:
+        to_be = "to be " if ctx.dry_run else ""
         logger.info("{}set {}: {} card(s) {}added, {} {}updated, {} unchanged",
-                    "dry run: " if ctx.dry_run else "", set_id, len(plan.inserts),
-                    "to be " if ctx.dry_run else "", len(plan.updates),
-                    "to be " if ctx.dry_run else "", plan.unchanged)
+                    "dry run: " if ctx.dry_run else "", set_id, len(plan.inserts), to_be,
+                    len(plan.updates), to_be, plan.unchanged)
     totals.add(plan, with_ids=ctx.dry_run)
 
 
@@ -114,15 +140,14 @@ def run(ctx: JobContext) -> JobResult:
     db_sets = {row[0] for row in fetch(db, "SELECT id FROM pokemon_card_sets")}
     source_set_ids = [record["id"] for record in sets_read.sets]
     refuse_sample_mix(source, source_set_ids, db_sets)
-    homes = dict(fetch(db, "SELECT id, set_id FROM pokemon_cards"))
-    select = select_list(db, "pokemon_cards", CARD_COLUMNS) if db is not None else ""
+    state = _RunState(select_list(db, "pokemon_cards", CARD_COLUMNS) if db is not None else "",
+                      dict(fetch(db, "SELECT id, set_id FROM pokemon_cards")), load_fingerprints(db))
     order, unusable = _set_order(source, source_set_ids)
     totals = _Totals()
     for name in unusable:
         logger.error("card file {} does not name a safe set id; not opened", name)
         totals.metrics["sets_failed"] += 1
         totals.failed[name] = "unsafe set id in the file name; not opened"
-    seen: dict[str, str] = {}
     with ctx.reporter.progress("syncing cards, set by set", total=len(order)) as progress:
         for set_id in order:
             ctx.check_cancelled()
@@ -131,9 +156,9 @@ def run(ctx: JobContext) -> JobResult:
                                "(run sync-missing-sets first)", set_id)
                 totals.skip(set_id, "set not in the database (run sync-missing-sets first)")
             else:
-                _sync_set(ctx, db, source, set_id, select, homes, seen, totals)
+                _sync_set(ctx, db, source, set_id, state, totals)
             progress.advance(1)
-    totals.metrics["database_only"] = sum(1 for card_id in homes if card_id not in seen)
+    totals.metrics["database_only"] = sum(1 for card_id in state.homes if card_id not in state.seen)
     return _result(ctx, source, totals)
 
 

@@ -15,7 +15,6 @@ path is built from it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -74,14 +73,20 @@ class CardsRead:
     duplicates: list[str] = field(default_factory=list)
 
 
-def _load_json(path: Path) -> Any:
-    """Parse ``path``. Raises SourceFileError naming the path and the problem."""
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``. Raises SourceFileError naming the path and the problem."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SourceFileError(path, "file not found") from None
     except OSError as exc:
         raise SourceFileError(path, f"cannot read: {exc.strerror}") from exc
+
+
+def _load_json(path: Path, raw: bytes | None = None) -> Any:
+    """Parse ``path`` (or its already-read bytes). Raises SourceFileError naming the path."""
+    if raw is None:
+        raw = read_bytes(path)
     if not raw.strip():
         raise SourceFileError(path, "empty file (expected JSON)")
     try:
@@ -130,8 +135,8 @@ class Source:
         language = f", language {self.language}" if self.layout is Layout.UPSTREAM else ""
         return f"{what} ({self.layout.value} layout{language})"
 
-    def _records(self, path: Path) -> list[Any]:
-        document = _load_json(path)
+    def _records(self, path: Path, raw: bytes | None = None) -> list[Any]:
+        document = _load_json(path, raw)
         if self.layout is Layout.PACKAGE:
             if not isinstance(document, dict) or not isinstance(document.get("data"), list):
                 raise SourceFileError(path, 'expected an object with a "data" array')
@@ -177,17 +182,18 @@ class Source:
                 unusable.append(entry.name)
         return ids, unusable
 
-    def read_cards(self, set_id: str) -> CardsRead | None:
-        """One set's cards, validated; None when the set has no card file.
+    def read_cards(self, set_id: str, raw: bytes | None = None) -> CardsRead | None:
+        """One set's cards, validated; None when the set has no card file. ``raw``: the file's
+        bytes when the caller has read them already.
 
         Raises SourceFileError when the file is unusable, ValueError for an unsafe set id.
         """
         path = self.card_file(set_id)
-        if not path.exists():
+        if raw is None and not path.exists():
             return None
         result = CardsRead(set_id, path)
         valid = []
-        for position, record in enumerate(self._records(path)):
+        for position, record in enumerate(self._records(path, raw)):
             problems = card_problems(record)
             if problems:
                 result.rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
@@ -195,14 +201,6 @@ class Source:
                 valid.append((position, record))
         result.cards, result.duplicates = _dedupe(valid)
         return result
-
-    def iter_cards(self, set_ids: list[str]) -> Iterator[tuple[str, CardsRead | None | SourceFileError]]:
-        """Each set's cards in turn (one file in memory at a time); file errors are yielded."""
-        for set_id in set_ids:
-            try:
-                yield set_id, self.read_cards(set_id)
-            except SourceFileError as exc:
-                yield set_id, exc
 
 
 def detect(root: Path, language: str = "en", *, is_sample: bool = False) -> Source:

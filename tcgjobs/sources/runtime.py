@@ -36,7 +36,12 @@ def sync_database(ctx: JobContext) -> SqliteDatabase | None:
                         "database", ctx.settings.database_path)
             return None
         return ctx.card_db(readonly=True)
-    return ctx.card_db(create=True)
+    db = ctx.card_db(create=True)
+    # WAL + synchronous=NORMAL: each per-set commit stays atomic (a crash or kill -9 leaves every
+    # set fully old or fully new) but skips an fsync per commit; a power cut may lose the last
+    # committed sets, which the next run, being idempotent, writes again.
+    db.execute_sql("PRAGMA synchronous = NORMAL")
+    return db
 
 
 def refuse_sample_mix(source: Source, source_set_ids: Iterable[str], db_set_ids: Iterable[str]) -> None:

@@ -29,7 +29,10 @@ _CARD_OPTIONAL = {
     "images": _DICT, "level": (str, int), "ancientTrait": _DICT, "regulationMark": _STR,
     "set": _DICT, "tcgplayer": _DICT, "cardmarket": _DICT,
 }
-_NON_EMPTY = {"name", "supertype", "number"}
+_NON_EMPTY = frozenset({"name", "supertype", "number"})
+#: Exact types (what ``json.loads`` produces); ``bool`` is never a valid count, hp or number.
+_SET_TYPES = {k: frozenset(v) for k, v in {**_SET_REQUIRED, **_SET_OPTIONAL}.items()}
+_CARD_TYPES = {k: frozenset(v) for k, v in {**_CARD_REQUIRED, **_CARD_OPTIONAL}.items()}
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -37,27 +40,24 @@ def _type_name(types: tuple[type, ...]) -> str:
     return " or ".join(names[t] for t in types)
 
 
-def _is(value: Any, types: tuple[type, ...]) -> bool:
-    # bool is an int in Python but never a valid count, hp or number here
-    return isinstance(value, types) and not isinstance(value, bool)
-
-
 def _field_problems(record: dict[str, Any], required: dict[str, tuple[type, ...]],
-                    optional: dict[str, tuple[type, ...]]) -> list[str]:
+                    types: dict[str, frozenset[type]]) -> list[str]:
+    """Type problems of the known fields present, then missing or empty required fields.
+    (Called for every card, so the common case — nothing wrong — is one pass over the record.)"""
     problems = []
-    for name, types in required.items():
-        if name not in record or record[name] is None:
-            problems.append(f"missing required field {name!r}")
-        elif not _is(record[name], types):
-            problems.append(f"field {name!r} must be {_type_name(types)}, "
-                            f"got {type(record[name]).__name__}")
-        elif name in _NON_EMPTY and record[name] == "":
-            problems.append(f"field {name!r} is empty")
-    for name, types in optional.items():
-        value = record.get(name)
-        if value is not None and not _is(value, types):
-            problems.append(f"field {name!r} must be {_type_name(types)} or null, "
+    for name, value in record.items():
+        expected = types.get(name)
+        if expected is not None and value is not None and type(value) not in expected:
+            kinds = required.get(name) or _CARD_OPTIONAL.get(name) or _SET_OPTIONAL[name]
+            suffix = "" if name in required else " or null"
+            problems.append(f"field {name!r} must be {_type_name(kinds)}{suffix}, "
                             f"got {type(value).__name__}")
+    for name in required:
+        value = record.get(name)
+        if value is None:
+            problems.append(f"missing required field {name!r}")
+        elif value == "" and name in _NON_EMPTY:
+            problems.append(f"field {name!r} is empty")
     return problems
 
 
@@ -67,7 +67,7 @@ def set_problems(record: Any) -> list[str]:
         return [f"expected an object, got {type(record).__name__}"]
     problem = set_id_problem(record.get("id")) if "id" in record else "missing required field 'id'"
     problems = [problem] if problem else []
-    return problems + _field_problems(record, _SET_REQUIRED, _SET_OPTIONAL)
+    return problems + _field_problems(record, _SET_REQUIRED, _SET_TYPES)
 
 
 def card_problems(record: Any) -> list[str]:
@@ -76,7 +76,7 @@ def card_problems(record: Any) -> list[str]:
         return [f"expected an object, got {type(record).__name__}"]
     problem = card_id_problem(record.get("id")) if "id" in record else "missing required field 'id'"
     problems = [problem] if problem else []
-    problems += _field_problems(record, _CARD_REQUIRED, _CARD_OPTIONAL)
+    problems += _field_problems(record, _CARD_REQUIRED, _CARD_TYPES)
     for market in ("tcgplayer", "cardmarket"):
         value = record.get(market)
         if isinstance(value, dict) and not isinstance(value.get("url", ""), (str, type(None))):
