@@ -1,0 +1,60 @@
+"""Small card datasets written to disk in either layout, for the source and sync-job tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+Cards = list[Any] | str | bytes
+
+
+def a_set(set_id: str, **fields: Any) -> dict[str, Any]:
+    record = {"id": set_id, "name": f"Set {set_id}", "series": "Test", "printedTotal": 2, "total": 2,
+              "legalities": {"unlimited": "Legal"}, "releaseDate": "2020/01/01",
+              "updatedAt": "2020/01/01 10:00:00",
+              "images": {"symbol": f"https://img/{set_id}/symbol.png", "logo": f"https://img/{set_id}/logo.png"}}
+    record.update(fields)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def a_card(set_id: str, number: str, **fields: Any) -> dict[str, Any]:
+    record = {"id": f"{set_id}-{number}", "name": f"Card {number}", "supertype": "Pokémon",
+              "subtypes": ["Basic"], "hp": "60", "types": ["Fire"], "number": number,
+              "artist": "Someone", "rarity": "Common", "legalities": {"unlimited": "Legal"},
+              "images": {"small": f"https://img/{set_id}/{number}.png"}}
+    record.update(fields)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def _write(path: Path, content: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_text(json.dumps(content, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def write_upstream(root: Path, sets: list[Any] | str | bytes, cards: dict[str, Cards],
+                   language: str = "en") -> Path:
+    """The pokemon-tcg-data layout: sets/<lang>.json and cards/<lang>/<set>.json (bare arrays)."""
+    _write(root / "sets" / f"{language}.json", sets)
+    (root / "cards" / language).mkdir(parents=True, exist_ok=True)
+    for set_id, content in cards.items():
+        _write(root / "cards" / language / f"{set_id}.json", content)
+    return root
+
+
+def write_package(root: Path, sets: list[Any], cards: dict[str, Cards]) -> Path:
+    """The platform's data package: sets.json and cards/<set>.d/cards.json, {"data": [...]}."""
+    by_id = {s["id"]: s for s in sets}
+    _write(root / "sets.json", {"data": sets, "page": 1, "pageSize": 250, "count": len(sets)})
+    (root / "cards").mkdir(parents=True, exist_ok=True)
+    for set_id, content in cards.items():
+        if isinstance(content, list):
+            content = {"data": [{**card, "set": by_id.get(set_id, {})} for card in content]}
+        _write(root / "cards" / f"{set_id}.d" / "cards.json", content)
+        (root / "cards" / f"{set_id}.d" / ".keep").touch()
+    return root
