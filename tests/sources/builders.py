@@ -58,3 +58,33 @@ def write_package(root: Path, sets: list[Any], cards: dict[str, Cards]) -> Path:
         _write(root / "cards" / f"{set_id}.d" / "cards.json", content)
         (root / "cards" / f"{set_id}.d" / ".keep").touch()
     return root
+
+
+def run_json(cli: Any, job: str, *args: str) -> tuple[Any, dict[str, Any] | None]:
+    """``tcgjobs run JOB --json ARGS`` in-process: (click result, the run's JSON or None)."""
+    from tests.conftest import invoke
+
+    result = invoke(cli, "run", job, "--json", "--ignore-deps", *args)
+    return result, (json.loads(result.stdout)["run"] if result.stdout.strip() else None)
+
+
+def rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    connection = sqlite3.connect(db_path)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def execute(db_path: Path, *statements: str, foreign_keys: bool = True) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        for statement in statements:
+            connection.execute(statement)
+    finally:
+        connection.close()
