@@ -7,7 +7,9 @@ its wall time for the work alone (imports excluded) and the process's peak RSS
 (``resource.getrusage``):
 
 * floor — a plain script: read and parse every card file, map the same columns with the same
-  encodings, ``executemany`` the rows into an empty database (same schema) in one transaction;
+  encodings (tcgjobs' own mapping function), ``executemany`` the rows into an empty database
+  (same schema) in one transaction; run twice, with Python's cyclic garbage collector on (a
+  plain script) and off (as the sync job runs), and both ratios are reported;
 * full — ``sync-missing-sets`` then ``sync-missing-cards`` through the runner on an empty
   database (the time is the card job's);
 * repeat — ``sync-missing-cards`` again with nothing changed.
@@ -31,8 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
 
 FLOOR = r'''
-import json, resource, sqlite3, sys, time
+import gc, json, resource, sqlite3, sys, time
 from pathlib import Path
+if sys.argv[3] == "gc-off":
+    gc.disable()
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.sources.mapping import CARD_COLUMNS, card_row, for_insert
 data, db_path = Path(sys.argv[1]), Path(sys.argv[2])
@@ -87,10 +91,11 @@ def one_round(data: Path) -> dict[str, dict]:
         env = {**os.environ, "TCGJOBS_LOG_LEVEL": "error", "TCGJOBS_LOG_FORMAT": "json",
                "TCGJOBS_DATA_SOURCE": str(data),
                "DATABASE_PATH": str(Path(tmp) / "sync" / "pokemon-data.sqlite3.db")}
-        floor = _run(FLOOR, str(data), str(Path(tmp) / "floor.sqlite3"), env=env)
+        floor = _run(FLOOR, str(data), str(Path(tmp) / "floor.sqlite3"), "gc-on", env=env)
+        floor_gc_off = _run(FLOOR, str(data), str(Path(tmp) / "floor-gc-off.sqlite3"), "gc-off", env=env)
         full = _run(SYNC, "sync-missing-sets", "sync-missing-cards", env=env)
         repeat = _run(SYNC, "sync-missing-cards", env=env)
-    return {"floor": floor, "full": full, "repeat": repeat}
+    return {"floor": floor, "floor_gc_off": floor_gc_off, "full": full, "repeat": repeat}
 
 
 def main() -> None:
@@ -103,13 +108,15 @@ def main() -> None:
     def median(step: str, key: str) -> float:
         return statistics.median(r[step][key] for r in rounds)
 
-    floor, full, repeat = (median(s, "seconds") for s in ("floor", "full", "repeat"))
+    floor, floor_gc_off, full, repeat = (median(s, "seconds") for s in ("floor", "floor_gc_off", "full", "repeat"))
     peak = max(r["full"]["peak_rss_mb"] for r in rounds)
     metrics = rounds[-1]["full"]["metrics"]
     print(f"data: {args.data} ({rounds[-1]['floor']['rows']} rows by the floor; full sync added "
           f"{metrics['cards_added']} cards), {args.rounds} rounds, medians")
     print(f"floor (plain sqlite3 executemany): {floor:.3f} s")
-    print(f"full sync:                         {full:.3f} s  = {full / floor:.2f} x floor   (target <= 1.5)")
+    print(f"floor with the cyclic GC off:      {floor_gc_off:.3f} s  (the sync job turns it off too)")
+    print(f"full sync:                         {full:.3f} s  = {full / floor:.2f} x floor, "
+          f"{full / floor_gc_off:.2f} x floor with GC off   (target <= 1.5)")
     print(f"repeat sync (nothing changed):     {repeat:.3f} s  = {repeat / full:.2f} x full    (target <= 0.5)")
     print(f"peak RSS of the full sync process: {peak:.1f} MB   (target < 150; floor process "
           f"{max(r['floor']['peak_rss_mb'] for r in rounds):.1f} MB)")
