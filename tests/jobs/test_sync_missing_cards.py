@@ -277,3 +277,43 @@ def test_kill_9_in_the_middle_of_a_card_sync_leaves_no_half_written_set(cli, db,
     result, run = run_json(cli, "sync-missing-cards")  # and the next run completes the rest
     assert result.exit_code == 0, result.output
     assert rows(db, "SELECT count(*) FROM pokemon_cards") == [(16109,)]
+
+
+class RecordingReporter:
+    """A real Reporter that remembers the progress it was given (what the CLI renders as a bar)."""
+
+    def __init__(self) -> None:
+        self.bars: list[dict] = []
+
+    def progress(self, description: str, total: int | None):
+        from contextlib import contextmanager
+
+        bar = {"description": description, "total": total, "done": 0}
+        self.bars.append(bar)
+
+        @contextmanager
+        def scope():
+            class Advance:
+                def advance(self, amount: int = 1) -> None:
+                    bar["done"] += amount
+
+            yield Advance()
+
+        return scope()
+
+
+def test_progress_is_reported_set_by_set(db, settings):
+    from tcgjobs.registry import get_job
+    from tcgjobs.runner import RunRequest, run_job
+
+    run_job(RunRequest(job=get_job("sync-missing-sets"), settings=settings))
+    reporter = RecordingReporter()
+    outcome = run_job(RunRequest(job=get_job("sync-missing-cards"), settings=settings, reporter=reporter))
+    assert int(outcome.exit_code) == 0, outcome.error
+    assert reporter.bars == [{"description": "syncing cards, set by set", "total": 5, "done": 5}]
+
+
+def test_piped_json_output_carries_no_progress_bar(cli, db):
+    result, run = sync(cli)
+    assert result.exit_code == 0
+    assert "━" not in result.output and "syncing cards" not in result.output
