@@ -83,6 +83,14 @@ def read_bytes(path: Path) -> bytes:
         raise SourceFileError(path, f"cannot read: {exc.strerror}") from exc
 
 
+def _js_number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent, as JavaScript holds it: an integral value (``1.0``,
+    ``1e3``) is the same number as ``1``, so JSON.stringify writes ``1``; keeping it an int makes
+    our JSON text match. (Non-integral values keep Python's float; the card data has none.)"""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 1e21 else value
+
+
 def _load_json(path: Path, raw: bytes | None = None) -> Any:
     """Parse ``path`` (or its already-read bytes). Raises SourceFileError naming the path."""
     if raw is None:
@@ -90,7 +98,7 @@ def _load_json(path: Path, raw: bytes | None = None) -> Any:
     if not raw.strip():
         raise SourceFileError(path, "empty file (expected JSON)")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_float=_js_number)
     except UnicodeDecodeError as exc:
         raise SourceFileError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:

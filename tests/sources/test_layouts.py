@@ -154,3 +154,13 @@ def test_a_sets_file_of_the_wrong_shape_is_an_error_naming_it(tmp_path):
 def test_sample_files_are_packaged_as_package_data():
     assert (Path(SAMPLE_DIR) / "sets" / "en.json").is_file()
     assert len(list((Path(SAMPLE_DIR) / "cards" / "en").glob("*.json"))) == 5
+
+
+def test_integral_json_numbers_read_as_javascript_holds_them(tmp_path):
+    root = write_upstream(tmp_path, [a_set("s1")], {"s1": '[{"id": "s1-1", "name": "A", "supertype": "Pokémon", '
+                                                         '"number": "1", "convertedRetreatCost": 2.0, '
+                                                         '"attacks": [{"convertedEnergyCost": 1e1, "x": 0.5}]}]'})
+    card = detect(root).read_cards("s1").cards[0]
+    assert card["convertedRetreatCost"] == 2 and type(card["convertedRetreatCost"]) is int
+    assert card["attacks"] == [{"convertedEnergyCost": 10, "x": 0.5}]
+    assert type(card["attacks"][0]["convertedEnergyCost"]) is int
