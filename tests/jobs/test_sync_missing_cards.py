@@ -317,3 +317,30 @@ def test_piped_json_output_carries_no_progress_bar(cli, db):
     result, run = sync(cli)
     assert result.exit_code == 0
     assert "━" not in result.output and "syncing cards" not in result.output
+
+
+def test_a_row_written_by_the_original_cron_keeps_its_original_columns_byte_for_byte(cli, db, data):
+    card = a_card("s1", "TG01", evolvesFrom="Abra", weaknesses=[{"type": "Fire", "value": "×2"}],
+                  resistances=[{"type": "Fighting", "value": "-30"}], hp="90+", subtypes=["Stage 1"])
+    write_upstream(data, [a_set("s1")], {"s1": [card]})
+    run_json(cli, "sync-missing-sets")
+    original = ("s1-TG01", "Card TG01", "Pokémon", '["Stage 1"]', 90, '["Fire"]', "Abra", "[]", "[]", "[]", "[]",
+                '[{"type":"Fire","value":"×2"}]', "[]", None, "s1", "TG01", "Someone", "Common", None, "[]",
+                '{"unlimited":"Legal"}', '{"small":"https://img/s1/TG01.png"}', None, None)
+    columns = ("id, name, supertype, subtypes, hp, types, evolves_from, evolves_to, rules, abilities, attacks, "
+               "weaknesses, retreat_cost, converted_retreat_cost, set_id, number, artist, rarity, flavor_text, "
+               "national_pokedex_numbers, legalities, images, tcgplayer_url, cardmarket_url")
+    execute(db, f"INSERT INTO pokemon_cards ({columns}) VALUES ({', '.join(_sql(v) for v in original)})")
+    result, run = run_json(cli, "sync-missing-cards")
+    assert result.exit_code == 0, result.output
+    assert run["metrics"]["cards_updated"] == 1  # only to fill the added columns
+    assert rows(db, f"SELECT {columns} FROM pokemon_cards") == [original]
+    assert rows(db, "SELECT resistances FROM pokemon_cards") == [('[{"type":"Fighting","value":"-30"}]',)]
+
+
+def _sql(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
