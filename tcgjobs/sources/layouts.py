@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tcgjobs.errors import ConfigError, JobFailed
-from tcgjobs.sources.ids import set_id_problem
+from tcgjobs.sources.ids import SET_ID_PATTERN, set_id_problem
 from tcgjobs.sources.validate import card_problems, record_label, set_problems
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -213,6 +213,9 @@ class Source:
 
 def detect(root: Path, language: str = "en", *, is_sample: bool = False) -> Source:
     """The source at ``root``, its layout detected. Raises ConfigError naming the path otherwise."""
+    if not SET_ID_PATTERN.fullmatch(language):
+        raise ConfigError(f"unsafe data language {language!r}: letters, digits, '.', '_' and '-' "
+                          "only (TCGJOBS_DATA_LANGUAGE)")
     if not root.exists():
         raise ConfigError(f"card data source {root} does not exist (TCGJOBS_DATA_SOURCE)")
     if not root.is_dir():

@@ -38,6 +38,12 @@ def test_the_language_setting_selects_the_upstream_files(tmp_path):
         detect(root, "en")
 
 
+def test_an_unsafe_language_is_refused_before_any_path_is_built(tmp_path):
+    root = write_upstream(tmp_path, [a_set("s1")], {})
+    with pytest.raises(ConfigError, match="unsafe data language '../en'"):
+        detect(root, "../en")
+
+
 def test_a_directory_in_neither_layout_is_a_config_error_naming_it(tmp_path):
     (tmp_path / "junk").mkdir()
     with pytest.raises(ConfigError, match=f"{tmp_path / 'junk'} is in neither known layout"):
