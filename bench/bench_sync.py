@@ -14,8 +14,8 @@ its wall time for the work alone (imports excluded) and the process's peak RSS
   database (the time is the card job's);
 * repeat — ``sync-missing-cards`` again with nothing changed.
 
-Targets (issue 3): full ≤ 1.5 × floor, repeat ≤ 0.5 × full, full peak RSS < 150 MB. The median of
-``--rounds`` rounds is reported.
+Targets (issue 3): full ≤ 1.5 × floor, repeat ≤ 0.5 × full, full peak RSS < 150 MB. Times are the
+median of ``--rounds`` rounds; ratios the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ from tcgjobs.sources.mapping import CARD_COLUMNS, card_row, for_insert
 data, db_path = Path(sys.argv[1]), Path(sys.argv[2])
 open_card_database(db_path, create=True).close()          # same schema, created before timing
 set_ids = [s["id"] for s in json.loads((data / "sets" / "en.json").read_bytes())]
-started = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+started, cpu_started = time.perf_counter(), cpu()
 connection = sqlite3.connect(db_path, isolation_level=None)
 connection.execute("PRAGMA journal_mode = wal")
 connection.execute("PRAGMA foreign_keys = ON")
@@ -54,9 +57,9 @@ for set_id in set_ids:
     cards = json.loads((data / "cards" / "en" / f"{set_id}.json").read_bytes())
     connection.executemany(sql, [for_insert(card_row(card, set_id)) for card in cards])
 connection.execute("COMMIT")
-elapsed = time.perf_counter() - started
+elapsed, cpu_elapsed = time.perf_counter() - started, cpu() - cpu_started
 rows = connection.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0]
-print(json.dumps({"seconds": elapsed, "rows": rows,
+print(json.dumps({"seconds": elapsed, "cpu": cpu_elapsed, "rows": rows,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
@@ -66,14 +69,18 @@ from tcgjobs.config import load_settings
 from tcgjobs.registry import get_job
 from tcgjobs.runner import RunRequest, run_job
 settings = load_settings(os.environ)
-timings = {}
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+timings, cpu_times = {}, {}
 for name in sys.argv[1:]:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     outcome = run_job(RunRequest(job=get_job(name), settings=settings, ignore_deps=True))
-    timings[name] = time.perf_counter() - started
+    timings[name], cpu_times[name] = time.perf_counter() - started, cpu() - cpu_started
     assert int(outcome.exit_code) == 0, (name, outcome.error)
     last = outcome
-print(json.dumps({"seconds": timings["sync-missing-cards"], "metrics": last.metrics,
+print(json.dumps({"seconds": timings["sync-missing-cards"], "cpu": cpu_times["sync-missing-cards"],
+                  "metrics": last.metrics,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
@@ -105,19 +112,27 @@ def main() -> None:
     args = parser.parse_args()
     rounds = [one_round(args.data) for _ in range(args.rounds)]
 
-    def median(step: str, key: str) -> float:
+    def median(step: str, key: str = "seconds") -> float:
         return statistics.median(r[step][key] for r in rounds)
 
-    floor, floor_gc_off, full, repeat = (median(s, "seconds") for s in ("floor", "floor_gc_off", "full", "repeat"))
+    def ratio(step: str, base: str, key: str = "seconds") -> float:
+        # per-round ratios, then the median: steadier than a ratio of medians when the machine's
+        # load drifts between rounds
+        return statistics.median(r[step][key] / r[base][key] for r in rounds)
+
     peak = max(r["full"]["peak_rss_mb"] for r in rounds)
     metrics = rounds[-1]["full"]["metrics"]
     print(f"data: {args.data} ({rounds[-1]['floor']['rows']} rows by the floor; full sync added "
-          f"{metrics['cards_added']} cards), {args.rounds} rounds, medians")
-    print(f"floor (plain sqlite3 executemany): {floor:.3f} s")
-    print(f"floor with the cyclic GC off:      {floor_gc_off:.3f} s  (the sync job turns it off too)")
-    print(f"full sync:                         {full:.3f} s  = {full / floor:.2f} x floor, "
-          f"{full / floor_gc_off:.2f} x floor with GC off   (target <= 1.5)")
-    print(f"repeat sync (nothing changed):     {repeat:.3f} s  = {repeat / full:.2f} x full    (target <= 0.5)")
+          f"{metrics['cards_added']} cards), {args.rounds} rounds; median times, median per-round ratios")
+    print(f"floor (plain sqlite3 executemany): {median('floor'):.3f} s")
+    print(f"floor with the cyclic GC off:      {median('floor_gc_off'):.3f} s  (the sync job turns it off too)")
+    print(f"full sync:                         {median('full'):.3f} s  = {ratio('full', 'floor'):.2f} x floor, "
+          f"{ratio('full', 'floor_gc_off'):.2f} x floor with GC off   (target <= 1.5)")
+    print(f"repeat sync (nothing changed):     {median('repeat'):.3f} s  = {ratio('repeat', 'full'):.2f} x full"
+          "    (target <= 0.5)")
+    print(f"CPU time (user+sys): floor {median('floor', 'cpu'):.3f} s, full {median('full', 'cpu'):.3f} s "
+          f"= {ratio('full', 'floor', 'cpu'):.2f} x floor, repeat {median('repeat', 'cpu'):.3f} s "
+          f"= {ratio('repeat', 'full', 'cpu'):.2f} x full")
     print(f"peak RSS of the full sync process: {peak:.1f} MB   (target < 150; floor process "
           f"{max(r['floor']['peak_rss_mb'] for r in rounds):.1f} MB)")
 
