@@ -250,7 +250,7 @@ def silence_summary(events: Sequence[Event], label_of: dict[str, str]) -> list[s
         by_key.setdefault(event.key, []).append(event)
     lines = []
     for key, flips in by_key.items():
-        steps = ", ".join(f"{e.from_level.value}->{e.to_level.value} at {e.at:%m-%d %H:%M}" for e in flips)
+        steps = ", ".join(f"{e.from_level.value} → {e.to_level.value} at {e.at:%m-%d %H:%M}" for e in flips)
         lines.append(f"- {label_of.get(key, key)}: {steps}")
     return lines
 
