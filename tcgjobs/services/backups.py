@@ -507,3 +507,27 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in bounded chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def orphan_sidecars(backup_dir: Path) -> list[Path]:
+    """``.sha256`` and manifest files whose backup no longer exists."""
+    try:
+        names = {entry.name for entry in os.scandir(backup_dir)}
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    orphans = []
+    for name in sorted(names):
+        for suffix in (CHECKSUM_SUFFIX, MANIFEST_SUFFIX):
+            if name.endswith(suffix) and is_backup_name(name[: -len(suffix)]) \
+                    and name[: -len(suffix)] not in names:
+                orphans.append(backup_dir / name)
+    return orphans
