@@ -421,14 +421,16 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
                 reader.drain()
             except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
                 reader.drain()
-                return result(False, f"cannot decompress: {exc}", reader, 0)
+                reason = f"cannot decompress: {exc}"
+                if expected_sha256 and reader.sha256.hexdigest() != expected_sha256:
+                    reason = _mismatch(expected_sha256, reader.sha256.hexdigest()) + f" ({reason})"
+                return result(False, reason, reader, 0)
             except OSError as exc:
                 raise Unverifiable(f"cannot check {path.name}: {exc.strerror or exc} "
                                    f"({exc.filename or scratch_dir})") from exc
         digest = reader.sha256.hexdigest()
         if expected_sha256 and digest != expected_sha256:
-            return result(False, f"checksum mismatch: recorded {expected_sha256[:12]}…, file has "
-                                 f"{digest[:12]}…", reader, size)
+            return result(False, _mismatch(expected_sha256, digest), reader, size)
         try:
             conn = open_snapshot(copy)
             try:
@@ -448,6 +450,10 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
     finally:
         if not (keep_copy and success):
             copy.unlink(missing_ok=True)
+
+
+def _mismatch(recorded: str, actual: str) -> str:
+    return f"checksum mismatch: recorded {recorded[:12]}…, file has {actual[:12]}…"
 
 
 def record_verification(backup_path: Path, verification: Verification,
