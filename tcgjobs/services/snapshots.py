@@ -84,7 +84,11 @@ def check_free_space(needs: dict[Path, int], reserve_bytes: int) -> None:
 def _disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in DISK_FULL_ERRNOS
-    return isinstance(exc, sqlite3.DatabaseError) and "full" in str(exc).lower()
+    if isinstance(exc, sqlite3.DatabaseError):
+        # SQLite reports ENOSPC as SQLITE_FULL, but EFBIG (a file-size limit) as a write I/O error
+        name = getattr(exc, "sqlite_errorname", "")
+        return name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE") or "full" in str(exc).lower()
+    return False
 
 
 def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], list[str]]:
@@ -146,8 +150,8 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         staged.unlink(missing_ok=True)
         snap.unlink(missing_ok=True)
         if _disk_full(exc):
-            raise DiskFull(f"not enough disk space while writing the backup ({exc}); the partial "
-                           "files were removed") from exc
+            raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
+                           f"({exc}); the partial files were removed") from exc
         raise
     digest = writer.sha256.hexdigest()
     b.write_checksum(final, digest)
