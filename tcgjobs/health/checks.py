@@ -131,6 +131,36 @@ def disk_free(env: CheckEnv) -> Iterator[CheckResult]:
                           round(free, 1))
 
 
+def backups(env: CheckEnv) -> Iterator[CheckResult]:
+    """backup-age (newest *verified* backup) and backup-corrupt (any backup recorded corrupt).
+
+    Uses the cheap listing (names, stat, sidecars): verification itself is backup-database's and
+    rotate-backups' work, never repeated here.
+    """
+    from tcgjobs.services.backups import list_backups
+
+    s = env.settings
+    listed = list_backups(s.backup_dir)
+    verified = [b for b in listed if b.status == "verified"]
+    if not verified:
+        others = f" ({len(listed)} unverified or corrupt)" if listed else ""
+        yield CheckResult("backup-age", Level.CRITICAL, f"no verified backup in {s.backup_dir}{others}")
+    else:
+        newest = verified[0]
+        hours = (env.now - newest.created_at).total_seconds() / 3600
+        level = grade_above(hours, s.health_backup_age_warning_hours, s.health_backup_age_critical_hours)
+        yield CheckResult("backup-age", level, f"newest verified backup {newest.name} is {hours:.1f}h old "
+                          f"(warning at {s.health_backup_age_warning_hours:g}h, critical at "
+                          f"{s.health_backup_age_critical_hours:g}h)", round(hours, 3))
+    corrupt = [b for b in listed if b.status == "corrupt"]
+    if corrupt:
+        names = "; ".join(f"{b.name}: {b.reason or 'corrupt'}" for b in corrupt[:5])
+        yield CheckResult("backup-corrupt", Level.CRITICAL, f"{len(corrupt)} corrupt backup(s): {names}",
+                          len(corrupt))
+    else:
+        yield CheckResult("backup-corrupt", Level.OK, f"{len(listed)} backup(s), none recorded corrupt", 0)
+
+
 def postgres(env: CheckEnv) -> Iterator[CheckResult]:
     """postgres: connect and ``SELECT 1`` with a short timeout; only when a primary is configured."""
     s = env.settings
@@ -212,7 +242,7 @@ def abandoned_runs(env: CheckEnv) -> Iterator[CheckResult]:
 
 
 CHECKS: tuple[Callable[[CheckEnv], Iterator[CheckResult]], ...] = (
-    card_database, file_sizes, disk_free, postgres, jobs, abandoned_runs,
+    card_database, file_sizes, disk_free, backups, postgres, jobs, abandoned_runs,
 )
 
 

@@ -31,6 +31,18 @@ def fill_cards(path: Path, sets: int = 2, cards_per_set: int = 50) -> None:
         db.close()
 
 
+def take_backup(cli: Any) -> None:
+    """A real, verified backup of the card database (backup-database)."""
+    result = invoke(cli, "run", "backup-database")
+    assert result.exit_code == 0, result.output
+
+
+def healthy_setup(cli: Any, path: Path) -> None:
+    """A filled card database and a fresh verified backup: every check ok."""
+    fill_cards(path)
+    take_backup(cli)
+
+
 def delete_cards(path: Path, keep: int) -> None:
     """Keep only the first ``keep`` cards (by id order)."""
     with sqlite3.connect(path) as connection:

@@ -15,15 +15,16 @@ import pytest
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.db.state import Ledger, RunStatus, open_view
 from tcgjobs.schedule import utcnow
+from tcgjobs.services.backups import backup_name, list_backups, sidecars
 from tests.conftest import invoke, popen_tcgjobs
 from tests.health.support import (StallingServer, backdate_state, delete_cards, fill_cards, free_port,
-                                  run_health, state_rows)
+                                  healthy_setup, run_health, state_rows, take_backup)
 
 
 @pytest.fixture
-def cards(env: dict[str, str]) -> Path:
+def cards(env: dict[str, str], cli) -> Path:
     path = Path(env["DATABASE_PATH"])
-    fill_cards(path)
+    healthy_setup(cli, path)
     return path
 
 
@@ -38,7 +39,8 @@ def test_healthy_database_passes_every_check_and_exits_0(cli, cards):
     assert code == 0, run
     assert {name: c["level"] for name, c in checks.items() if not name.startswith("job:")} == {
         "card-database": "ok", "quick-check": "ok", "card-counts": "ok", "database-size": "ok",
-        "wal-size": "ok", "disk-free-database": "ok", "disk-free-backups": "ok", "abandoned-runs": "ok"}
+        "wal-size": "ok", "disk-free-database": "ok", "disk-free-backups": "ok", "backup-age": "ok",
+        "backup-corrupt": "ok", "abandoned-runs": "ok"}
     assert checks["card-counts"]["detail"].startswith("2 sets, 100 cards")
     assert run["metrics"] == {"checks": len(checks), "ok": len(checks), "warning": 0, "critical": 0}
 
@@ -125,6 +127,49 @@ def test_disk_free_levels_on_database_and_backup_volumes(cli, cards, env, warnin
     assert checks["disk-free-backups"]["level"] == level
     assert checks["disk-free-database"]["value"] > 0
     assert exit_code == code
+
+
+# --- backups --------------------------------------------------------------------------------------
+
+def _age_backup(backup_dir: Path, hours: float) -> None:
+    """Rename the (only) backup and its sidecars as if it had been taken ``hours`` ago."""
+    [backup] = list_backups(backup_dir)
+    old = backup_name(utcnow() - timedelta(hours=hours), backup.compression)
+    for path, new in ((backup.path, backup_dir / old), *((side, backup_dir / side.name.replace(backup.name, old))
+                                                         for side in sidecars(backup.path) if side.exists())):
+        path.rename(new)
+
+
+def test_no_verified_backup_is_critical(cli, env):
+    fill_cards(Path(env["DATABASE_PATH"]))
+    code, checks, _ = run_health(cli)
+    assert code == 3
+    assert checks["backup-age"]["level"] == "critical"
+    assert "no verified backup" in checks["backup-age"]["detail"]
+    assert checks["backup-corrupt"]["level"] == "ok"
+
+
+@pytest.mark.parametrize(("hours", "level", "code"), [(1, "ok", 0), (30, "warning", 0), (60, "critical", 3)])
+def test_backup_age_levels_for_a_real_backup_of_that_age(cli, cards, env, hours, level, code):
+    _age_backup(Path(env["BACKUP_DIR"]), hours)
+    exit_code, checks, _ = run_health(cli)
+    assert checks["backup-age"]["level"] == level
+    assert checks["backup-age"]["value"] == pytest.approx(hours, abs=0.1)
+    assert exit_code == code
+
+
+def test_a_corrupt_backup_is_critical_even_when_a_newer_one_is_fine(cli, cards, env):
+    [backup] = list_backups(Path(env["BACKUP_DIR"]))
+    data = bytearray(backup.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte in the middle of the compressed stream
+    backup.path.write_bytes(bytes(data))
+    assert invoke(cli, "backup", "verify", backup.name).exit_code == 3
+    take_backup(cli)
+    code, checks, _ = run_health(cli)
+    assert code == 3
+    assert checks["backup-corrupt"]["level"] == "critical"
+    assert backup.name in checks["backup-corrupt"]["detail"]
+    assert checks["backup-age"]["level"] == "ok"
 
 
 # --- counts ---------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import pytest
 from tcgjobs.db.state import to_text
 from tcgjobs.schedule import utcnow
 from tests.conftest import invoke
-from tests.health.support import fill_cards, run_health, state_rows
+from tests.health.support import healthy_setup, run_health, state_rows
 
 
 @pytest.fixture
-def alerting(env: dict[str, str], slack):
-    fill_cards(Path(env["DATABASE_PATH"]))
+def alerting(env: dict[str, str], slack, cli):
+    healthy_setup(cli, Path(env["DATABASE_PATH"]))
     env["NOTIFICATIONS_ENABLED"] = "true"
     env["SLACK_WEBHOOK_URL"] = slack.webhook()
     env["TCGJOBS_SLACK_MAX_ATTEMPTS"] = "1"
