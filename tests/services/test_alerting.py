@@ -216,3 +216,33 @@ def test_critical_health_check_is_not_also_reported_as_a_job_failure(cli, env, a
     run_health(cli)
     assert len(alerting.requests) == 1
     assert "Job Failed" not in texts(alerting)[0]
+
+
+def test_a_flip_and_back_during_a_silence_is_summarised_once_it_ends(cli, env, alerting):
+    invoke(cli, "notify", "silence", "--until", "1h")
+    make_critical(env, "database-size")
+    run_health(cli)
+    make_ok(env)
+    run_health(cli)
+    invoke(cli, "notify", "unsilence")
+    run_health(cli)
+    [request] = alerting.requests
+    text = request.json["text"]
+    assert "changes while alerts were silenced" in text
+    assert "database-size: ok → critical at" in text and "critical → ok at" in text
+    assert "RECOVERED" not in text  # nothing was announced, so nothing recovers
+
+
+def test_job_failures_during_a_silence_alert_after_it_with_a_summary(cli, env, alerting):
+    invoke(cli, "notify", "silence", "--until", "1h")
+    database = Path(env["DATABASE_PATH"])
+    database.rename(database.with_name("hidden.db"))
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 78
+    assert alerting.requests == []
+    invoke(cli, "notify", "unsilence")
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 78
+    [request] = alerting.requests
+    attachment = request.json["attachments"][0]
+    assert attachment["title"] == ":x: Job Failed: cleanup-stale-data"
+    assert "While alerts were silenced:" in attachment["text"]
+    assert "cleanup-stale-data: ok → critical at" in attachment["text"]
