@@ -16,7 +16,8 @@ nothing of the process leaks in):
 The textfile (``tcgjobs.prom``) is rewritten whole from the ledger after every run, atomically
 (``write_to_textfile`` writes a temporary file and renames it). The push uses ``pushadd`` with the
 group ``job=<job>`` and includes the last-success gauge only for a successful run, so a failed run
-never erases the last success on the gateway.
+never erases the last success on the gateway; the pushed samples carry no ``job`` label of their
+own (the group's ``job`` label is added by the gateway).
 """
 
 from __future__ import annotations
@@ -35,37 +36,54 @@ TEXTFILE_NAME = "tcgjobs.prom"
 LEVEL_VALUE = {"ok": 0, "warning": 1, "critical": 2}
 
 
-class _Gauges:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        def gauge(name: str, doc: str, labels: Iterable[str] = ()) -> Gauge:
-            return Gauge(name, doc, list(labels), registry=registry)
+_JOB_GAUGES = {
+    "last_success": ("tcgjobs_job_last_success_timestamp_seconds", "Start time of the newest successful run."),
+    "last_run": ("tcgjobs_job_last_run_timestamp_seconds",
+                 "End time (start while running) of the newest run, any outcome."),
+    "duration": ("tcgjobs_job_duration_seconds", "Duration of the newest run."),
+    "exit_code": ("tcgjobs_job_last_exit_code", "Exit code of the newest finished run."),
+    "failures": ("tcgjobs_job_consecutive_failures", "Failures since the last success."),
+    "records": ("tcgjobs_job_records_processed",
+                "The newest run's counters (records inserted, bytes written, ...) by kind."),
+}
 
-        self.last_success = gauge("tcgjobs_job_last_success_timestamp_seconds",
-                                  "Start time of the newest successful run.", ["job"])
-        self.last_run = gauge("tcgjobs_job_last_run_timestamp_seconds",
-                              "End time (start while running) of the newest run, any outcome.", ["job"])
-        self.duration = gauge("tcgjobs_job_duration_seconds", "Duration of the newest run.", ["job"])
-        self.exit_code = gauge("tcgjobs_job_last_exit_code", "Exit code of the newest finished run.", ["job"])
-        self.failures = gauge("tcgjobs_job_consecutive_failures", "Failures since the last success.", ["job"])
-        self.records = gauge("tcgjobs_job_records_processed",
-                             "The newest run's counters (records inserted, bytes written, ...) by kind.",
-                             ["job", "kind"])
+
+class _Gauges:
+    """The per-job gauges, each created on first use (an unlabelled gauge that exists is exported,
+    as 0 if never set, which in a push would overwrite the last success).
+
+    ``job_label=False`` for a push: the grouping key supplies ``job`` (the Pushgateway and the
+    official clients refuse pushed metrics that carry a grouping label).
+    """
+
+    def __init__(self, registry: CollectorRegistry, job_label: bool = True) -> None:
         self.registry = registry
+        self.job_label = job_label
+        self._made: dict[str, Gauge] = {}
+
+    def _set(self, key: str, job: str, value: float, *extra: str) -> None:
+        if key not in self._made:
+            name, doc = _JOB_GAUGES[key]
+            names = (["job"] if self.job_label else []) + (["kind"] if key == "records" else [])
+            self._made[key] = Gauge(name, doc, names, registry=self.registry)
+        labels = ((job,) if self.job_label else ()) + extra
+        gauge = self._made[key]
+        (gauge.labels(*labels) if labels else gauge).set(value)
 
     def run(self, run: RunRecord, success: RunRecord | None, failures: int | None) -> None:
         job = run.job
-        self.last_run.labels(job).set((run.finished_at or run.started_at).timestamp())
+        self._set("last_run", job, (run.finished_at or run.started_at).timestamp())
         if success is not None:
-            self.last_success.labels(job).set(success.started_at.timestamp())
+            self._set("last_success", job, success.started_at.timestamp())
         if run.duration_s is not None:
-            self.duration.labels(job).set(run.duration_s)
+            self._set("duration", job, run.duration_s)
         if run.exit_code is not None:
-            self.exit_code.labels(job).set(run.exit_code)
+            self._set("exit_code", job, run.exit_code)
         if failures is not None:
-            self.failures.labels(job).set(failures)
+            self._set("failures", job, failures)
         for kind, value in run.metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.records.labels(job, kind).set(value)
+                self._set("records", job, value, kind)
 
 
 def _health(registry: CollectorRegistry, checks: dict[str, StoredCheck]) -> None:
@@ -125,7 +143,7 @@ def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
              checks: dict[str, StoredCheck], backups: list[Any] | None, timeout: float = 10.0) -> None:
     """``pushadd`` this run's metrics to the group ``job=<job>``. Raises on HTTP errors."""
     registry = CollectorRegistry()
-    _Gauges(registry).run(run, run if succeeded else None, failures)
+    _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures)
     _health(registry, checks)
     _backups(registry, backups)
     pushadd_to_gateway(url, job=run.job, registry=registry, timeout=timeout)

@@ -90,11 +90,13 @@ def test_pushgateway_gets_pushadd_per_job_and_no_last_success_for_a_failed_run(c
     assert invoke(cli, "run", "cleanup-stale-data").exit_code == 78
     assert [(r.method, r.path) for r in slack.requests] == [("POST", "/metrics/job/cleanup-stale-data")] * 2
     ok, failed = (samples(r.body.decode()) for r in slack.requests)
-    key = (("job", "cleanup-stale-data"),)
-    assert ("tcgjobs_job_last_success_timestamp_seconds", key) in ok
-    assert ("tcgjobs_job_last_success_timestamp_seconds", key) not in failed
-    assert failed[("tcgjobs_job_last_exit_code", key)] == 78
-    assert ok[("tcgjobs_job_last_exit_code", key)] == 0
+    success = ledger(env).last_success("cleanup-stale-data")
+    assert ok[("tcgjobs_job_last_success_timestamp_seconds", ())] == pytest.approx(success.started_at.timestamp())
+    assert ("tcgjobs_job_last_success_timestamp_seconds", ()) not in failed
+    assert failed[("tcgjobs_job_last_exit_code", ())] == 78
+    assert ok[("tcgjobs_job_last_exit_code", ())] == 0
+    assert failed[("tcgjobs_job_consecutive_failures", ())] == 1
+    assert not any(dict(labels).get("job") for _, labels in [*ok, *failed])  # the group supplies job
 
 
 def test_an_unreachable_pushgateway_never_fails_the_job(cli, env, metrics_dir):
