@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -127,6 +129,37 @@ def test_disk_free_levels_on_database_and_backup_volumes(cli, cards, env, warnin
     assert checks["disk-free-backups"]["level"] == level
     assert checks["disk-free-database"]["value"] > 0
     assert exit_code == code
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path):
+    """A real 4 MiB tmpfs (needs root; skipped with the reason elsewhere)."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_nearly_full_backup_volume_is_critical_while_the_database_volume_is_fine(cli, cards, env, small_volume):
+    for name in os.listdir(env["BACKUP_DIR"]):
+        shutil.copy(Path(env["BACKUP_DIR"]) / name, small_volume / name)
+    env["BACKUP_DIR"] = str(small_volume)
+    env["TCGJOBS_HEALTH_DISK_FREE_WARNING_MB"] = "3"
+    env["TCGJOBS_HEALTH_DISK_FREE_CRITICAL_MB"] = "2"
+    code, checks, _ = run_health(cli)
+    assert (code, checks["disk-free-backups"]["level"]) == (0, "ok")
+    (small_volume / "filler").write_bytes(b"\0" * (3 * 2**20))  # leave well under 2 MiB free
+    code, checks, _ = run_health(cli)
+    assert code == 3
+    assert checks["disk-free-backups"]["level"] == "critical"
+    assert checks["disk-free-backups"]["value"] < 2
+    assert checks["disk-free-database"]["level"] == "ok"
 
 
 # --- backups --------------------------------------------------------------------------------------
