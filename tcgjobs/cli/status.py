@@ -98,6 +98,7 @@ def status(
                          (last.error or "")[:80] if last else ""))
         print_table(["job", "status", "last start", "duration", "next due", "attention", "last error"], rows)
         if health:
+            common.print_text("")
             print_table(["check", "level", "since", "detail"],
                         [(c.name, c.level.value, when(c.level_since), c.detail[:100]) for c in health],
                         title=f"health (checked {when(max(c.checked_at for c in health))})")
