@@ -20,6 +20,7 @@ from typing import Any
 
 from tcgjobs import parsers as p
 from tcgjobs.errors import ConfigError
+from tcgjobs.health.levels import parse_optional_instant
 from tcgjobs.registry import Job, all_jobs
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
@@ -136,6 +137,58 @@ SETTINGS: tuple[Setting, ...] = (
     # --- replication (issue 5) ------------------------------------------------------------------
 
     # --- health checks and alerting (issue 6) ---------------------------------------------------
+    Setting("health_db_size_warning_mb", ("TCGJOBS_HEALTH_DB_SIZE_WARNING_MB",), 1000.0,
+            "Card database size (MiB) at which the database-size check warns.", p.float_between(0)),
+    Setting("health_db_size_critical_mb", ("TCGJOBS_HEALTH_DB_SIZE_CRITICAL_MB",), 4000.0,
+            "Card database size (MiB) at which the database-size check is critical.", p.float_between(0)),
+    Setting("health_wal_warning_mb", ("TCGJOBS_HEALTH_WAL_WARNING_MB",), 100.0,
+            "WAL file size (MiB) at which the wal-size check warns (a reader blocks checkpoints).",
+            p.float_between(0)),
+    Setting("health_wal_critical_mb", ("TCGJOBS_HEALTH_WAL_CRITICAL_MB",), 1000.0,
+            "WAL file size (MiB) at which the wal-size check is critical.", p.float_between(0)),
+    Setting("health_disk_free_warning_mb", ("TCGJOBS_HEALTH_DISK_FREE_WARNING_MB",), 2048.0,
+            "Free space (MiB) on the database or backup volume below which the disk-free checks warn.",
+            p.float_between(0)),
+    Setting("health_disk_free_critical_mb", ("TCGJOBS_HEALTH_DISK_FREE_CRITICAL_MB",), 500.0,
+            "Free space (MiB) below which the disk-free checks are critical.", p.float_between(0)),
+    Setting("health_backup_age_warning_hours", ("TCGJOBS_HEALTH_BACKUP_AGE_WARNING_HOURS",), 26.0,
+            "Age (hours) of the newest verified backup at which backup-age warns.", p.float_between(0)),
+    Setting("health_backup_age_critical_hours", ("TCGJOBS_HEALTH_BACKUP_AGE_CRITICAL_HOURS",), 50.0,
+            "Age (hours) of the newest verified backup at which backup-age is critical (also when "
+            "there is none).", p.float_between(0)),
+    Setting("health_postgres_timeout", ("TCGJOBS_HEALTH_POSTGRES_TIMEOUT",), 3,
+            "Seconds the postgres check waits for a connection (libpq's minimum is 2).",
+            p.int_between(1, 60)),
+    Setting("health_postgres_latency_warning_ms", ("TCGJOBS_HEALTH_POSTGRES_LATENCY_WARNING_MS",), 500.0,
+            "Connect + SELECT 1 time (ms) at which the postgres check warns.", p.float_between(0)),
+    Setting("health_postgres_latency_critical_ms", ("TCGJOBS_HEALTH_POSTGRES_LATENCY_CRITICAL_MS",), 2000.0,
+            "Connect + SELECT 1 time (ms) at which the postgres check is critical.", p.float_between(0)),
+    Setting("health_count_drop_warning_percent", ("TCGJOBS_HEALTH_COUNT_DROP_WARNING_PERCENT",), 1.0,
+            "Drop (%) of sets or cards since the previous check at which card-counts warns.",
+            p.float_between(0, 100)),
+    Setting("health_count_drop_critical_percent", ("TCGJOBS_HEALTH_COUNT_DROP_CRITICAL_PERCENT",), 10.0,
+            "Drop (%) of sets or cards since the previous check at which card-counts is critical "
+            "(an empty table always is).", p.float_between(0, 100)),
+    Setting("health_job_failures_critical", ("TCGJOBS_HEALTH_JOB_FAILURES_CRITICAL",), 3,
+            "Consecutive failures of a job that make its job:<name> check critical (late: warning).",
+            p.int_between(1)),
+    Setting("health_abandoned_window_hours", ("TCGJOBS_HEALTH_ABANDONED_WINDOW_HOURS",), 24.0,
+            "How far back the abandoned-runs check looks.", p.float_between(0)),
+    Setting("health_abandoned_critical", ("TCGJOBS_HEALTH_ABANDONED_CRITICAL",), 3,
+            "Abandoned runs in the window that make abandoned-runs critical (one warns).",
+            p.int_between(1)),
+    Setting("alert_reminder_hours", ("TCGJOBS_ALERT_REMINDER_HOURS",), 0.0,
+            "Repeat an alert every this many hours while it is still firing (0: never).",
+            p.float_between(0)),
+    Setting("job_failure_alert_threshold", ("TCGJOBS_JOB_FAILURE_ALERT_THRESHOLD",), 1,
+            "Consecutive failures of a job before one alert is sent (a recovery follows the first "
+            "success).", p.int_between(1)),
+    Setting("silence_until", ("TCGJOBS_SILENCE_UNTIL",), None,
+            "Mute Slack alerts until this ISO-8601 time (checks still run and record); see also "
+            "`tcgjobs notify silence`.", parse_optional_instant),
+    Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
+            "Seconds one dead-man ping may take; a failed ping is only a warning.",
+            p.float_between(0.1, 60)),
 
     # --- deployment (issue 7) -------------------------------------------------------------------
 

@@ -1,14 +1,28 @@
-"""The run observers wired in by default: alerts (and, later, metrics and pings)."""
+"""The run observers wired in by default: job-failure alerts, metrics and dead-man pings.
+
+Observers are told about every run by the runner; their failures are logged as warnings and never
+change a run's outcome (borgmatic's monitoring-hook rule).
+"""
 
 from __future__ import annotations
 
-from tcgjobs.config import Settings
-from tcgjobs.db.state import LedgerView, RunStatus
-from tcgjobs.registry import Job
-from tcgjobs.runner import RunObserver, RunOutcome
-from tcgjobs.services.slack import Alert, SlackNotifier, severity_at_least
+from datetime import datetime, timedelta
+from typing import Any
 
-_SEVERITY = {RunStatus.FAILED: "error", RunStatus.TIMEOUT: "error", RunStatus.INTERRUPTED: "warning"}
+from loguru import logger
+
+from tcgjobs.config import Settings
+from tcgjobs.db.state import FAILURE_STATUSES, LedgerView, RunStatus, open_view
+from tcgjobs.errors import ExitCode
+from tcgjobs.health.levels import Level, human_duration
+from tcgjobs.health.store import HealthStore, StoredCheck, open_state
+from tcgjobs.registry import Job, all_jobs
+from tcgjobs.runner import RunObserver, RunOutcome
+from tcgjobs.schedule import utcnow
+from tcgjobs.services.alerting import AlertBook, Digest, Observation, deliver, silence_summary
+from tcgjobs.services.slack import Alert, SlackNotifier
+
+HEALTH_JOB = "database-health-check"
 
 
 def notifier_for(settings: Settings) -> SlackNotifier | None:
@@ -20,8 +34,34 @@ def notifier_for(settings: Settings) -> SlackNotifier | None:
                          max_retry_after=settings.slack_max_retry_after)
 
 
-class FailureAlerts:
-    """Posts to Slack when a run fails, times out or is interrupted."""
+def job_alert(digest: Digest, outcome: RunOutcome, now: datetime) -> Alert:
+    """The Slack message for one job's failure, reminder or recovery."""
+    fields: dict[str, Any] = {"status": outcome.status.value, "exit code": int(outcome.exit_code),
+                              "run id": outcome.run_id[:8],
+                              "consecutive failures": outcome.consecutive_failures}
+    extra = ""
+    if digest.silenced_events:
+        extra = "\nWhile alerts were silenced:\n" + "\n".join(
+            silence_summary(digest.silenced_events, {f"job:{outcome.job}": outcome.job}))
+    if digest.firing or digest.reminders:
+        line = (digest.firing or digest.reminders)[0]
+        title = f"Job {'Failed' if digest.firing else 'Still Failing'}: {outcome.job}"
+        return Alert(title=title, message=(outcome.error or "failed") + extra,
+                     severity="error" if line.level is Level.CRITICAL else "warning", job=outcome.job,
+                     fields={**fields, **outcome.metrics})
+    if digest.recovered:
+        line = digest.recovered[0]
+        down = f" after {human_duration(now - line.since)} down (failing since {line.since:%Y-%m-%d %H:%M} UTC)" \
+            if line.since else ""
+        return Alert(title=f"Job Recovered: {outcome.job}", message=f"{outcome.job} succeeded again{down}." + extra,
+                     severity="info", job=outcome.job, fields=fields)
+    return Alert(title=f"Job {outcome.job}: changes while alerts were silenced", message=extra.strip(),
+                 severity="info", job=outcome.job, fields=fields)
+
+
+class JobAlerts:
+    """Job-failure policy: N consecutive failures (TCGJOBS_JOB_FAILURE_ALERT_THRESHOLD) alert once;
+    the first success after an alerted failure sends a recovery with the downtime."""
 
     def __init__(self, settings: Settings, notifier: SlackNotifier) -> None:
         self.settings = settings
@@ -31,19 +71,110 @@ class FailureAlerts:
         return None
 
     def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
-        severity = _SEVERITY.get(outcome.status)
-        if severity is None or not severity_at_least(severity, self.settings.notification_min_severity):
+        if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
             return
-        fields = {"status": outcome.status.value, "exit code": int(outcome.exit_code),
-                  "run id": outcome.run_id[:8], "consecutive failures": outcome.consecutive_failures,
-                  **outcome.metrics}
-        self.notifier.send(Alert(title=f"Job Failed: {outcome.job}", message=outcome.error or "failed",
-                                 severity=severity, job=outcome.job, fields=fields))
+        if outcome.job == HEALTH_JOB and outcome.exit_code is ExitCode.PROBLEMS:
+            return  # critical checks: the health check's own digest has said so
+        failing = outcome.status in FAILURE_STATUSES
+        level = Level.OK
+        if failing and outcome.consecutive_failures >= self.settings.job_failure_alert_threshold:
+            level = Level.WARNING if outcome.status is RunStatus.INTERRUPTED else Level.CRITICAL
+        if failing and not level.bad:
+            return  # below the threshold: neither a failure to announce nor a recovery
+        severity = "warning" if level is Level.WARNING else ("error" if level.bad else None)
+        observation = Observation(f"job:{outcome.job}", outcome.job, level, outcome.error or outcome.status.value,
+                                  severity=severity)
+        db = open_state(self.settings.state_path, self.settings.busy_timeout_ms)
+        try:
+            book = AlertBook(db, self.settings)
+            now = utcnow()
+            digest = book.evaluate([observation], now)
+            if not digest.empty:
+                deliver(book, digest, job_alert(digest, outcome, now), self.notifier, now)
+        finally:
+            db.close()
+
+
+def backup_listing(settings: Settings) -> list[Any] | None:
+    """The backups in BACKUP_DIR (newest first), or None when backups are not available."""
+    try:
+        from tcgjobs.services.backups import list_backups  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    if not settings.backup_dir.is_dir():
+        return []
+    return list_backups(settings.backup_dir)
+
+
+def _recorded_checks(history: LedgerView) -> dict[str, StoredCheck]:
+    return HealthStore(history.db).current() if history.db is not None else {}
+
+
+class RunMetrics:
+    """After every run: rewrite the textfile (TCGJOBS_METRICS_DIR) and pushadd (TCGJOBS_PUSHGATEWAY_URL)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_start(self, job: Job, run_id: str, trigger: str) -> None:
+        return None
+
+    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+        from tcgjobs.services import metrics
+
+        checks = _recorded_checks(history)
+        backups = backup_listing(self.settings)
+        if self.settings.metrics_dir is not None:
+            registry = metrics.full_registry(history, all_jobs(), utcnow(), checks, backups)
+            path = metrics.write_textfile(self.settings.metrics_dir, registry)
+            logger.debug("metrics written to {}", path)
+        if self.settings.pushgateway_url and not outcome.dry_run:
+            run = history.get(outcome.run_id)
+            if run is not None:
+                metrics.push_run(self.settings.pushgateway_url, run, outcome.status is RunStatus.SUCCEEDED,
+                                 outcome.consecutive_failures, checks if outcome.job == HEALTH_JOB else {},
+                                 backups, timeout=self.settings.ping_timeout)
+
+
+class Pings:
+    """Dead-man pings (TCGJOBS_PING_URL): start, then success or the exit code. Not for dry runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _is_dry_run(self, run_id: str) -> bool:
+        view = open_view(self.settings.state_path, busy_timeout_ms=self.settings.busy_timeout_ms,
+                         stale_after=timedelta(hours=1))
+        try:
+            run = view.get(run_id)
+            return bool(run and run.dry_run)
+        finally:
+            if view.db is not None:
+                view.db.close()
+
+    def on_start(self, job: Job, run_id: str, trigger: str) -> None:
+        from tcgjobs.services.pings import ping
+
+        if not self._is_dry_run(run_id):
+            ping(self.settings.ping_url, job.name, "start", run_id, timeout=self.settings.ping_timeout)
+
+    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+        from tcgjobs.services.pings import ping
+
+        if outcome.dry_run:
+            return
+        ok = outcome.exit_code is ExitCode.OK
+        ping(self.settings.ping_url, outcome.job, "success" if ok else "fail", outcome.run_id,
+             timeout=self.settings.ping_timeout, exit_code=int(outcome.exit_code))
 
 
 def default_observers(settings: Settings) -> list[RunObserver]:
     observers: list[RunObserver] = []
     notifier = notifier_for(settings)
     if notifier is not None:
-        observers.append(FailureAlerts(settings, notifier))
+        observers.append(JobAlerts(settings, notifier))
+    if settings.metrics_dir is not None or settings.pushgateway_url:
+        observers.append(RunMetrics(settings))
+    if settings.ping_url:
+        observers.append(Pings(settings))
     return observers

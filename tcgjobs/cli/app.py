@@ -60,6 +60,8 @@ def _register_commands() -> None:
     app.add_typer(run.run_app, name="run")
     status.register(app)
     config_cmd.register(app)
+    __import__("tcgjobs.cli.backup", fromlist=["register"]).register(app)
+    __import__("tcgjobs.cli.notify", fromlist=["register"]).register(app)  # issue 6
 
 
 _register_commands()

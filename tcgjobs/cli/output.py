@@ -45,6 +45,9 @@ def print_outcome(outcome: RunOutcome) -> None:
     if outcome.error:
         lines += ["", "Error:", f"  {outcome.error}"]
     lines.append(RULE)
+    table = outcome.details.get("table") if isinstance(outcome.details, dict) else None
+    if table:  # a job's findings as rows (the health check's checks)
+        print_table(table["columns"], table["rows"])
     common.print_text("\n".join(lines))
 
 

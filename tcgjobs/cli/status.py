@@ -11,6 +11,7 @@ from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import LedgerView, open_view
 from tcgjobs.errors import ExitCode, UsageError
+from tcgjobs.health.store import HealthStore, StoredCheck
 from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
@@ -24,6 +25,10 @@ def _view(settings: Settings) -> LedgerView:
     with common.errors_exit():
         return open_view(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
                          stale_after=stale_after(settings))
+
+
+def _health(view: LedgerView) -> list[StoredCheck]:
+    return list(HealthStore(view.db).current().values()) if view.db is not None else []
 
 
 def _jobs(name: str | None) -> list[Job]:
@@ -71,9 +76,11 @@ def status(
     now = utcnow()
     statuses = [job_status(j, settings, view, now) for j in _jobs(job)]
     attention = [s for s in statuses if s.needs_attention]
+    health = _health(view) if job is None else []  # issue 6: the last recorded health checks
     if as_json:
         common.print_json({"generated_at": now.isoformat(), "jobs": [s.as_json() for s in statuses],
-                           "needs_attention": [s.job for s in attention]})
+                           "needs_attention": [s.job for s in attention],
+                           "health": [c.as_json() for c in health]})
     else:
         rows = []
         for s in statuses:
@@ -90,6 +97,11 @@ def status(
                          when(s.next_due), ", ".join(flags) or "ok",
                          (last.error or "")[:80] if last else ""))
         print_table(["job", "status", "last start", "duration", "next due", "attention", "last error"], rows)
+        if health:
+            common.print_text("")
+            print_table(["check", "level", "since", "detail"],
+                        [(c.name, c.level.value, when(c.level_since), c.detail[:100]) for c in health],
+                        title=f"health (checked {when(max(c.checked_at for c in health))})")
     if check and attention:
         common.exit_code(ExitCode.PROBLEMS)
 

@@ -62,6 +62,43 @@ STATE_MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
     )),
+    # Issue 6: health-check results, alert state (what Slack was last told), level changes, silences.
+    Migration(2, "health checks, alert state and silences", statements(
+        """CREATE TABLE health_checks (
+            name TEXT PRIMARY KEY,
+            level TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            value REAL,
+            data TEXT,
+            checked_at TEXT NOT NULL,
+            level_since TEXT NOT NULL,
+            run_id TEXT)""",
+        """CREATE TABLE alert_state (
+            key TEXT PRIMARY KEY,
+            level TEXT NOT NULL,
+            detail TEXT,
+            bad_since TEXT,
+            observed_at TEXT NOT NULL,
+            notified_level TEXT NOT NULL DEFAULT 'ok',
+            notified_at TEXT)""",
+        """CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL,
+            at TEXT NOT NULL,
+            from_level TEXT NOT NULL,
+            to_level TEXT NOT NULL,
+            detail TEXT,
+            silenced INTEGER NOT NULL DEFAULT 0,
+            summarized INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE INDEX idx_alert_events_pending ON alert_events(silenced, summarized)",
+        """CREATE TABLE silences (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            starts_at TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            ended_at TEXT)""",
+    )),
 )
 
 LABEL = "state database"

@@ -1,11 +1,63 @@
-"""backup-database: consistent, compressed, SHA256-verified SQLite backup."""
+"""backup-database: consistent, compressed, SHA256-verified SQLite backup.
 
-from tcgjobs.registry import Resource, declare
+The original copied the live file while committed rows sat in the WAL, never stored its checksum
+and never verified anything (original-service.md §3.4, §8.1). Here every backup is a snapshot
+taken with SQLite's backup API, checked, compressed, published atomically with a ``.sha256``
+sidecar and a manifest, then read back and verified (see :mod:`tcgjobs.services.snapshots`).
+"""
 
-JOB = declare(
+from __future__ import annotations
+
+from loguru import logger
+
+from tcgjobs import parsers as p
+from tcgjobs.context import JobContext
+from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.services.backups import list_backups
+from tcgjobs.services.snapshots import cleanup_leftovers, create_backup
+
+
+@job(
     name="backup-database",
     help="Consistent, compressed, SHA256-verified backup of the card database.",
     schedule="0 0 * * *",
     timeout=300,
     writes=frozenset({Resource.BACKUP_DIR}),
+    options=(
+        JobOption("compression", str, "gzip", "gzip (.gz, the original's format) or zstd (.zst, "
+                  "faster).", p.choice("gzip", "zstd"), env=("TCGJOBS_BACKUP_COMPRESSION",)),
+        JobOption("reserve_bytes", int, 0, "Refuse to start unless this many bytes stay free "
+                  "beyond what the backup needs.", p.int_between(0),
+                  env=("TCGJOBS_BACKUP_RESERVE_BYTES",)),
+    ),
 )
+def run(ctx: JobContext) -> JobResult:
+    settings = ctx.settings
+    db = ctx.card_db(readonly=True)
+    backup_dir, temp_dir = settings.backup_dir, settings.temp_dir
+    if ctx.dry_run:
+        existing = list_backups(backup_dir)
+        logger.info("dry run: would back up {} into {} ({}); nothing written",
+                    settings.database_path, backup_dir, ctx.options["compression"])
+        return JobResult({"backups_total": len(existing)}, summary="dry run: nothing written",
+                         details={"source": str(settings.database_path), "backup_dir": str(backup_dir),
+                                  "compression": ctx.options["compression"]})
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    leftovers = cleanup_leftovers(backup_dir, temp_dir)
+    logger.info("starting backup of {} ({})", settings.database_path, ctx.options["compression"])
+    report = create_backup(db.connection(), settings.database_path, backup_dir, temp_dir,
+                           compression=ctx.options["compression"],
+                           reserve_bytes=ctx.options["reserve_bytes"], run_id=ctx.run_id,
+                           check=ctx.check_cancelled)
+    backups = list_backups(backup_dir)
+    metrics = {**report.metrics, "leftovers_removed": len(leftovers), "backups_total": len(backups),
+               "backups_total_bytes": sum(item.size_bytes for item in backups)}
+    details = {"backup": str(report.path), "manifest": report.manifest}
+    if not report.verified:
+        return JobResult.failed(f"{report.path.name} failed verification: {report.verification.reason}",
+                                metrics=metrics, details=details)
+    size = metrics["backup_size_bytes"]
+    summary = (f"{report.path.name}: {size:,} bytes ({metrics['compression_ratio']:.0%} of "
+               f"{metrics['uncompressed_bytes']:,}), {metrics['rows_total']:,} rows, verified")
+    logger.info(summary)
+    return JobResult(metrics, summary=summary, details=details)

@@ -1,9 +1,81 @@
-"""rotate-backups: calendar-based retention that never loses the last good backup."""
+"""rotate-backups: calendar-based retention that never loses the last good backup.
+
+The original kept seven arbitrary files and could delete the newest backups (original-service.md
+§3.5, §8.1). Here, before the policy is applied, every backup's state is established: unverified
+backups (the original's, or interrupted verifications) are verified in full, verified ones are
+re-hashed against their recorded checksum. Then :func:`tcgjobs.services.retention.plan` decides,
+with reasons, and only files matching the backup name pattern (with their sidecars) are deleted.
+Leftovers of interrupted backups (temporary files, orphaned sidecars, the original's uncompressed
+copies whose compressed twin is sound) are removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
 
 from tcgjobs import parsers as p
-from tcgjobs.registry import JobOption, Resource, declare
+from tcgjobs.context import JobContext
+from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.services import backups as b
+from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Policy, plan
+from tcgjobs.services.snapshots import cleanup_leftovers
 
-JOB = declare(
+
+@dataclass
+class _Checked:
+    backup: b.Backup
+    status: str  # verified | unverifiable | corrupt
+    note: str | None = None
+
+
+def policy_from(options: dict) -> Policy:
+    return Policy(daily=options["daily"], weekly=options["weekly"], monthly=options["monthly"],
+                  yearly=options["yearly"], minimum=options["minimum"])
+
+
+def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
+    """The backup's state for rotation; records new verification results unless dry run."""
+    if backup.status == "corrupt":
+        return _Checked(backup, CORRUPT, backup.reason)
+    if backup.status == "verified":
+        if not ctx.options["recheck"] or not backup.checksum:
+            return _Checked(backup, SOUND)
+        digest = b.hash_file(backup.path)
+        if digest == backup.checksum:
+            return _Checked(backup, SOUND)
+        reason = f"checksum mismatch: recorded {backup.checksum[:12]}…, file has {digest[:12]}…"
+        if not ctx.dry_run:
+            manifest = dict(backup.manifest or {})
+            manifest.pop("format", None)
+            manifest["verification"] = {**manifest.get("verification", {}), "status": "corrupt",
+                                        "reason": reason}
+            b.write_manifest(backup.path, manifest)
+        return _Checked(backup, CORRUPT, reason)
+    try:
+        result = b.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
+    except b.Unverifiable as exc:
+        logger.warning("{} could not be verified; keeping it: {}", backup.name, exc)
+        return _Checked(backup, UNVERIFIABLE, str(exc))
+    if not ctx.dry_run:
+        b.record_verification(backup.path, result)
+    if result.ok:
+        logger.info("{} verified (it had not been before)", backup.name)
+        return _Checked(backup, SOUND)
+    return _Checked(backup, CORRUPT, result.reason)
+
+
+def _uncompressed_twins(checked: list[_Checked]) -> list[b.Backup]:
+    """The original's uncompressed copies whose compressed version exists and is sound."""
+    sound_stamps = {c.backup.name.split(b.BASE_SUFFIX)[0] for c in checked
+                    if c.status == SOUND and c.backup.compression != "none"}
+    return [c.backup for c in checked if c.backup.compression == "none"
+            and c.backup.name.split(b.BASE_SUFFIX)[0] in sound_stamps]
+
+
+@job(
     name="rotate-backups",
     help="Calendar-based backup retention that never deletes the newest verified backup.",
     schedule="0 1 * * *",
@@ -19,5 +91,74 @@ JOB = declare(
                   p.int_between(0), env=("BACKUP_MONTHLY_RETENTION",)),
         JobOption("minimum", int, 5, "Never keep fewer than N backups.",
                   p.int_between(1), env=("BACKUP_MINIMUM",)),
+        JobOption("yearly", int, 0, "Keep the newest backup of each of the last N years.",
+                  p.int_between(0), env=("BACKUP_YEARLY_RETENTION",)),
+        JobOption("recheck", bool, True, "Re-hash every verified backup against its recorded "
+                  "checksum before applying the policy.", p.parse_bool),
     ),
 )
+def run(ctx: JobContext) -> JobResult:
+    policy = policy_from(dict(ctx.options))
+    policy.check()
+    backup_dir = ctx.settings.backup_dir
+    verb = "would delete" if ctx.dry_run else "deleting"
+    leftovers: list[Path] = []
+    if not ctx.dry_run:
+        leftovers = cleanup_leftovers(backup_dir, ctx.settings.temp_dir)
+    checked = []
+    for backup in b.list_backups(backup_dir):
+        ctx.check_cancelled()
+        checked.append(_check(ctx, backup))
+    twins = _uncompressed_twins(checked)
+    twin_names = {t.name for t in twins}
+    candidates = [Candidate(c.backup.name, c.backup.created_at, c.status) for c in checked
+                  if c.backup.name not in twin_names]
+    decisions = {d.key: d for d in plan(candidates, policy, ctx.started_at)}
+    rows, doomed = [], []
+    for item in checked:
+        backup = item.backup
+        if backup.name in twin_names:
+            action, reasons = "delete", ["leftover: uncompressed copy of a sound compressed backup"]
+        else:
+            decision = decisions[backup.name]
+            action, reasons = decision.action, decision.reasons
+        if item.note and item.status != SOUND:
+            reasons = [*reasons, item.note]
+        rows.append({"name": backup.name, "created_at": backup.created_at.isoformat(),
+                     "status": item.status, "size_bytes": backup.size_bytes, "action": action,
+                     "reasons": reasons})
+        log = logger.warning if item.status == CORRUPT and action == "delete" else logger.info
+        log("{} {} ({}): {}", "keep" if action == "keep" else verb, backup.name, item.status,
+            ", ".join(reasons))
+        if action == "delete":
+            doomed.append(backup)
+    orphans = b.orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
+    deleted, freed, failures = 0, 0, []
+    if not ctx.dry_run:
+        for backup in doomed:
+            try:
+                freed += b.remove_backup(backup.path)
+                deleted += 1
+            except OSError as exc:
+                failures.append(f"{backup.name}: {exc.strerror or exc}")
+        for orphan in orphans:
+            logger.info("removing orphaned sidecar {}", orphan.name)
+            orphan.unlink(missing_ok=True)
+    unverifiable = [c.backup.name for c in checked if c.status == UNVERIFIABLE]
+    corrupt = [c.backup.name for c in checked if c.status == CORRUPT]
+    metrics = {"backups_total": len(checked), "kept": len(checked) - len(doomed),
+               "deleted": deleted if not ctx.dry_run else 0, "would_delete": len(doomed),
+               "corrupt": len(corrupt), "unverifiable": len(unverifiable), "bytes_freed": freed,
+               "leftovers_removed": len(leftovers) + (0 if ctx.dry_run else len(orphans))}
+    details = {"policy": vars(policy), "backups": rows, "dry_run": ctx.dry_run}
+    prefix = "dry run: " if ctx.dry_run else ""
+    summary = (f"{prefix}{metrics['kept']} kept, {len(doomed)} {'to delete' if ctx.dry_run else 'deleted'}"
+               f" of {len(checked)} backups; {len(corrupt)} corrupt, {len(unverifiable)} unverifiable")
+    if failures:
+        return JobResult.failed("could not delete " + "; ".join(failures), metrics=metrics,
+                                summary=summary, details=details)
+    if unverifiable:
+        return JobResult.problems(f"{len(unverifiable)} backup(s) could not be verified and were kept: "
+                                  + ", ".join(unverifiable), metrics=metrics, summary=summary,
+                                  details=details)
+    return JobResult(metrics, summary=summary, details=details)

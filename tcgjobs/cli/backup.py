@@ -1,0 +1,178 @@
+"""``tcgjobs backup list | verify | restore``: look at, prove and use the backups.
+
+Exit codes: 0 success; 1 a verification or restore could not be done; 2 usage (unknown file,
+refusing to overwrite without ``--force``); 3 a corrupt backup; 75 the backup directory or card
+database is locked by a running job; 78 configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from tcgjobs.cli import common
+from tcgjobs.cli.output import print_table
+from tcgjobs.config import Settings
+from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
+from tcgjobs.registry import get_job
+from tcgjobs.schedule import utcnow
+from tcgjobs.services import backups as b
+from tcgjobs.services.locks import hold, lock_dir_for
+from tcgjobs.services.restore import restore_backup
+from tcgjobs.services.retention import CORRUPT, SOUND, Candidate, plan
+
+backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="List, verify and restore backups of the card database.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _holder(action: str) -> dict[str, Any]:
+    return {"job": f"backup {action}", "run_id": "cli", "since": utcnow().isoformat(timespec="seconds")}
+
+
+def retention_reasons(settings: Settings, backups: list[b.Backup]) -> dict[str, str]:
+    """What rotate-backups would decide for each backup with its current settings, taking
+    unverified backups as sound (rotation verifies them first)."""
+    from tcgjobs.jobs.rotate_backups import policy_from
+
+    policy = policy_from(dict(settings.job(get_job("rotate-backups")).options))
+    candidates = [Candidate(item.name, item.created_at, CORRUPT if item.status == "corrupt" else SOUND)
+                  for item in backups]
+    try:
+        decisions = plan(candidates, policy, utcnow())
+    except ConfigError as exc:
+        return {item.name: f"({exc})" for item in backups}
+    return {d.key: f"{d.action}: {', '.join(d.reasons)}" for d in decisions}
+
+
+def _size(value: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+def list_command(as_json: JsonOption = False) -> None:
+    """Every backup: name, created, size, compression, status and what rotation would do."""
+    settings = common.settings()
+    backups = b.list_backups(settings.backup_dir)
+    reasons = retention_reasons(settings, backups)
+    if as_json:
+        common.print_json({"backup_dir": str(settings.backup_dir),
+                           "backups": [{**item.as_json(), "retention": reasons[item.name]}
+                                       for item in backups]})
+        return
+    if not backups:
+        common.print_text(f"no backups in {settings.backup_dir}")
+        return
+    rows = [(item.name, item.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), _size(item.size_bytes),
+             item.compression, item.status, reasons[item.name]) for item in backups]
+    print_table(["name", "created", "size", "compression", "status", "retention"], rows)
+
+
+def resolve_backup(settings: Settings, file: str) -> Path:
+    """``file`` as a path, or a name in BACKUP_DIR. Raises UsageError when it is neither."""
+    candidates = [Path(file), settings.backup_dir / file]
+    for candidate in candidates:
+        if candidate.is_file():
+            if not b.is_backup_name(candidate.name):
+                raise UsageError(f"{candidate} is not a backup (expected a name like "
+                                 f"{b.backup_name(utcnow())})")
+            return candidate
+    raise UsageError(f"no backup {file!r} (neither a file nor a name in {settings.backup_dir}); "
+                     "see `tcgjobs backup list`")
+
+
+def verify_command(
+    file: Annotated[Optional[str], typer.Argument(help="Backup file or name (default: the newest).")] = None,  # noqa: UP007
+    all_: Annotated[bool, typer.Option("--all", help="Verify every backup.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Checksum, decompress, integrity check and row counts; records the result. Exit 3 if any
+    backup is corrupt, 1 if one could not be checked."""
+    settings = common.settings()
+    with common.errors_exit():
+        if file and all_:
+            raise UsageError("give a FILE or --all, not both")
+        if file:
+            targets = [resolve_backup(settings, file)]
+        else:
+            listed = b.list_backups(settings.backup_dir)
+            if not listed:
+                raise JobFailed(f"no backups in {settings.backup_dir}")
+            targets = [item.path for item in (listed if all_ else listed[:1])]
+        results = []
+        with hold(lock_dir_for(settings.state_path), ["resource-backup-directory"], _holder("verify")):
+            for path in targets:
+                results.append(_verify_one(settings, path))
+    corrupt = [r for r in results if r["status"] == "corrupt"]
+    failed = [r for r in results if r["status"] == "unverifiable"]
+    if as_json:
+        common.print_json({"results": results})
+    else:
+        print_table(["name", "status", "detail"], [(r["name"], r["status"], r["reason"] or "ok")
+                                                   for r in results])
+    if corrupt:
+        common.exit_code(ExitCode.PROBLEMS)
+    if failed:
+        common.exit_code(ExitCode.FAILED)
+
+
+def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
+    try:
+        result = b.verify_file(path, settings.temp_dir)
+    except b.Unverifiable as exc:
+        return {"name": path.name, "status": "unverifiable", "reason": str(exc)}
+    try:
+        b.record_verification(path, result)
+    except OSError as exc:
+        common.stderr.print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
+    return {"name": path.name, "status": "verified" if result.ok else "corrupt", "reason": result.reason,
+            "sha256": result.sha256, "row_counts": result.row_counts}
+
+
+def restore_command(
+    file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
+    to: Annotated[Optional[Path], typer.Option("--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,  # noqa: UP007,E501
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,
+    no_safety_snapshot: Annotated[bool, typer.Option(
+        "--no-safety-snapshot", help="Do not back up the current database first (e.g. when it is "
+        "damaged beyond a backup).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify a backup, then restore it (atomically to a new file, or through SQLite's backup API
+    over an existing database, under the card-database lock, after a safety snapshot)."""
+    settings = common.settings()
+    with common.errors_exit():
+        source = resolve_backup(settings, file)
+        target = to if to is not None else settings.database_path
+        if target.exists() and not force:
+            raise UsageError(f"{target} exists; refusing to overwrite it without --force")
+        if target.is_dir():
+            raise UsageError(f"{target} is a directory; give the database file's path")
+        live = target.exists() and target.resolve() == settings.database_path.resolve()
+        names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
+        with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
+            report = restore_backup(source, target, settings, safety_snapshot=live and not no_safety_snapshot)
+    if as_json:
+        common.print_json({"restore": report})
+    else:
+        lines = [f"restored {source.name} to {target} ({report['method']})",
+                 f"rows: {report['row_counts']}"]
+        if report.get("safety_snapshot"):
+            lines.append(f"safety snapshot of the previous database: {report['safety_snapshot']}")
+        common.print_text("\n".join(lines))
+
+
+backup_app.command("list")(list_command)
+backup_app.command("verify")(verify_command)
+backup_app.command("restore")(restore_command)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(backup_app, name="backup")
+

@@ -1,0 +1,126 @@
+"""``tcgjobs notify``: send a test message, and silence alerts during maintenance.
+
+``notify test`` exits 0 when Slack accepted the message, 69 when it could not be delivered now
+(timeout, 5xx, 429 beyond the cap: worth retrying), 78 when Slack refused it for good (404/410,
+``invalid_token``: the webhook URL is wrong) or no webhook is configured.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tcgjobs.cli import common
+from tcgjobs.cli.output import print_table, when
+from tcgjobs.errors import ConfigError, ExitCode, UsageError
+from tcgjobs.health.levels import parse_until
+from tcgjobs.health.store import open_state
+from tcgjobs.schedule import utcnow
+from tcgjobs.services.alerting import AlertBook
+from tcgjobs.services.slack import Alert, SlackNotifier
+
+notify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Test the Slack webhook; silence alerts during maintenance.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@notify_app.command("test")
+def test(
+    message: Annotated[str, typer.Option("--message", help="Text of the test message.")] =
+        "Test message from tcgjobs: Slack notifications work.",
+    as_json: JsonOption = False,
+) -> None:
+    """Send a test message to SLACK_WEBHOOK_URL (even with NOTIFICATIONS_ENABLED=false) and report
+    the HTTP outcome. Exit 0 delivered, 69 not delivered (retryable), 78 refused or unconfigured."""
+    settings = common.settings()
+    if not settings.slack_webhook_url:
+        common.exit_with(ConfigError("SLACK_WEBHOOK_URL is not set; nothing to test"))
+    notifier = SlackNotifier(settings.slack_webhook_url, timeout=settings.slack_timeout,
+                             max_attempts=settings.slack_max_attempts,
+                             max_retry_after=settings.slack_max_retry_after)
+    delivery = notifier.send(Alert(title="tcgjobs test", message=message, severity="info"))
+    code = ExitCode.OK if delivery.sent else (ExitCode.CONFIG if delivery.permanent else ExitCode.UNAVAILABLE)
+    if as_json:
+        common.print_json({"delivered": delivery.sent, "http_status": delivery.status,
+                           "attempts": delivery.attempts, "permanent": delivery.permanent,
+                           "detail": delivery.detail, "exit_code": int(code)})
+    else:
+        status = f"HTTP {delivery.status}" if delivery.status else "no HTTP answer"
+        verdict = "delivered" if delivery.sent else ("refused for good" if delivery.permanent else "not delivered")
+        common.print_text(f"{verdict}: {status} after {delivery.attempts} attempt(s); {delivery.detail}"
+                          + ("" if settings.notifications_enabled or not delivery.sent else
+                             " (note: NOTIFICATIONS_ENABLED is false, so jobs will not alert)"))
+    common.exit_code(code)
+
+
+def _book() -> AlertBook:
+    settings = common.settings()
+    with common.errors_exit():
+        return AlertBook(open_state(settings.state_path, settings.busy_timeout_ms), settings)
+
+
+@notify_app.command("silence")
+def silence(
+    until: Annotated[str, typer.Option("--until", metavar="TIME",
+                                       help="Duration (30m, 2h, 1d) or ISO-8601 time (naive = UTC).")],
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown in listings).")] = None,  # noqa: UP007
+    as_json: JsonOption = False,
+) -> None:
+    """Mute Slack alerts until TIME. Checks still run and record; when the silence ends, the next
+    alert summarises what changed meanwhile."""
+    now = utcnow()
+    try:
+        end = parse_until(until, now)
+    except ValueError as exc:
+        common.exit_with(UsageError(f"--until: {exc}"))
+    if end <= now:
+        common.exit_with(UsageError(f"--until: {end:%Y-%m-%d %H:%M:%S} UTC is not in the future"))
+    book = _book()
+    created = book.add_silence(end, reason, now)
+    book.db.close()
+    if as_json:
+        common.print_json({"silence": created.as_json()})
+    else:
+        common.print_text(f"alerts silenced until {when(end)} (silence {created.id}); "
+                          f"end it early with `tcgjobs notify unsilence {created.id}`")
+
+
+@notify_app.command("silences")
+def silences(
+    all_: Annotated[bool, typer.Option("--all", help="Include ended and expired silences.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List active silences (and TCGJOBS_SILENCE_UNTIL)."""
+    book = _book()
+    now = utcnow()
+    found = book.silences(include_past=all_, now=now)
+    env_until = book.settings.silence_until
+    book.db.close()
+    if as_json:
+        common.print_json({"silences": [dict(s.as_json(), active=s.active(now)) for s in found],
+                           "silence_until_setting": env_until.isoformat() if env_until else None})
+        return
+    rows = [(s.id, when(s.starts_at), when(s.until), when(s.ended_at), "yes" if s.active(now) else "no",
+             s.reason or "") for s in found]
+    if env_until is not None and env_until > now:
+        rows.append(("env", "-", when(env_until), "-", "yes", "TCGJOBS_SILENCE_UNTIL"))
+    print_table(["id", "from", "until", "ended", "active", "reason"], rows)
+
+
+@notify_app.command("unsilence")
+def unsilence(
+    silence_id: Annotated[Optional[int], typer.Argument(help="Silence to end (default: all active).")] = None,  # noqa: UP007
+) -> None:
+    """End an active silence now (or all of them). TCGJOBS_SILENCE_UNTIL is not affected."""
+    book = _book()
+    ended = book.end_silences(utcnow(), silence_id)
+    book.db.close()
+    if silence_id is not None and not ended:
+        common.exit_with(UsageError(f"no active silence with id {silence_id}"))
+    common.print_text(f"ended {ended} silence(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(notify_app, name="notify")

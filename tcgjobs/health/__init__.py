@@ -1,0 +1,1 @@
+"""Health checks: named checks with ok / warning / critical levels, and their recorded results."""

@@ -1,0 +1,149 @@
+"""Prometheus metrics after every run: a node_exporter textfile and/or a Pushgateway push.
+
+Names follow the Prometheus conventions for batch jobs (a separate ``CollectorRegistry``, so
+nothing of the process leaks in):
+
+* ``tcgjobs_job_last_success_timestamp_seconds{job}`` — start of the newest successful run
+* ``tcgjobs_job_last_run_timestamp_seconds{job}`` — end (or start) of the newest run, any outcome
+* ``tcgjobs_job_duration_seconds{job}``, ``tcgjobs_job_last_exit_code{job}``,
+  ``tcgjobs_job_consecutive_failures{job}``
+* ``tcgjobs_job_records_processed{job,kind}`` — the newest run's numeric metrics, by name
+* ``tcgjobs_health_check_level{check}`` — 0 ok, 1 warning, 2 critical;
+  ``tcgjobs_health_last_check_timestamp_seconds``
+* ``tcgjobs_backup_newest_verified_timestamp_seconds``, ``tcgjobs_backup_files``,
+  ``tcgjobs_backup_size_bytes`` (total)
+
+The textfile (``tcgjobs.prom``) is rewritten whole from the ledger after every run, atomically
+(``write_to_textfile`` writes a temporary file and renames it). The push uses ``pushadd`` with the
+group ``job=<job>`` and includes the last-success gauge only for a successful run, so a failed run
+never erases the last success on the gateway; the pushed samples carry no ``job`` label of their
+own (the group's ``job`` label is added by the gateway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
+
+from tcgjobs.db.state import LedgerView, RunRecord, RunStatus
+from tcgjobs.health.store import StoredCheck
+
+TEXTFILE_NAME = "tcgjobs.prom"
+LEVEL_VALUE = {"ok": 0, "warning": 1, "critical": 2}
+
+
+_JOB_GAUGES = {
+    "last_success": ("tcgjobs_job_last_success_timestamp_seconds", "Start time of the newest successful run."),
+    "last_run": ("tcgjobs_job_last_run_timestamp_seconds",
+                 "End time (start while running) of the newest run, any outcome."),
+    "duration": ("tcgjobs_job_duration_seconds", "Duration of the newest run."),
+    "exit_code": ("tcgjobs_job_last_exit_code", "Exit code of the newest finished run."),
+    "failures": ("tcgjobs_job_consecutive_failures", "Failures since the last success."),
+    "records": ("tcgjobs_job_records_processed",
+                "The newest run's counters (records inserted, bytes written, ...) by kind."),
+}
+
+
+class _Gauges:
+    """The per-job gauges, each created on first use (an unlabelled gauge that exists is exported,
+    as 0 if never set, which in a push would overwrite the last success).
+
+    ``job_label=False`` for a push: the grouping key supplies ``job`` (the Pushgateway and the
+    official clients refuse pushed metrics that carry a grouping label).
+    """
+
+    def __init__(self, registry: CollectorRegistry, job_label: bool = True) -> None:
+        self.registry = registry
+        self.job_label = job_label
+        self._made: dict[str, Gauge] = {}
+
+    def _set(self, key: str, job: str, value: float, *extra: str) -> None:
+        if key not in self._made:
+            name, doc = _JOB_GAUGES[key]
+            names = (["job"] if self.job_label else []) + (["kind"] if key == "records" else [])
+            self._made[key] = Gauge(name, doc, names, registry=self.registry)
+        labels = ((job,) if self.job_label else ()) + extra
+        gauge = self._made[key]
+        (gauge.labels(*labels) if labels else gauge).set(value)
+
+    def run(self, run: RunRecord, success: RunRecord | None, failures: int | None) -> None:
+        job = run.job
+        self._set("last_run", job, (run.finished_at or run.started_at).timestamp())
+        if success is not None:
+            self._set("last_success", job, success.started_at.timestamp())
+        if run.duration_s is not None:
+            self._set("duration", job, run.duration_s)
+        if run.exit_code is not None:
+            self._set("exit_code", job, run.exit_code)
+        if failures is not None:
+            self._set("failures", job, failures)
+        for kind, value in run.metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._set("records", job, value, kind)
+
+
+def _health(registry: CollectorRegistry, checks: dict[str, StoredCheck]) -> None:
+    if not checks:
+        return
+    level = Gauge("tcgjobs_health_check_level", "Level of each health check: 0 ok, 1 warning, 2 critical.",
+                  ["check"], registry=registry)
+    for name, check in checks.items():
+        level.labels(name).set(LEVEL_VALUE[check.level.value])
+    Gauge("tcgjobs_health_last_check_timestamp_seconds", "When the health checks last ran.",
+          registry=registry).set(max(c.checked_at for c in checks.values()).timestamp())
+
+
+def _backups(registry: CollectorRegistry, backups: list[Any] | None) -> None:
+    if backups is None:
+        return
+    verified = [b for b in backups if b.status == "verified"]
+    newest = Gauge("tcgjobs_backup_newest_verified_timestamp_seconds",
+                   "Creation time of the newest verified backup (0: none).", registry=registry)
+    newest.set(max(b.created_at for b in verified).timestamp() if verified else 0)
+    Gauge("tcgjobs_backup_files", "Backup files in BACKUP_DIR.", registry=registry).set(len(backups))
+    Gauge("tcgjobs_backup_size_bytes", "Total size of the backup files.",
+          registry=registry).set(sum(b.size_bytes for b in backups))
+
+
+def last_real_run(view: LedgerView, job: str) -> RunRecord | None:
+    """The newest run that was not a dry run."""
+    for run in view.runs(job, limit=20):
+        if not run.dry_run and run.status is not RunStatus.DRY_RUN:
+            return run
+    return None
+
+
+def full_registry(view: LedgerView, jobs: Iterable[str], now: datetime,
+                  checks: dict[str, StoredCheck], backups: list[Any] | None) -> CollectorRegistry:
+    """Every metric, from the ledger, the recorded health checks and the backup listing."""
+    registry = CollectorRegistry()
+    gauges = _Gauges(registry)
+    for job in jobs:
+        run = last_real_run(view, job)
+        if run is not None:
+            gauges.run(run, view.last_success(job), view.consecutive_failures(job, now))
+    _health(registry, checks)
+    _backups(registry, backups)
+    return registry
+
+
+def write_textfile(directory: Path, registry: CollectorRegistry) -> Path:
+    """Write ``tcgjobs.prom`` atomically (temporary file + rename in the same directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / TEXTFILE_NAME
+    write_to_textfile(str(path), registry)
+    return path
+
+
+def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
+             checks: dict[str, StoredCheck], backups: list[Any] | None, timeout: float = 10.0) -> None:
+    """``pushadd`` this run's metrics to the group ``job=<job>``. Raises on HTTP errors."""
+    registry = CollectorRegistry()
+    _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures)
+    _health(registry, checks)
+    _backups(registry, backups)
+    pushadd_to_gateway(url, job=run.job, registry=registry, timeout=timeout)

@@ -1,0 +1,124 @@
+"""Restoring a backup: verify it, then put it in place without ever showing a mix.
+
+* To a new path: the backup is decompressed into a temporary name in the target's directory,
+  verified there (checksum, integrity, row counts), fsynced and renamed: the path holds either
+  nothing or the whole restored database.
+* Over an existing database (``--force``), in particular the live one: a safety snapshot of the
+  current database is taken first (a normal, verified backup), then the verified copy is written
+  into it through SQLite's backup API inside one write transaction. Readers that hold the database
+  open (the platform's APIs) see the old or the new content, never a mix, and stale ``-wal``/
+  ``-shm`` files are handled by SQLite itself instead of being left next to a swapped file.
+  The caller holds the card-database lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from tcgjobs.config import Settings
+from tcgjobs.errors import JobFailed, ProblemsFound
+from tcgjobs.services import backups as b
+from tcgjobs.services.snapshots import DiskFull, create_backup
+
+
+def _verified_copy(source: Path, scratch: Path) -> b.Verification:
+    try:
+        result = b.verify_file(source, scratch, keep_copy=True)
+    except b.Unverifiable as exc:
+        raise JobFailed(f"cannot restore {source.name}: it could not be verified ({exc})") from exc
+    except OSError as exc:
+        if exc.errno in (28, 27, 122):
+            raise DiskFull(f"not enough disk space in {scratch} to restore {source.name}") from exc
+        raise
+    try:
+        b.record_verification(source, result)
+    except OSError as exc:
+        logger.warning("could not record the verification of {}: {}", source.name, exc)
+    if not result.ok:
+        raise ProblemsFound(f"{source.name} is corrupt, not restoring it: {result.reason}")
+    return result
+
+
+def _safety_snapshot(target: Path, settings: Settings) -> Path:
+    try:
+        conn = sqlite3.connect(f"file:{target.resolve()}?mode=ro", uri=True,
+                               timeout=settings.busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise JobFailed(f"cannot open {target} for the safety snapshot: {exc}") from exc
+    try:
+        report = create_backup(conn, target, settings.backup_dir, settings.temp_dir,
+                               origin=f"safety snapshot before a restore over {target}")
+    except JobFailed as exc:
+        raise JobFailed(f"the safety snapshot of {target} failed, nothing was restored: {exc} "
+                        "(use --no-safety-snapshot to restore over a damaged database)") from exc
+    finally:
+        conn.close()
+    if not report.verified:
+        raise JobFailed(f"the safety snapshot {report.path.name} failed verification; nothing restored")
+    logger.info("safety snapshot of {} written to {}", target, report.path)
+    return report.path
+
+
+def _check_target(conn: sqlite3.Connection, expected: dict[str, int], target: Path) -> None:
+    problems = b.integrity_problems(conn)
+    if problems:
+        raise JobFailed(f"{target} failed integrity_check after the restore: {'; '.join(problems[:3])}")
+    counts = b.row_counts(conn)
+    if counts != expected:
+        raise JobFailed(f"{target} holds {counts} rows after the restore, expected {expected}")
+
+
+def restore_backup(source: Path, target: Path, settings: Settings, *,
+                   safety_snapshot: bool) -> dict[str, Any]:
+    """Restore backup ``source`` to ``target`` (see the module doc). Returns a report.
+
+    Raises ProblemsFound when the backup is corrupt (nothing changed), JobFailed/DiskFull when it
+    could not be done.
+    """
+    existing = target.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = settings.temp_dir if existing else target.parent
+    result = _verified_copy(source, scratch)
+    copy = result.restored_copy
+    assert copy is not None
+    report: dict[str, Any] = {"backup": str(source), "target": str(target), "row_counts": result.row_counts,
+                              "sha256": result.sha256, "safety_snapshot": None}
+    try:
+        if not existing:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(copy, 0o666 & ~umask)
+            os.rename(copy, target)
+            b.fsync_dir(target.parent)
+            report["method"] = "written to a new file and renamed atomically"
+        else:
+            if safety_snapshot:
+                report["safety_snapshot"] = str(_safety_snapshot(target, settings))
+            _copy_into(copy, target, settings)
+            report["method"] = "copied into the existing database with SQLite's backup API"
+        conn = b.open_snapshot(target) if not existing else sqlite3.connect(target)
+        try:
+            _check_target(conn, result.row_counts, target)
+        finally:
+            conn.close()
+    finally:
+        copy.unlink(missing_ok=True)
+    logger.info("restored {} to {} ({})", source.name, target, report["method"])
+    return report
+
+
+def _copy_into(copy: Path, target: Path, settings: Settings) -> None:
+    src = b.open_snapshot(copy)
+    dest = sqlite3.connect(target, timeout=settings.busy_timeout_ms / 1000)
+    try:
+        src.backup(dest, pages=-1)
+    except sqlite3.Error as exc:
+        raise JobFailed(f"copying into {target} failed, the database is unchanged: {exc}") from exc
+    finally:
+        src.close()
+        dest.close()

@@ -1,0 +1,213 @@
+"""Taking a backup and restoring one.
+
+:func:`create_backup`: SQLite's online backup API copies the database in one step into a temporary
+file under TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is
+committed in the WAL), which is integrity-checked and counted, then streamed through the
+compressor into a temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The
+``.sha256`` sidecar follows, then the backup is read back from disk, decompressed into
+TCGJOBS_TMPDIR, integrity-checked and counted again; only then does the manifest say "verified".
+
+:func:`restore_backup`: verify first, then either write a new file atomically (temporary name in
+the target's directory, fsync, rename) or copy into an existing database through the backup API,
+so readers holding it open never see a mix of old and new pages.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from tcgjobs import __version__
+from tcgjobs.errors import JobFailed
+from tcgjobs.services import backups as b
+from tcgjobs.services.tempfiles import temp_path
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+class DiskFull(JobFailed):
+    """Not enough disk space (or a file-size limit) for a backup or restore."""
+
+
+@dataclass
+class BackupReport:
+    path: Path
+    manifest: dict[str, Any]
+    verification: b.Verification
+    metrics: dict[str, float | int]
+
+    @property
+    def verified(self) -> bool:
+        return self.verification.ok
+
+
+def source_bytes(path: Path) -> int:
+    """Bytes of the database file plus its WAL (what a snapshot can at most need)."""
+    total = 0
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += candidate.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def check_free_space(needs: dict[Path, int], reserve_bytes: int) -> None:
+    """Raise DiskFull naming the directory when any of ``needs`` (directory → bytes) lacks room.
+
+    Directories on one filesystem add up; ``reserve_bytes`` must stay free besides.
+    """
+    per_device: dict[int, tuple[Path, int]] = {}
+    for directory, amount in needs.items():
+        device = os.stat(directory).st_dev
+        first, total = per_device.get(device, (directory, 0))
+        per_device[device] = (first, total + amount)
+    for directory, amount in per_device.values():
+        free = shutil.disk_usage(directory).free
+        if free < amount + reserve_bytes:
+            raise DiskFull(
+                f"not enough disk space in {directory}: {free:,} bytes free, the backup needs about "
+                f"{amount:,} bytes (a temporary snapshot and the compressed copy, at most the "
+                f"database's size each) plus the {reserve_bytes:,}-byte reserve; nothing was written")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    if isinstance(exc, sqlite3.DatabaseError):
+        # SQLite reports ENOSPC as SQLITE_FULL, but EFBIG (a file-size limit) as a write I/O error
+        name = getattr(exc, "sqlite_errorname", "")
+        return name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE") or "full" in str(exc).lower()
+    return False
+
+
+def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], list[str]]:
+    """Copy ``source`` into the new file ``target`` with the backup API in one step (one read
+    transaction: consistent even while others write), switch the copy to a rollback journal so
+    it is one self-contained file, and return its ``(row counts, integrity problems)``."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    dest = sqlite3.connect(target)
+    try:
+        source.backup(dest, pages=-1)
+        dest.execute("PRAGMA journal_mode=DELETE")
+        problems = b.integrity_problems(dest)
+        counts = b.row_counts(dest) if not problems else {}
+    finally:
+        dest.close()
+    return counts, problems
+
+
+def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Path, temp_dir: Path, *,
+                  compression: str = "gzip", reserve_bytes: int = 0, run_id: str | None = None,
+                  origin: str = "backup-database", check: Callable[[], None] | None = None,
+                  now: datetime | None = None) -> BackupReport:
+    """Snapshot, check, compress, publish and verify one backup of ``source``.
+
+    Returns the report (``verified`` False when the written file failed verification; its manifest
+    then says corrupt). Raises DiskFull (nothing left behind), JobFailed when the snapshot fails
+    its integrity check (nothing published), Cancelled via ``check``.
+    """
+    clock = time.monotonic()
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    size = source_bytes(source_path)
+    check_free_space({temp_dir: size, backup_dir: size}, reserve_bytes)
+    created_at = (now or datetime.now(UTC)).astimezone(UTC)
+    final = backup_dir / b.backup_name(created_at, compression)
+    if final.exists():
+        raise JobFailed(f"{final.name} already exists; not overwriting a backup")
+    snap = temp_path(temp_dir, "backup-snapshot", b.BASE_SUFFIX)
+    staged = temp_path(backup_dir, "backup", b.EXTENSIONS[compression])
+    try:
+        counts, problems = snapshot(source, snap)
+        if problems:
+            raise JobFailed("the snapshot failed PRAGMA integrity_check, so the live database is "
+                            "damaged; no backup written: " + "; ".join(problems[:3]))
+        snapshot_bytes = snap.stat().st_size
+        if check:
+            check()
+        with open(snap, "rb") as raw_in, b.open_private(staged) as raw_out:
+            writer = b.HashingWriter(raw_out)
+            with b.compressor(writer, compression) as stream:
+                b.copy_stream(raw_in, stream, check)
+            raw_out.flush()
+            os.fsync(raw_out.fileno())
+        snap.unlink()
+        os.rename(staged, final)
+        b.fsync_dir(backup_dir)
+    except BaseException as exc:
+        staged.unlink(missing_ok=True)
+        snap.unlink(missing_ok=True)
+        if _disk_full(exc):
+            raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
+                           f"({exc}); the partial files were removed") from exc
+        raise
+    digest = writer.sha256.hexdigest()
+    b.write_checksum(final, digest)
+    written_s = time.monotonic() - clock
+    try:
+        verification = b.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
+                                     check=check)
+    except b.Unverifiable as exc:
+        raise JobFailed(f"{final.name} was written but could not be verified: {exc}") from exc
+    if verification.ok:
+        logger.info("{} verified: checksum, decompression, integrity_check and row counts match",
+                    final.name)
+    else:
+        logger.error("{} failed verification right after writing: {}", final.name, verification.reason)
+    manifest = {
+        "name": final.name,
+        "created_at": created_at.isoformat(timespec="milliseconds"),
+        "origin": origin,
+        "run_id": run_id,
+        "source": {"path": str(source_path), "size_bytes": size},
+        "snapshot_bytes": snapshot_bytes,
+        "row_counts": counts,
+        "sqlite_version": sqlite3.sqlite_version,
+        "tcgjobs_version": __version__,
+        "compression": compression,
+        "compressed_bytes": writer.size,
+        "sha256": digest,
+        "verification": verification.record(),
+    }
+    b.write_manifest(final, manifest)
+    duration = time.monotonic() - clock
+    metrics: dict[str, float | int] = {
+        "backup_created": 1,
+        "backup_verified": int(verification.ok),
+        "source_bytes": size,
+        "uncompressed_bytes": snapshot_bytes,
+        "backup_size_bytes": writer.size,
+        "compression_ratio": round(writer.size / snapshot_bytes, 4) if snapshot_bytes else 0.0,
+        "rows_total": sum(counts.values()),
+        **{f"rows_{table}": count for table, count in counts.items()},
+        "write_seconds": round(written_s, 3),
+        "duration_seconds": round(duration, 3),
+    }
+    return BackupReport(final, manifest, verification, metrics)
+
+
+def cleanup_leftovers(backup_dir: Path, temp_dir: Path) -> list[Path]:
+    """Remove temporary files of interrupted backups: every one in ``backup_dir`` (call this only
+    while holding the backup-directory lock) and those of dead processes in ``temp_dir``."""
+    removed = []
+    found = b.temp_leftovers(backup_dir, only_dead=False) + b.temp_leftovers(temp_dir, only_dead=True)
+    for path in dict.fromkeys(found):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        logger.warning("removed {} left behind by an interrupted backup", path)
+        removed.append(path)
+    return removed

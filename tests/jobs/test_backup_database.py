@@ -1,0 +1,221 @@
+"""backup-database: consistent snapshots (WAL included, concurrent writers), verified, atomic,
+private, with sidecars; clean failure on a full disk or a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tcgjobs.db.state import open_view
+from tcgjobs.services import backups as b
+from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
+from tests.support.backups import fill_card_db, names, rows
+
+COUNTS = {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
+
+
+@pytest.fixture
+def filled(settings):
+    fill_card_db(settings.database_path)
+    return settings
+
+
+def run_backup(cli, *args: str):
+    result = invoke(cli, "run", "backup-database", "--json", *args)
+    return result, json.loads(result.stdout)["run"] if result.stdout.strip() else None
+
+
+def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, filled):
+    result, run = run_backup(cli)
+
+    assert result.exit_code == 0, result.output
+    [backup] = b.list_backups(filled.backup_dir)
+    assert backup.status == "verified" and backup.compression == "gzip"
+    assert names(filled.backup_dir) == [backup.name, backup.name + ".manifest.json", backup.name + ".sha256"]
+    for path in filled.backup_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    manifest = backup.manifest
+    assert manifest["row_counts"] == COUNTS
+    assert manifest["source"]["path"] == str(filled.database_path)
+    assert manifest["source"]["size_bytes"] > 0
+    assert manifest["sqlite_version"] == sqlite3.sqlite_version
+    assert manifest["tcgjobs_version"] and manifest["compression"] == "gzip"
+    assert manifest["sha256"] == b.hash_file(backup.path)
+    assert manifest["verification"]["status"] == "verified" and manifest["verification"]["verified_at"]
+    metrics = run["metrics"]
+    assert metrics["backup_verified"] == 1 and metrics["rows_total"] == 18
+    assert metrics["backup_size_bytes"] == backup.size_bytes
+    assert metrics["uncompressed_bytes"] > metrics["backup_size_bytes"]
+    assert metrics["duration_seconds"] >= 0
+    last = open_view(filled.state_path, busy_timeout_ms=1000, stale_after=timedelta(minutes=1)).last_run(
+        "backup-database")
+    assert last.status.value == "succeeded" and last.metrics["backup_verified"] == 1
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+def test_backup_holds_rows_committed_only_in_the_wal(cli, filled):
+    writer = sqlite3.connect(filled.database_path)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with writer:
+        writer.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('wal', 'In the WAL', 'T')")
+    assert Path(str(filled.database_path) + "-wal").stat().st_size > 0
+    try:
+        result, _ = run_backup(cli)
+    finally:
+        writer.close()
+
+    assert result.exit_code == 0, result.output
+    [backup] = b.list_backups(filled.backup_dir)
+    copy = b.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
+    assert ("wal", "In the WAL", "T") in [r[:3] for r in rows(copy, "pokemon_card_sets")]
+    copy.unlink()
+
+
+def test_zstd_compression_writes_a_zst_backup(cli, filled):
+    result, run = run_backup(cli, "--compression", "zstd")
+    assert result.exit_code == 0, result.output
+    [backup] = b.list_backups(filled.backup_dir)
+    assert backup.name.endswith(".sqlite3.db.zst") and backup.compression == "zstd"
+    assert backup.status == "verified" and backup.manifest["row_counts"] == COUNTS
+
+
+def test_a_missing_database_is_a_configuration_error_and_writes_nothing(cli, settings):
+    result, _ = run_backup(cli)
+    assert result.exit_code == 78, result.output
+    assert names(settings.backup_dir) == []
+
+
+def test_dry_run_writes_nothing(cli, filled):
+    result, run = run_backup(cli, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert run["status"] == "dry-run"
+    assert names(filled.backup_dir) == []
+
+
+def test_not_enough_free_space_fails_first_with_a_clear_message_and_no_leftovers(cli, filled):
+    result, run = run_backup(cli, "--reserve-bytes", str(10**18))
+    assert result.exit_code == 1, result.output
+    assert "not enough disk space" in run["error"] and "nothing was written" in run["error"]
+    assert names(filled.backup_dir) == []
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_during_the_backup_fails_cleanly_and_leaves_nothing(filled):
+    conn = sqlite3.connect(filled.database_path)
+    with conn:
+        conn.execute("INSERT INTO users (username, email, password) VALUES ('u', 'e', ?)",
+                     (os.urandom(1_500_000).hex(),))
+    conn.close()
+    run_tcgjobs("status")  # create the ledger before the limit applies
+
+    done = run_tcgjobs("run", "backup-database", preexec_fn=_limit_file_size(2_000_000))
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not enough disk space" in done.stdout
+    assert names(filled.backup_dir) == []
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+def _big_database(path: Path, megabytes: int) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany("INSERT INTO users (username, email, password) VALUES ('u', 'e', ?)",
+                         [(os.urandom(1 << 20),) for _ in range(megabytes)])
+    conn.close()
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_backup_leaves_no_backup_and_the_next_run_cleans_up(filled):
+    _big_database(filled.database_path, 60)
+    process = popen_tcgjobs("run", "backup-database")
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".tcgjobs-tmp-backup-") for p in (
+            list(filled.backup_dir.glob(".*")) if filled.backup_dir.is_dir() else [])):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+    assert b.list_backups(filled.backup_dir) == []
+    assert [p for p in filled.backup_dir.iterdir() if b.is_backup_name(p.name)] == []
+
+    done = run_tcgjobs("run", "backup-database", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = json.loads(done.stdout)["run"]
+    assert run["metrics"]["leftovers_removed"] >= 1
+    [backup] = b.list_backups(filled.backup_dir)
+    assert backup.status == "verified"
+    assert [p.name for p in filled.backup_dir.iterdir() if p.name.startswith(".")] == []
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys, pathlib
+    db, ready, stop = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    conn = sqlite3.connect(db, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    i = 0
+    while not stop.exists():
+        with conn:  # one transaction: one set and five cards
+            conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES (?, 'W', 'W')", (f"w{i}",))
+            conn.executemany(
+                "INSERT INTO pokemon_cards (id, name, supertype, subtypes, types, set_id, number) "
+                "VALUES (?, 'c', 'Pokémon', '[]', '[]', ?, ?)",
+                [(f"w{i}-{c}", f"w{i}", str(c)) for c in range(5)])
+        i += 1
+        if i == 20:
+            ready.touch()
+    print(i)
+""")
+
+
+@pytest.mark.slow
+def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, settings, tmp_path):
+    fill_card_db(settings.database_path, sets=0)
+    ready, stop = tmp_path / "ready", tmp_path / "stop"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.database_path), str(ready), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        while not ready.exists():
+            assert writer.poll() is None
+            time.sleep(0.01)
+        for _ in range(4):
+            result, _ = run_backup(cli)
+            assert result.exit_code == 0, result.output
+    finally:
+        stop.touch()
+        committed = int(writer.communicate(timeout=30)[0])
+
+    backups = b.list_backups(settings.backup_dir)
+    assert len(backups) == 4
+    seen = []
+    for backup in backups:
+        result = b.verify_file(backup.path, settings.temp_dir)
+        assert result.ok, result.reason
+        sets, cards = result.row_counts["pokemon_card_sets"], result.row_counts["pokemon_cards"]
+        assert sets >= 20 and cards == 5 * sets, (backup.name, result.row_counts)
+        seen.append(sets)
+    assert max(seen) <= committed
