@@ -60,6 +60,7 @@ def _register_commands() -> None:
     app.add_typer(run.run_app, name="run")
     status.register(app)
     config_cmd.register(app)
+    app.add_typer(__import__("tcgjobs.cli.deploy", fromlist=["deploy_app"]).deploy_app, name="deploy")
 
 
 _register_commands()
