@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -88,20 +88,44 @@ def graceful_stop_seconds(settings: Settings) -> int:
     return math.ceil(settings.busy_timeout_ms / 1000 + slack + STOP_MARGIN_SECONDS)
 
 
-def shortest_interval(schedule: str, tz: ZoneInfo) -> int:
-    """The shortest gap, in seconds, between two runs of ``schedule`` over a year (DST included)."""
-    start = datetime(2025, 1, 1, tzinfo=tz)
-    end = start + timedelta(days=366)
+def _offset_changes(tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The hours in [start, end) at which ``tz`` changes its UTC offset (DST transitions)."""
+    changes, at = [], start.astimezone(UTC)
+    previous = at.astimezone(tz).utcoffset()
+    while at < end:
+        at += timedelta(hours=1)
+        offset = at.astimezone(tz).utcoffset()
+        if offset != previous:
+            changes.append(at.astimezone(tz))
+            previous = offset
+    return changes
+
+
+def _gaps(schedule: str, start: datetime, until: datetime, limit: int) -> list[float]:
     times = croniter(schedule, start)
     previous = times.get_next(datetime)
-    shortest = math.inf
-    for _ in range(20_000):
+    gaps = []
+    for _ in range(limit):
         current = times.get_next(datetime)
-        if current > end:
+        if current > until:
             break
-        shortest = min(shortest, (current - previous).total_seconds())
+        gaps.append((current.astimezone(UTC) - previous.astimezone(UTC)).total_seconds())
         previous = current
-    return int(shortest) if shortest != math.inf else 366 * 24 * 3600
+    return gaps
+
+
+def shortest_interval(schedule: str, tz: ZoneInfo) -> int:
+    """The shortest gap, in seconds, between two runs of ``schedule`` over a year.
+
+    Scans the year's first firings plus a few days around each DST transition of ``tz`` (where a
+    local-time schedule can fire twice in short order), which is fast even for */15.
+    """
+    start = datetime(2025, 1, 1, tzinfo=tz)
+    end = start + timedelta(days=366)
+    gaps = _gaps(schedule, start, end, 1000)
+    for change in _offset_changes(tz, start, end):
+        gaps += _gaps(schedule, change - timedelta(days=2), change + timedelta(days=2), 1000)
+    return int(min(gaps)) if gaps else 366 * 24 * 3600
 
 
 def backoff_seconds(retries: int) -> int:
