@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,24 @@ def test_invalid_settings_exit_78_and_render_nothing(cli, env, tmp_path):
 def test_unknown_deploy_target_exits_2(cli):
     result = invoke(cli, "deploy", "nomad")
     assert result.exit_code == ExitCode.USAGE, result.output
+
+
+def test_the_overlay_example_in_the_guide_builds_on_the_committed_base(tmp_path):
+    kubectl = require_tool("kubectl")
+    guide = (DEPLOY_DIR.parent / "docs" / "deploy.md").read_text()
+    example = guide[guide.index("# my-overlay/kustomization.yaml"):]
+    example = example[:example.index("```")]
+    shutil.copytree(DEPLOY_DIR / "k8s", tmp_path / "deploy" / "k8s")
+    (tmp_path / "my-overlay").mkdir()
+    (tmp_path / "my-overlay" / "kustomization.yaml").write_text(example)
+    result = subprocess.run([kubectl, "kustomize", str(tmp_path / "my-overlay")], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    configmap = next(doc for doc in documents if doc["kind"] == "ConfigMap")
+    assert configmap["data"]["POSTGRES_HOST"] == "postgres.db.svc"
+    assert configmap["data"]["TCGJOBS_TIMEZONE"] == "UTC"  # merged, not replaced
+    for job in cronjobs(documents).values():
+        assert pod_spec(job)["containers"][0]["image"] == "registry.example.com/tcgjobs:0.1.0"
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES_VERSIONS[0], strict=True)
