@@ -298,3 +298,34 @@ def test_the_overlay_example_in_the_guide_builds_on_the_committed_base(tmp_path)
         assert pod_spec(job)["containers"][0]["image"] == "registry.example.com/tcgjobs:0.1.0"
     for document in documents:
         kubernetes_validate.validate(document, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_rendered_settings_load_and_the_secret_file_lines_read_the_mounted_keys(cli, tmp_path):
+    from tcgjobs.config import load_settings
+
+    settings_env = render_files(cli, tmp_path / "k8s")["settings.env"]
+    secrets_dir = tmp_path / "run-secrets"
+    secrets_dir.mkdir()
+    values = {"slack-webhook-url": "https://hooks.slack.example/services/T/B/x",
+              "postgres-password": "pw", "ping-url": "https://hc.example/ping/k/{job}",
+              "pushgateway-url": "https://push.example"}
+    for line in settings_env.splitlines():
+        if "_FILE=/run/secrets/tcgjobs/" in line:  # every key, including ones added later
+            key = line.rsplit("/", 1)[1]
+            (secrets_dir / key).write_text(values.get(key, "https://secret.example/key") + "\n")
+    environ = {}
+    for line in settings_env.splitlines():
+        line = line.removeprefix("# ") if "_FILE=/run/secrets/tcgjobs/" in line else line
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            if not value.endswith("/postgres-url"):  # the URL and POSTGRES_PASSWORD: pick one scheme
+                environ[name] = value.replace("/run/secrets/tcgjobs", str(secrets_dir))
+    settings = load_settings({**environ, "POSTGRES_HOST": "db", "NOTIFICATIONS_ENABLED": "true"})
+    assert str(settings.database_path) == "/app/database/pokemon-data.sqlite3.db"
+    assert str(settings.tmpdir) == "/app/database" and str(settings.backup_dir) == "/app/backups"
+    assert settings.slack_webhook_url == values["slack-webhook-url"]
+    assert settings.postgres_password == "pw"
+    assert settings.ping_url == values["ping-url"]
+    assert settings.pushgateway_url == values["pushgateway-url"]
+    configmap = next(d for d in render_stream(cli) if d["kind"] == "ConfigMap")
+    assert configmap["data"] == {k: v for k, v in environ.items() if not k.endswith("_FILE")}
