@@ -26,8 +26,8 @@ DISABLED_MARK = "# disabled by "
 def _command(plan: JobPlan, env_file: str, log_dir: str) -> str:
     steps = [f"exec >>{log_dir}/{plan.name}.log 2>&1", f"set -a; . {env_file}; set +a"]
     if plan.reads_card_data:
-        steps.append('git -C "$TCGJOBS_DATA_SOURCE" pull --ff-only --quiet'
-                     ' || echo "tcgjobs: git pull of $TCGJOBS_DATA_SOURCE failed; syncing the previous checkout"')
+        steps.append('git -C "$TCGJOBS_DATA_SOURCE" pull --ff-only --quiet || echo "tcgjobs: git pull'
+                     ' of $TCGJOBS_DATA_SOURCE failed; syncing the previous checkout"')
     steps.append(f"exec tcgjobs run {plan.name} --trigger schedule")
     return "; ".join(steps)
 

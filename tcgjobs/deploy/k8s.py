@@ -74,11 +74,12 @@ SQLITE_NOTE = (
     "# pod is scheduled onto the node holding it (podAffinity in the CronJobs); the platform's\n"
     "# APIs that read the same file must run on that node too.\n")
 NOTES = {
-    "pvc-database.yaml": "#\n# The card database, the state database (ledger, locks) and TCGJOBS_TMPDIR: size it\n"
-                         "# at three times the card database (VACUUM and verification copy it).\n"
-                         + SQLITE_NOTE,
-    "pvc-backups.yaml": "#\n# Backups live on their own claim so that losing one volume never loses both the\n"
-                        "# database and its backups. Copy backups off the cluster too (docs/deploy.md).\n",
+    "pvc-database.yaml": (
+        "#\n# The card database, the state database (ledger, locks) and TCGJOBS_TMPDIR: size it\n"
+        "# at three times the card database (VACUUM and verification copy it).\n" + SQLITE_NOTE),
+    "pvc-backups.yaml": (
+        "#\n# Backups live on their own claim so that losing one volume never loses both the\n"
+        "# database and its backups. Copy backups off the cluster too (docs/deploy.md).\n"),
 }
 
 
