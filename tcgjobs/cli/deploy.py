@@ -29,8 +29,8 @@ def _write(path: Path, text: str) -> None:
 
 @deploy_app.command("k8s")
 def k8s(
-    image: Annotated[str, typer.Option("--image", help="Container image of every job.")] = DEFAULT_IMAGE,
-    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of every resource.")]
+    image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="Container image of every job.")] = DEFAULT_IMAGE,
+    namespace: Annotated[str, typer.Option("--namespace", metavar="NAME", help="Namespace of every resource.")]
     = DEFAULT_NAMESPACE,
     output: Annotated[Optional[Path], typer.Option(  # noqa: UP007 (Typer needs Optional)
         "--output", "-o", metavar="DIR", file_okay=False,
@@ -58,10 +58,10 @@ def k8s(
 
 @deploy_app.command("crontab")
 def crontab(
-    user: Annotated[str, typer.Option("--user", help="User the jobs run as.")] = DEFAULT_USER,
-    env_file: Annotated[str, typer.Option("--env-file", help="Settings file every line sources.")]
+    user: Annotated[str, typer.Option("--user", metavar="USER", help="User the jobs run as.")] = DEFAULT_USER,
+    env_file: Annotated[str, typer.Option("--env-file", metavar="FILE", help="Settings file every line sources.")]
     = DEFAULT_ENV_FILE,
-    log_dir: Annotated[str, typer.Option("--log-dir", help="Directory of the per-job logs.")]
+    log_dir: Annotated[str, typer.Option("--log-dir", metavar="DIR", help="Directory of the per-job logs.")]
     = DEFAULT_LOG_DIR,
     output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
         "--output", "-o", metavar="FILE", dir_okay=False,
