@@ -60,7 +60,7 @@ def _register_commands() -> None:
     app.add_typer(run.run_app, name="run")
     status.register(app)
     config_cmd.register(app)
-    app.add_typer(__import__("tcgjobs.cli.deploy", fromlist=["deploy_app"]).deploy_app, name="deploy")
+    __import__("tcgjobs.cli.deploy", fromlist=["register"]).register(app)  # issue 7
 
 
 _register_commands()

@@ -78,3 +78,7 @@ def crontab(
         return
     _write(output, text)
     common.print_text(f"wrote {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(deploy_app, name="deploy")
