@@ -55,13 +55,14 @@ def callback(
 
 
 def _register_commands() -> None:
-    from tcgjobs.cli import config_cmd, run, status
+    from tcgjobs.cli import backup, config_cmd, deploy, notify, run, status
 
     app.add_typer(run.run_app, name="run")
     status.register(app)
     config_cmd.register(app)
-    __import__("tcgjobs.cli.backup", fromlist=["register"]).register(app)
-    __import__("tcgjobs.cli.notify", fromlist=["register"]).register(app)  # issue 6
+    backup.register(app)
+    notify.register(app)
+    deploy.register(app)
 
 
 _register_commands()
