@@ -152,6 +152,8 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         if _disk_full(exc):
             raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
                            f"({exc}); the partial files were removed") from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise JobFailed(f"cannot take a snapshot of {source_path}: {exc}") from exc
         raise
     digest = writer.sha256.hexdigest()
     b.write_checksum(final, digest)
