@@ -26,7 +26,9 @@ import os
 import re
 import sqlite3
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -297,14 +299,65 @@ class HashingReader:
             pass
 
 
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class ParallelGzipWriter:
+    """Compresses 1 MiB blocks as independent gzip members on several cores (like ``pigz -i``).
+
+    A multi-member gzip file is standard (RFC 1952; ``gunzip`` and every library read it); zlib
+    releases the GIL, so threads use every core. At most ``workers + 1`` blocks are in flight, so
+    memory stays bounded whatever the database's size.
+    """
+
+    BLOCK = CHUNK
+
+    def __init__(self, raw: Any, level: int, workers: int) -> None:
+        self.raw, self.level = raw, level
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tcgjobs-gzip")
+        self.pending: deque[Future[bytes]] = deque()
+        self.limit = workers + 1
+        self.buffer = bytearray()
+
+    def _submit(self, block: bytes) -> None:
+        self.pending.append(self.pool.submit(gzip.compress, block, self.level, mtime=0))
+        while len(self.pending) >= self.limit:
+            self.raw.write(self.pending.popleft().result())
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) >= self.BLOCK:
+            self._submit(bytes(self.buffer[: self.BLOCK]))
+            del self.buffer[: self.BLOCK]
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            if self.buffer or not self.pending:
+                self._submit(bytes(self.buffer))
+                self.buffer.clear()
+            while self.pending:
+                self.raw.write(self.pending.popleft().result())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 @contextmanager
 def compressor(raw: Any, compression: str, level: int | None = None) -> Iterator[Any]:
-    """A writable stream compressing into ``raw`` (gzip without name or time, or zstd)."""
+    """A writable stream compressing into ``raw`` (gzip members without name or time, or zstd),
+    using every core (up to four)."""
     if compression == "gzip":
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=level or 6, mtime=0) as out:
+        out = ParallelGzipWriter(raw, level or 6, _workers())
+        try:
             yield out
+        except BaseException:
+            out.pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        out.close()
     elif compression == "zstd":
-        cctx = zstandard.ZstdCompressor(level=level or 3, write_checksum=True)
+        threads = _workers() if _workers() > 1 else 0
+        cctx = zstandard.ZstdCompressor(level=level or 3, write_checksum=True, threads=threads)
         with cctx.stream_writer(raw, closefd=False) as out:
             yield out
     else:

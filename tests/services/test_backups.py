@@ -148,3 +148,20 @@ def test_temp_leftovers_are_found_only_for_our_purposes_and_dead_processes(tmp_p
         path.write_bytes(b"x")
     assert b.temp_leftovers(tmp_path, only_dead=True) == [dead]
     assert b.temp_leftovers(tmp_path, only_dead=False) == sorted([dead, alive])
+
+
+@pytest.mark.parametrize(("compression", "tool"), [("gzip", ["gzip", "-dc"]), ("zstd", ["zstd", "-dcq"])])
+def test_backups_decompress_with_the_standard_tools_to_the_snapshot(filled, compression, tool, tmp_path):
+    import shutil
+
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} is not installed")
+    fill_card_db(filled.database_path, sets=700, cards_per_set=20, start=10)  # several 1 MiB blocks
+    path = make_backup(filled, WHEN, compression)
+    plain = tmp_path / "plain.db"
+    with open(plain, "wb") as out:
+        subprocess.run([*tool, str(path)], stdout=out, check=True)
+    kept = b.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    assert plain.read_bytes() == kept.read_bytes()
+    assert plain.stat().st_size > 2 * b.CHUNK
+    kept.unlink()
