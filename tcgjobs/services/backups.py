@@ -455,6 +455,10 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
         expected_sha256 = read_checksum_file(checksum_path(path)) or manifest.get("sha256")
     if expected_counts is None:
         expected_counts = manifest.get("row_counts")
+    try:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Unverifiable(f"cannot use {scratch_dir} for the temporary copy: {exc.strerror or exc}") from exc
     copy = temp_path(scratch_dir, "restore" if keep_copy else "backup-verify", BASE_SUFFIX)
 
     def result(ok: bool, reason: str | None, reader: HashingReader, size: int,

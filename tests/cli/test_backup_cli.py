@@ -110,7 +110,9 @@ def test_verify_of_a_file_that_is_not_a_backup_is_a_usage_error(cli, filled, tmp
 
 def test_verify_that_cannot_check_exits_1(cli, filled, env, tmp_path):
     make_backup(filled, WHEN)
-    env["TCGJOBS_TMPDIR"] = str(tmp_path / "missing")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
     result = invoke(cli, "backup", "verify")
     assert result.exit_code == 1, result.output
     assert "unverifiable" in result.stdout

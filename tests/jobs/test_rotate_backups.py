@@ -134,7 +134,9 @@ def test_the_originals_backups_are_verified_before_the_policy_and_their_leftover
 def test_an_unverifiable_backup_is_kept_reported_and_not_counted(cli, filled, env, tmp_path):
     paths = daily_backups(filled, 3)
     original = make_original_backup(filled, START + timedelta(days=5))
-    env["TCGJOBS_TMPDIR"] = str(tmp_path / "no-such-dir")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
 
     result, run = rotate(cli, "--daily", "1", "--weekly", "0", "--monthly", "0", "--minimum", "1")
 

@@ -137,7 +137,8 @@ def test_verifying_an_original_backup_records_a_manifest_and_checksum_sidecar(fi
 def test_verification_without_room_for_the_copy_is_unverifiable_not_corrupt(filled, tmp_path):
     path = make_backup(filled, WHEN)
     with pytest.raises(b.Unverifiable):
-        b.verify_file(path, tmp_path / "missing-dir")
+        (tmp_path / "a-file").write_text("x")
+        b.verify_file(path, tmp_path / "a-file" / "tmp")
 
 
 def test_temp_leftovers_are_found_only_for_our_purposes_and_dead_processes(tmp_path):
