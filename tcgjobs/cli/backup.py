@@ -19,6 +19,7 @@ from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
 from tcgjobs.registry import get_job
 from tcgjobs.schedule import utcnow
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tcgjobs.services.restore import restore_backup
 from tcgjobs.services.retention import CORRUPT, SOUND, Candidate, plan
@@ -124,11 +125,11 @@ def verify_command(
 
 def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
     try:
-        result = b.verify_file(path, settings.temp_dir)
-    except b.Unverifiable as exc:
+        result = v.verify_file(path, settings.temp_dir)
+    except v.Unverifiable as exc:
         return {"name": path.name, "status": "unverifiable", "reason": str(exc)}
     try:
-        b.record_verification(path, result)
+        v.record_verification(path, result)
     except OSError as exc:
         common.stderr.print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
     return {"name": path.name, "status": "verified" if result.ok else "corrupt", "reason": result.reason,

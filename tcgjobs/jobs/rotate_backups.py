@@ -20,6 +20,7 @@ from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Policy, plan
 from tcgjobs.services.snapshots import cleanup_leftovers
 
@@ -55,12 +56,12 @@ def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
             b.write_manifest(backup.path, manifest)
         return _Checked(backup, CORRUPT, reason)
     try:
-        result = b.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
-    except b.Unverifiable as exc:
+        result = v.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
+    except v.Unverifiable as exc:
         logger.warning("{} could not be verified; keeping it: {}", backup.name, exc)
         return _Checked(backup, UNVERIFIABLE, str(exc))
     if not ctx.dry_run:
-        b.record_verification(backup.path, result)
+        v.record_verification(backup.path, result)
     if result.ok:
         logger.info("{} verified (it had not been before)", backup.name)
         return _Checked(backup, SOUND)

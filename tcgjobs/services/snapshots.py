@@ -30,6 +30,8 @@ from loguru import logger
 from tcgjobs import __version__
 from tcgjobs.errors import JobFailed
 from tcgjobs.services import backups as b
+from tcgjobs.services import compression as c
+from tcgjobs.services import verification as v
 from tcgjobs.services.tempfiles import temp_path
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -43,7 +45,7 @@ class DiskFull(JobFailed):
 class BackupReport:
     path: Path
     manifest: dict[str, Any]
-    verification: b.Verification
+    verification: v.Verification
     metrics: dict[str, float | int]
 
     @property
@@ -101,8 +103,8 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
     try:
         source.backup(dest, pages=-1)
         dest.execute("PRAGMA journal_mode=DELETE")
-        problems = b.integrity_problems(dest)
-        counts = b.row_counts(dest) if not problems else {}
+        problems = v.integrity_problems(dest)
+        counts = v.row_counts(dest) if not problems else {}
     finally:
         dest.close()
     return counts, problems
@@ -138,9 +140,9 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         if check:
             check()
         with open(snap, "rb") as raw_in, b.open_private(staged) as raw_out:
-            writer = b.HashingWriter(raw_out)
-            with b.compressor(writer, compression) as stream:
-                b.copy_stream(raw_in, stream, check)
+            writer = c.HashingWriter(raw_out)
+            with c.compressor(writer, compression) as stream:
+                c.copy_stream(raw_in, stream, check)
             raw_out.flush()
             os.fsync(raw_out.fileno())
         snap.unlink()
@@ -159,9 +161,9 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     b.write_checksum(final, digest)
     written_s = time.monotonic() - clock
     try:
-        verification = b.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
+        verification = v.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
                                      check=check)
-    except b.Unverifiable as exc:
+    except v.Unverifiable as exc:
         raise JobFailed(f"{final.name} was written but could not be verified: {exc}") from exc
     if verification.ok:
         logger.info("{} verified: checksum, decompression, integrity_check and row counts match",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tests.conftest import invoke
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, names, rows
@@ -192,10 +193,10 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
     assert safety.status == "verified"
     assert safety.manifest["origin"].startswith("safety snapshot")
-    safety_copy = b.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
+    safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
     assert rows(safety_copy, "pokemon_card_sets") == changed
     safety_copy.unlink()
-    restored = b.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    restored = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
     for table in TABLES:
         assert live_rows(filled, table) == rows(restored, table)
     restored.unlink()

@@ -19,6 +19,7 @@ import pytest
 
 from tcgjobs.db.state import open_view
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
 from tests.support.backups import fill_card_db, names, rows
 
@@ -78,7 +79,7 @@ def test_backup_holds_rows_committed_only_in_the_wal(cli, filled):
 
     assert result.exit_code == 0, result.output
     [backup] = b.list_backups(filled.backup_dir)
-    copy = b.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
+    copy = v.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
     assert ("wal", "In the WAL", "T") in [r[:3] for r in rows(copy, "pokemon_card_sets")]
     copy.unlink()
 
@@ -213,7 +214,7 @@ def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, s
     assert len(backups) == 4
     seen = []
     for backup in backups:
-        result = b.verify_file(backup.path, settings.temp_dir)
+        result = v.verify_file(backup.path, settings.temp_dir)
         assert result.ok, result.reason
         sets, cards = result.row_counts["pokemon_card_sets"], result.row_counts["pokemon_cards"]
         assert sets >= 20 and cards == 5 * sets, (backup.name, result.row_counts)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tcgjobs.services import backups as b
+from tcgjobs.services import compression as c
+from tcgjobs.services import verification as v
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup
 
 WHEN = datetime(2026, 11, 28, 11, 30, 10, 217000, tzinfo=UTC)
@@ -82,7 +84,7 @@ def test_the_checksum_sidecar_is_accepted_by_sha256sum(filled):
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_verify_file_accepts_a_sound_backup_and_returns_its_row_counts(filled, compression):
     path = make_backup(filled, WHEN, compression)
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert result.ok, result.reason
     assert result.row_counts == {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
     assert result.sha256 == b.read_checksum_file(b.checksum_path(path))
@@ -93,7 +95,7 @@ def test_verify_file_accepts_a_sound_backup_and_returns_its_row_counts(filled, c
 def test_one_flipped_byte_makes_verification_fail(filled, compression):
     path = make_backup(filled, WHEN, compression)
     flip_byte(path)
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert not result.ok
     assert "checksum mismatch" in result.reason or "decompress" in result.reason
     assert list(filled.temp_dir.iterdir()) == []
@@ -102,7 +104,7 @@ def test_one_flipped_byte_makes_verification_fail(filled, compression):
 def test_a_truncated_original_backup_without_sidecar_is_corrupt(filled):
     path = make_original_backup(filled, WHEN)
     path.write_bytes(path.read_bytes()[:200])
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert not result.ok
     assert "decompress" in result.reason
 
@@ -119,7 +121,7 @@ def test_a_verified_backup_whose_size_changed_lists_as_corrupt_without_reading_i
 def test_recording_a_failed_verification_makes_the_backup_list_as_corrupt(filled):
     path = make_backup(filled, WHEN)
     flip_byte(path)
-    b.record_verification(path, b.verify_file(path, filled.temp_dir))
+    v.record_verification(path, v.verify_file(path, filled.temp_dir))
     [item] = b.list_backups(filled.backup_dir)
     assert item.status == "corrupt"
     assert "checksum mismatch" in item.reason
@@ -127,7 +129,7 @@ def test_recording_a_failed_verification_makes_the_backup_list_as_corrupt(filled
 
 def test_verifying_an_original_backup_records_a_manifest_and_checksum_sidecar(filled):
     path = make_original_backup(filled, WHEN)
-    b.record_verification(path, b.verify_file(path, filled.temp_dir))
+    v.record_verification(path, v.verify_file(path, filled.temp_dir))
     [item] = b.list_backups(filled.backup_dir)
     assert item.status == "verified"
     assert item.checksum == b.hash_file(path)
@@ -136,9 +138,9 @@ def test_verifying_an_original_backup_records_a_manifest_and_checksum_sidecar(fi
 
 def test_verification_without_room_for_the_copy_is_unverifiable_not_corrupt(filled, tmp_path):
     path = make_backup(filled, WHEN)
-    with pytest.raises(b.Unverifiable):
+    with pytest.raises(v.Unverifiable):
         (tmp_path / "a-file").write_text("x")
-        b.verify_file(path, tmp_path / "a-file" / "tmp")
+        v.verify_file(path, tmp_path / "a-file" / "tmp")
 
 
 def test_temp_leftovers_are_found_only_for_our_purposes_and_dead_processes(tmp_path):
@@ -162,7 +164,7 @@ def test_backups_decompress_with_the_standard_tools_to_the_snapshot(filled, comp
     plain = tmp_path / "plain.db"
     with open(plain, "wb") as out:
         subprocess.run([*tool, str(path)], stdout=out, check=True)
-    kept = b.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    kept = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
     assert plain.read_bytes() == kept.read_bytes()
-    assert plain.stat().st_size > 2 * b.CHUNK
+    assert plain.stat().st_size > 2 * c.CHUNK
     kept.unlink()
