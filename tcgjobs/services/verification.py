@@ -37,7 +37,13 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 def integrity_problems(conn: sqlite3.Connection, limit: int = 10) -> list[str]:
     """``PRAGMA integrity_check`` messages; empty when the database is sound."""
-    rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
+    try:
+        rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself gives up
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+            return [str(exc)]
+        raise
     return [] if rows == ["ok"] else rows
 
 

@@ -220,3 +220,31 @@ def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, s
         assert sets >= 20 and cards == 5 * sets, (backup.name, result.row_counts)
         seen.append(sets)
     assert max(seen) <= committed
+
+
+def test_a_damaged_live_database_is_not_published_as_a_backup(cli, filled):
+    conn = sqlite3.connect(filled.database_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'idx_pokemon_cards_set_id'").fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(filled.database_path, "r+b") as handle:  # scribble over the index's root page
+        handle.seek((root - 1) * page_size)
+        handle.write(b"\x0d" + b"\xff" * 64)
+
+    result, run = run_backup(cli)
+
+    assert result.exit_code == 1, result.output
+    assert "integrity_check" in run["error"] and "no backup written" in run["error"]
+    assert names(filled.backup_dir) == []
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+def test_a_backup_while_another_run_holds_the_backup_directory_is_skipped_with_75(cli, filled):
+    from tcgjobs.services.locks import hold, lock_dir_for
+
+    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+        result, run = run_backup(cli)
+    assert result.exit_code == 75, result.output
+    assert run["status"] == "skipped" and "rotate-backups" in run["error"]
+    assert names(filled.backup_dir) == []
