@@ -161,6 +161,7 @@ def main() -> None:
     print(f"database: {size / 1e6:.1f} MB, {counts['pokemon_card_sets']} sets, {counts['pokemon_cards']} cards; "
           f"{args.runs} runs each, medians")
     print(f"python: {sys.version.split()[0]}, sqlite: {sqlite3.sqlite_version}, cpus: {os.cpu_count()}")
+    print()
     print("| what | median seconds | ratio to pipeline | peak RSS |")
     print("|---|---|---|---|")
     for name, label in (("pipeline", "shell pipeline (sqlite3 .backup, integrity_check, gzip -6, sha256sum, "
@@ -172,6 +173,7 @@ def main() -> None:
         # max over the runs; not shown for the pipeline, where it would be bash's own
         memory = f"{peak[name] / 2**20:.0f} MiB" if peak[name] and name != "pipeline" else "-"
         print(f"| {label} | {median[name]:.3f} | {median[name] / median['pipeline']:.2f}x | {memory} |")
+    print()
     print(f"(tcgjobs interpreter start-up alone, `tcgjobs --version`: {startup:.3f} s)")
 
 
