@@ -155,10 +155,11 @@ def restore_command(
             raise UsageError(f"{target} exists; refusing to overwrite it without --force")
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
-        live = target.exists() and target.resolve() == settings.database_path.resolve()
+        live = target.resolve() == settings.database_path.resolve()
         names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
-            report = restore_backup(source, target, settings, safety_snapshot=live and not no_safety_snapshot)
+            report = restore_backup(source, target, settings,
+                                    safety_snapshot=live and target.exists() and not no_safety_snapshot)
     if as_json:
         common.print_json({"restore": report})
     else:

@@ -107,9 +107,12 @@ def run(ctx: JobContext) -> JobResult:
     if not ctx.dry_run:
         leftovers = cleanup_leftovers(backup_dir, ctx.settings.temp_dir)
     checked = []
-    for backup in b.list_backups(backup_dir):
-        ctx.check_cancelled()
-        checked.append(_check(ctx, backup))
+    listed = b.list_backups(backup_dir)
+    with ctx.reporter.progress("checking backups", total=len(listed)) as bar:
+        for backup in listed:
+            ctx.check_cancelled()
+            checked.append(_check(ctx, backup))
+            bar.advance()
     twins = _uncompressed_twins(checked)
     twin_names = {t.name for t in twins}
     candidates = [Candidate(c.backup.name, c.backup.created_at, c.status) for c in checked

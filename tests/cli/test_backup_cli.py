@@ -225,3 +225,21 @@ def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, fill
     assert not wal.exists()
     assert len(rows(filled.database_path, "pokemon_cards")) == 15
     assert len(b.list_backups(filled.backup_dir)) == 1
+
+
+def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):
+    source_db = tmp_path / "elsewhere.db"
+    fill_card_db(source_db)
+    settings.backup_dir.mkdir(parents=True)
+    conn = sqlite3.connect(source_db)
+    from tcgjobs.services.snapshots import create_backup
+
+    path = create_backup(conn, source_db, settings.backup_dir, settings.temp_dir, now=WHEN).path
+    conn.close()
+    with hold(lock_dir_for(settings.state_path), ["resource-card-database"], {"job": "sync-missing-sets"}):
+        result = invoke(cli, "backup", "restore", path.name)
+    assert result.exit_code == 75, result.output
+    assert not settings.database_path.exists()
+    result = invoke(cli, "backup", "restore", path.name)
+    assert result.exit_code == 0, result.output
+    assert len(rows(settings.database_path, "pokemon_cards")) == 15
