@@ -168,3 +168,14 @@ def test_backups_decompress_with_the_standard_tools_to_the_snapshot(filled, comp
     assert plain.read_bytes() == kept.read_bytes()
     assert plain.stat().st_size > 2 * c.CHUNK
     kept.unlink()
+
+
+def test_free_space_needs_on_one_filesystem_add_up(tmp_path):
+    import shutil
+
+    from tcgjobs.services.snapshots import DiskFull, check_free_space
+
+    share = int(shutil.disk_usage(tmp_path).free * 0.6)
+    check_free_space([(tmp_path, share)], reserve_bytes=0)
+    with pytest.raises(DiskFull, match=f"not enough disk space in {tmp_path}"):
+        check_free_space([(tmp_path, share), (tmp_path / "..", share)], reserve_bytes=0)
