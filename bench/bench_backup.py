@@ -48,6 +48,23 @@ def _json(value):
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
+def _set_row(s: dict) -> tuple:
+    return (s["id"], s["name"], s["series"], s.get("printedTotal"), s.get("total"),
+            _json(s.get("legalities")), s.get("ptcgoCode"), s.get("releaseDate"), s.get("updatedAt"),
+            _json(s.get("images")))
+
+
+def _card_row(c: dict, set_id: str) -> tuple:
+    hp = int(c["hp"]) if str(c.get("hp", "")).isdigit() else None
+    return (c["id"], c["name"], c["supertype"], _json(c.get("subtypes", [])), hp, _json(c.get("types", [])),
+            c.get("evolvesFrom"), _json(c.get("evolvesTo")), _json(c.get("rules")),
+            _json(c.get("abilities")), _json(c.get("attacks")), _json(c.get("weaknesses", [])),
+            _json(c.get("retreatCost")), c.get("convertedRetreatCost"), set_id, c["number"],
+            c.get("artist"), c.get("rarity"), c.get("flavorText"), _json(c.get("nationalPokedexNumbers")),
+            _json(c.get("legalities")), _json(c.get("images")), (c.get("tcgplayer") or {}).get("url"),
+            (c.get("cardmarket") or {}).get("url"), _json(c.get("resistances", [])))
+
+
 def build_database(data: Path, path: Path, scale: int = 1) -> dict[str, int]:
     """Load sets/en.json and cards/en/*.json into the card tables (a simple loader, not the sync)."""
     open_card_database(path, create=True).close()
@@ -55,31 +72,24 @@ def build_database(data: Path, path: Path, scale: int = 1) -> dict[str, int]:
     sets = json.loads((data / "sets" / "en.json").read_text(encoding="utf-8"))
     with conn:
         conn.executemany(
-            "INSERT INTO pokemon_card_sets (id, name, series, printed_total, total, legalities, ptcgo_code, "
-            "release_date, updated_at, images) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(s["id"], s["name"], s["series"], s.get("printedTotal"), s.get("total"), _json(s.get("legalities")),
-              s.get("ptcgoCode"), s.get("releaseDate"), s.get("updatedAt"), _json(s.get("images"))) for s in sets])
+            "INSERT INTO pokemon_card_sets (id, name, series, printed_total, total, legalities, "
+            "ptcgo_code, release_date, updated_at, images) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [_set_row(s) for s in sets])
         for file in sorted((data / "cards" / "en").glob("*.json")):
             cards = json.loads(file.read_text(encoding="utf-8"))
             conn.executemany(
-                "INSERT OR REPLACE INTO pokemon_cards (id, name, supertype, subtypes, hp, types, evolves_from, evolves_to, "
-                "rules, abilities, attacks, weaknesses, retreat_cost, converted_retreat_cost, set_id, number, "
-                "artist, rarity, flavor_text, national_pokedex_numbers, legalities, images, tcgplayer_url, "
-                "cardmarket_url, resistances) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(c["id"], c["name"], c["supertype"], _json(c.get("subtypes", [])),
-                  int(c["hp"]) if str(c.get("hp", "")).isdigit() else None, _json(c.get("types", [])),
-                  c.get("evolvesFrom"), _json(c.get("evolvesTo")), _json(c.get("rules")), _json(c.get("abilities")),
-                  _json(c.get("attacks")), _json(c.get("weaknesses", [])), _json(c.get("retreatCost")),
-                  c.get("convertedRetreatCost"), file.stem, c["number"], c.get("artist"), c.get("rarity"),
-                  c.get("flavorText"), _json(c.get("nationalPokedexNumbers")), _json(c.get("legalities")),
-                  _json(c.get("images")), (c.get("tcgplayer") or {}).get("url"),
-                  (c.get("cardmarket") or {}).get("url"), _json(c.get("resistances", [])))
-                 for c in cards])
+                "INSERT OR REPLACE INTO pokemon_cards (id, name, supertype, subtypes, hp, types, "
+                "evolves_from, evolves_to, rules, abilities, attacks, weaknesses, retreat_cost, "
+                "converted_retreat_cost, set_id, number, artist, rarity, flavor_text, "
+                "national_pokedex_numbers, legalities, images, tcgplayer_url, cardmarket_url, resistances) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [_card_row(c, file.stem) for c in cards])
     with conn:
         for copy in range(1, scale):  # a bigger database with the same shape
             conn.execute(
-                "INSERT INTO pokemon_cards SELECT id || ?, name, supertype, subtypes, hp, types, evolves_from, "
-                "evolves_to, rules, abilities, attacks, weaknesses, retreat_cost, converted_retreat_cost, "
+                "INSERT INTO pokemon_cards SELECT id || ?, name, supertype, subtypes, hp, types, "
+                "evolves_from, evolves_to, rules, abilities, attacks, weaknesses, retreat_cost, "
+                "converted_retreat_cost, "
                 "set_id, number, artist, rarity, flavor_text, national_pokedex_numbers, legalities, images, "
                 "tcgplayer_url, cardmarket_url, created_at, updated_at, resistances, level, ancient_trait, "
                 "regulation_mark, extra FROM pokemon_cards WHERE id NOT LIKE '%#%'", (f"#{copy}",))
@@ -158,7 +168,8 @@ def main() -> None:
 
     median = {name: statistics.median(t for t, _ in runs) for name, runs in results.items()}
     peak = {name: max(m for _, m in runs) for name, runs in results.items()}
-    print(f"database: {size / 1e6:.1f} MB, {counts['pokemon_card_sets']} sets, {counts['pokemon_cards']} cards; "
+    print(f"database: {size / 1e6:.1f} MB, {counts['pokemon_card_sets']} sets, "
+          f"{counts['pokemon_cards']} cards; "
           f"{args.runs} runs each, medians")
     print(f"python: {sys.version.split()[0]}, sqlite: {sqlite3.sqlite_version}, cpus: {os.cpu_count()}")
     print()

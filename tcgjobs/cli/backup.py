@@ -89,7 +89,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 
 
 def verify_command(
-    file: Annotated[Optional[str], typer.Argument(  # noqa: UP007 (Typer needs Optional)
+    file: Annotated[Optional[str], typer.Argument(  # noqa: UP007,UP045 (Typer needs Optional)
         help="Backup file or name (default: the newest).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Verify every backup.")] = False,
     as_json: JsonOption = False,
@@ -139,7 +139,7 @@ def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
 
 def restore_command(
     file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
-    to: Annotated[Optional[Path], typer.Option(  # noqa: UP007 (Typer needs Optional)
+    to: Annotated[Optional[Path], typer.Option(  # noqa: UP007,UP045 (Typer needs Optional)
         "--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,
     no_safety_snapshot: Annotated[bool, typer.Option(

@@ -17,11 +17,19 @@ from urllib.parse import quote
 
 import zstandard
 
-from tcgjobs.services.backups import (BASE_SUFFIX, checksum_path, open_private, parse_name,
-                                      read_checksum_file, read_manifest, write_checksum,
-                                      write_manifest)
+from tcgjobs.services.backups import (
+    BASE_SUFFIX,
+    checksum_path,
+    open_private,
+    parse_name,
+    read_checksum_file,
+    read_manifest,
+    write_checksum,
+    write_manifest,
+)
 from tcgjobs.services.compression import HashingReader, copy_stream, decompressor
 from tcgjobs.services.tempfiles import temp_path
+
 
 def open_snapshot(path: Path) -> sqlite3.Connection:
     """A read-only connection to a backup copy that never creates ``-wal``/``-shm`` files."""

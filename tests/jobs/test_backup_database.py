@@ -197,8 +197,8 @@ WRITER = textwrap.dedent("""
 def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, settings, tmp_path):
     fill_card_db(settings.database_path, sets=0)
     ready, stop = tmp_path / "ready", tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.database_path), str(ready), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", WRITER, str(settings.database_path), str(ready), str(stop)]
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         while not ready.exists():
             assert writer.poll() is None
@@ -225,7 +225,8 @@ def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, s
 def test_a_damaged_live_database_is_not_published_as_a_backup(cli, filled):
     conn = sqlite3.connect(filled.database_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'idx_pokemon_cards_set_id'").fetchone()[0]
+    root = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'idx_pokemon_cards_set_id'").fetchone()[0]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     with open(filled.database_path, "r+b") as handle:  # scribble over the index's root page
