@@ -21,9 +21,7 @@ from tcgjobs.db.state import open_view
 from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
-from tests.support.backups import fill_card_db, names, rows
-
-COUNTS = {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
+from tests.support.backups import fill_card_db, live_counts, names, rows
 
 
 @pytest.fixture
@@ -47,7 +45,8 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     for path in filled.backup_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     manifest = backup.manifest
-    assert manifest["row_counts"] == COUNTS
+    assert manifest["row_counts"] == live_counts(filled.database_path)
+    assert manifest["row_counts"]["pokemon_card_sets"] == 3 and manifest["row_counts"]["pokemon_cards"] == 15
     assert manifest["source"]["path"] == str(filled.database_path)
     assert manifest["source"]["size_bytes"] > 0
     assert manifest["sqlite_version"] == sqlite3.sqlite_version
@@ -55,7 +54,8 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     assert manifest["sha256"] == b.hash_file(backup.path)
     assert manifest["verification"]["status"] == "verified" and manifest["verification"]["verified_at"]
     metrics = run["metrics"]
-    assert metrics["backup_verified"] == 1 and metrics["rows_total"] == 18
+    assert metrics["backup_verified"] == 1 and metrics["rows_total"] == sum(manifest["row_counts"].values())
+    assert metrics["rows_pokemon_cards"] == 15
     assert metrics["backup_size_bytes"] == backup.size_bytes
     assert metrics["uncompressed_bytes"] > metrics["backup_size_bytes"]
     assert metrics["duration_seconds"] >= 0
@@ -89,7 +89,7 @@ def test_zstd_compression_writes_a_zst_backup(cli, filled):
     assert result.exit_code == 0, result.output
     [backup] = b.list_backups(filled.backup_dir)
     assert backup.name.endswith(".sqlite3.db.zst") and backup.compression == "zstd"
-    assert backup.status == "verified" and backup.manifest["row_counts"] == COUNTS
+    assert backup.status == "verified" and backup.manifest["row_counts"] == live_counts(filled.database_path)
 
 
 def test_a_missing_database_is_a_configuration_error_and_writes_nothing(cli, settings):

@@ -73,5 +73,14 @@ def rows(path: Path, table: str) -> list[tuple]:
         conn.close()
 
 
+def live_counts(path: Path) -> dict[str, int]:
+    """Rows per table of a live database (every table, as a backup's manifest records them)."""
+    conn = sqlite3.connect(path)
+    try:
+        return v.row_counts(conn)
+    finally:
+        conn.close()
+
+
 def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
