@@ -194,6 +194,12 @@ def list_backups(backup_dir: Path) -> list[Backup]:
     return sorted(backups, key=lambda b: (b.created_at, b.compression != "none", b.name), reverse=True)
 
 
+def newest_verified(backups: list[Backup]) -> Backup | None:
+    """The newest backup whose status is verified (``backups`` as :func:`list_backups` returns
+    them, newest first), or None."""
+    return next((item for item in backups if item.status == "verified"), None)
+
+
 # --- writing files ---------------------------------------------------------------------------
 
 def fsync_dir(directory: Path) -> None:

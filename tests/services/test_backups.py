@@ -60,6 +60,17 @@ def test_list_recognises_the_originals_backups_as_unverified_and_never_lists_sid
     assert listed[2].verified_at is None
 
 
+def test_newest_verified_skips_newer_corrupt_and_unverified_backups(filled):
+    older = make_backup(filled, WHEN)
+    newer = make_backup(filled, datetime(2026, 11, 29, tzinfo=UTC))
+    make_original_backup(filled, datetime(2026, 11, 30, tzinfo=UTC))
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == newer
+    flip_byte(newer)
+    v.record_verification(newer, v.verify_file(newer, filled.temp_dir))
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == older
+    assert b.newest_verified([]) is None
+
+
 def test_a_name_with_an_unparsable_time_falls_back_to_the_files_mtime(settings):
     settings.backup_dir.mkdir(parents=True)
     odd = settings.backup_dir / "pokemon-data-manual.sqlite3.db.gz"
