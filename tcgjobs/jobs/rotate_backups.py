@@ -11,6 +11,7 @@ copies whose compressed twin is sound) are removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,14 @@ def policy_from(options: dict) -> Policy:
                   yearly=options["yearly"], minimum=options["minimum"])
 
 
+def _record(backup: b.Backup, write: Callable[[], None]) -> None:
+    """Store a verification result; a failure to store it is a warning, never the run's end."""
+    try:
+        write()
+    except OSError as exc:
+        logger.warning("could not record the verification result of {}: {}", backup.name, exc)
+
+
 def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
     """The backup's state for rotation; records new verification results unless dry run."""
     if backup.status == "corrupt":
@@ -53,7 +62,7 @@ def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
             manifest.pop("format", None)
             manifest["verification"] = {**manifest.get("verification", {}), "status": "corrupt",
                                         "reason": reason}
-            b.write_manifest(backup.path, manifest)
+            _record(backup, lambda: b.write_manifest(backup.path, manifest))
         return _Checked(backup, CORRUPT, reason)
     try:
         result = v.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
@@ -61,7 +70,7 @@ def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
         logger.warning("{} could not be verified; keeping it: {}", backup.name, exc)
         return _Checked(backup, UNVERIFIABLE, str(exc))
     if not ctx.dry_run:
-        v.record_verification(backup.path, result)
+        _record(backup, lambda: v.record_verification(backup.path, result))
     if result.ok:
         logger.info("{} verified (it had not been before)", backup.name)
         return _Checked(backup, SOUND)
