@@ -165,7 +165,7 @@ def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tm
     target = tmp_path / "new.db"
     result = invoke(cli, "backup", "restore", path.name, "--to", str(target))
     assert result.exit_code == 3, result.output
-    assert not target.exists() and names(tmp_path) == names(tmp_path)
+    assert not target.exists()
     assert not any(p.name.startswith(".tcgjobs-tmp-") for p in tmp_path.iterdir())
     assert b.describe(path).status == "corrupt"
 
