@@ -13,7 +13,7 @@ from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tests.conftest import invoke
-from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, names, rows
+from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
 
 WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
 TABLES = ("pokemon_card_sets", "pokemon_cards", "users")
