@@ -19,6 +19,7 @@ from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
 from tcgjobs.registry import get_job
 from tcgjobs.schedule import utcnow
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tcgjobs.services.restore import restore_backup
 from tcgjobs.services.retention import CORRUPT, SOUND, Candidate, plan
@@ -88,7 +89,8 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 
 
 def verify_command(
-    file: Annotated[Optional[str], typer.Argument(help="Backup file or name (default: the newest).")] = None,  # noqa: UP007
+    file: Annotated[Optional[str], typer.Argument(  # noqa: UP007,UP045 (Typer needs Optional)
+        help="Backup file or name (default: the newest).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Verify every backup.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -124,11 +126,11 @@ def verify_command(
 
 def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
     try:
-        result = b.verify_file(path, settings.temp_dir)
-    except b.Unverifiable as exc:
+        result = v.verify_file(path, settings.temp_dir)
+    except v.Unverifiable as exc:
         return {"name": path.name, "status": "unverifiable", "reason": str(exc)}
     try:
-        b.record_verification(path, result)
+        v.record_verification(path, result)
     except OSError as exc:
         common.stderr.print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
     return {"name": path.name, "status": "verified" if result.ok else "corrupt", "reason": result.reason,
@@ -137,7 +139,8 @@ def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
 
 def restore_command(
     file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
-    to: Annotated[Optional[Path], typer.Option("--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,  # noqa: UP007,E501
+    to: Annotated[Optional[Path], typer.Option(  # noqa: UP007,UP045 (Typer needs Optional)
+        "--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,
     no_safety_snapshot: Annotated[bool, typer.Option(
         "--no-safety-snapshot", help="Do not back up the current database first (e.g. when it is "
@@ -154,10 +157,11 @@ def restore_command(
             raise UsageError(f"{target} exists; refusing to overwrite it without --force")
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
-        live = target.exists() and target.resolve() == settings.database_path.resolve()
+        live = target.resolve() == settings.database_path.resolve()
         names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
-            report = restore_backup(source, target, settings, safety_snapshot=live and not no_safety_snapshot)
+            report = restore_backup(source, target, settings,
+                                    safety_snapshot=live and target.exists() and not no_safety_snapshot)
     if as_json:
         common.print_json({"restore": report})
     else:

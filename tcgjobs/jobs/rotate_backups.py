@@ -11,6 +11,7 @@ copies whose compressed twin is sound) are removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Policy, plan
 from tcgjobs.services.snapshots import cleanup_leftovers
 
@@ -34,6 +36,14 @@ class _Checked:
 def policy_from(options: dict) -> Policy:
     return Policy(daily=options["daily"], weekly=options["weekly"], monthly=options["monthly"],
                   yearly=options["yearly"], minimum=options["minimum"])
+
+
+def _record(backup: b.Backup, write: Callable[[], None]) -> None:
+    """Store a verification result; a failure to store it is a warning, never the run's end."""
+    try:
+        write()
+    except OSError as exc:
+        logger.warning("could not record the verification result of {}: {}", backup.name, exc)
 
 
 def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
@@ -52,15 +62,15 @@ def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
             manifest.pop("format", None)
             manifest["verification"] = {**manifest.get("verification", {}), "status": "corrupt",
                                         "reason": reason}
-            b.write_manifest(backup.path, manifest)
+            _record(backup, lambda: b.write_manifest(backup.path, manifest))
         return _Checked(backup, CORRUPT, reason)
     try:
-        result = b.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
-    except b.Unverifiable as exc:
+        result = v.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
+    except v.Unverifiable as exc:
         logger.warning("{} could not be verified; keeping it: {}", backup.name, exc)
         return _Checked(backup, UNVERIFIABLE, str(exc))
     if not ctx.dry_run:
-        b.record_verification(backup.path, result)
+        _record(backup, lambda: v.record_verification(backup.path, result))
     if result.ok:
         logger.info("{} verified (it had not been before)", backup.name)
         return _Checked(backup, SOUND)
@@ -106,9 +116,12 @@ def run(ctx: JobContext) -> JobResult:
     if not ctx.dry_run:
         leftovers = cleanup_leftovers(backup_dir, ctx.settings.temp_dir)
     checked = []
-    for backup in b.list_backups(backup_dir):
-        ctx.check_cancelled()
-        checked.append(_check(ctx, backup))
+    listed = b.list_backups(backup_dir)
+    with ctx.reporter.progress("checking backups", total=len(listed)) as bar:
+        for backup in listed:
+            ctx.check_cancelled()
+            checked.append(_check(ctx, backup))
+            bar.advance()
     twins = _uncompressed_twins(checked)
     twin_names = {t.name for t in twins}
     candidates = [Candidate(c.backup.name, c.backup.created_at, c.status) for c in checked

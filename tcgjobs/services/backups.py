@@ -13,29 +13,22 @@ check can ask for the age of the newest verified backup every few minutes. A bac
 "verified" when its manifest records a passed verification and the file's size and checksum
 sidecar still agree with it, "corrupt" when the recorded verification failed or they disagree,
 and "unverified" otherwise (the original's backups, or one whose verification never finished).
-:func:`verify_file` does the expensive check: re-hash, decompress to a temporary file, integrity
-check, row counts.
+:func:`tcgjobs.services.verification.verify_file` does the expensive check: re-hash, decompress
+to a temporary file, integrity check, row counts.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import re
-import sqlite3
-import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
-import zstandard
-
+from tcgjobs.services.compression import CHUNK
 from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
 
 PREFIX = "pokemon-data-"
@@ -44,7 +37,6 @@ EXTENSIONS = {"gzip": ".gz", "zstd": ".zst", "none": ""}
 CHECKSUM_SUFFIX = ".sha256"
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
-CHUNK = 1 << 20
 
 #: Temporary-file purposes of the backup code; leftovers with these purposes are ours to remove.
 TEMP_PURPOSES = ("backup", "backup-snapshot", "backup-verify", "backup-sidecar", "restore")
@@ -202,6 +194,12 @@ def list_backups(backup_dir: Path) -> list[Backup]:
     return sorted(backups, key=lambda b: (b.created_at, b.compression != "none", b.name), reverse=True)
 
 
+def newest_verified(backups: list[Backup]) -> Backup | None:
+    """The newest backup whose status is verified (``backups`` as :func:`list_backups` returns
+    them, newest first), or None."""
+    return next((item for item in backups if item.status == "verified"), None)
+
+
 # --- writing files ---------------------------------------------------------------------------
 
 def fsync_dir(directory: Path) -> None:
@@ -254,230 +252,6 @@ def remove_backup(path: Path) -> int:
             continue
     fsync_dir(path.parent)
     return freed
-
-
-# --- streams ---------------------------------------------------------------------------------
-
-class HashingWriter:
-    """A write-only file wrapper that hashes and counts everything written through it."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self.raw.write(data)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-
-class HashingReader:
-    """A read-only file wrapper that hashes and counts everything read through it."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-
-@contextmanager
-def compressor(raw: Any, compression: str, level: int | None = None) -> Iterator[Any]:
-    """A writable stream compressing into ``raw`` (gzip without name or time, or zstd)."""
-    if compression == "gzip":
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=level or 6, mtime=0) as out:
-            yield out
-    elif compression == "zstd":
-        cctx = zstandard.ZstdCompressor(level=level or 3, write_checksum=True)
-        with cctx.stream_writer(raw, closefd=False) as out:
-            yield out
-    else:
-        yield raw
-
-
-@contextmanager
-def decompressor(raw: Any, compression: str) -> Iterator[Any]:
-    """A readable stream decompressing ``raw``."""
-    if compression == "gzip":
-        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-            yield stream
-    elif compression == "zstd":
-        with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True,
-                                                        closefd=False) as stream:
-            yield stream
-    else:
-        yield raw
-
-
-def copy_stream(source: Any, target: Any, check: Callable[[], None] | None = None) -> int:
-    """Copy in bounded chunks; ``check`` (cancellation) runs between chunks. Returns bytes copied."""
-    total = 0
-    while True:
-        chunk = source.read(CHUNK)
-        if not chunk:
-            return total
-        target.write(chunk)
-        total += len(chunk)
-        if check is not None:
-            check()
-
-
-# --- SQLite facts ----------------------------------------------------------------------------
-
-def open_snapshot(path: Path) -> sqlite3.Connection:
-    """A read-only connection to a backup copy that never creates ``-wal``/``-shm`` files."""
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True)
-
-
-def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rows per table (every table, so any database can be verified), sorted by name."""
-    names = [row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-
-
-def integrity_problems(conn: sqlite3.Connection, limit: int = 10) -> list[str]:
-    """``PRAGMA integrity_check`` messages; empty when the database is sound."""
-    rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
-    return [] if rows == ["ok"] else rows
-
-
-# --- verification ----------------------------------------------------------------------------
-
-class Unverifiable(Exception):
-    """The backup could not be checked (no room for the temporary copy, unreadable file...);
-    says nothing about whether it is sound."""
-
-
-@dataclass
-class Verification:
-    """The outcome of :func:`verify_file`. ``ok`` False means the backup is corrupt."""
-
-    ok: bool
-    reason: str | None
-    sha256: str
-    compressed_bytes: int
-    uncompressed_bytes: int
-    row_counts: dict[str, int]
-    verified_at: datetime
-    restored_copy: Path | None = None  # the decompressed copy, when kept for a restore
-
-    def record(self) -> dict[str, Any]:
-        return {"status": "verified" if self.ok else "corrupt", "verified_at": self.verified_at.isoformat(),
-                "reason": self.reason, "sha256": self.sha256, "row_counts": self.row_counts,
-                "checks": ["sha256", "decompress", "integrity_check", "row_counts"]}
-
-
-def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = None,
-                expected_counts: dict[str, int] | None = None, keep_copy: bool = False,
-                check: Callable[[], None] | None = None) -> Verification:
-    """Read ``path`` back from disk in one pass (hashing and decompressing it into a temporary file
-    in ``scratch_dir``), then ``PRAGMA integrity_check`` and count the rows of the copy.
-
-    Compares with ``expected_sha256`` / ``expected_counts`` (defaulting to what the sidecars
-    record). Returns a Verification (``ok`` False: corrupt, with the reason). With ``keep_copy``
-    the decompressed copy is kept and returned (the caller removes it). Raises Unverifiable when
-    the check itself could not be done, FileNotFoundError when the backup is gone.
-    """
-    parsed = parse_name(path.name)
-    compression = parsed[1] if parsed else "gzip"
-    manifest = read_manifest(path) or {}
-    if expected_sha256 is None:
-        expected_sha256 = read_checksum_file(checksum_path(path)) or manifest.get("sha256")
-    if expected_counts is None:
-        expected_counts = manifest.get("row_counts")
-    copy = temp_path(scratch_dir, "restore" if keep_copy else "backup-verify", BASE_SUFFIX)
-
-    def result(ok: bool, reason: str | None, reader: HashingReader, size: int,
-               counts: dict[str, int] | None = None) -> Verification:
-        return Verification(ok, reason, reader.sha256.hexdigest(), reader.size, size, counts or {},
-                            datetime.now(UTC), copy if keep_copy and ok else None)
-
-    success = False
-    try:
-        with open(path, "rb") as raw:
-            reader = HashingReader(raw)
-            try:
-                with open_private(copy) as out, decompressor(reader, compression) as stream:
-                    size = copy_stream(stream, out, check)
-                    out.flush()
-                    os.fsync(out.fileno())
-                reader.drain()
-            except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
-                reader.drain()
-                reason = f"cannot decompress: {exc}"
-                if expected_sha256 and reader.sha256.hexdigest() != expected_sha256:
-                    reason = _mismatch(expected_sha256, reader.sha256.hexdigest()) + f" ({reason})"
-                return result(False, reason, reader, 0)
-            except OSError as exc:
-                raise Unverifiable(f"cannot check {path.name}: {exc.strerror or exc} "
-                                   f"({exc.filename or scratch_dir})") from exc
-        digest = reader.sha256.hexdigest()
-        if expected_sha256 and digest != expected_sha256:
-            return result(False, _mismatch(expected_sha256, digest), reader, size)
-        try:
-            conn = open_snapshot(copy)
-            try:
-                problems = integrity_problems(conn)
-                counts = {} if problems else row_counts(conn)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            return result(False, f"not a valid SQLite database: {exc}", reader, size)
-        if problems:
-            return result(False, "integrity_check failed: " + "; ".join(problems[:3]), reader, size)
-        if expected_counts and counts != expected_counts:
-            return result(False, f"row counts {counts} differ from the recorded {expected_counts}",
-                          reader, size, counts)
-        success = True
-        return result(True, None, reader, size, counts)
-    finally:
-        if not (keep_copy and success):
-            copy.unlink(missing_ok=True)
-
-
-def _mismatch(recorded: str, actual: str) -> str:
-    return f"checksum mismatch: recorded {recorded[:12]}…, file has {actual[:12]}…"
-
-
-def record_verification(backup_path: Path, verification: Verification,
-                        extra: dict[str, Any] | None = None) -> None:
-    """Store a verification's result in the manifest (creating one for the original's backups) and,
-    for a sound backup without a checksum sidecar, write the sidecar."""
-    manifest = read_manifest(backup_path) or {}
-    parsed = parse_name(backup_path.name)
-    created_at, compression = parsed if parsed else (None, "gzip")
-    manifest.pop("format", None)
-    manifest.setdefault("name", backup_path.name)
-    manifest.setdefault("created_at", created_at.isoformat() if created_at else None)
-    manifest.setdefault("compression", compression)
-    manifest.setdefault("origin", "recognised by name (no manifest; written by the original service)")
-    if verification.ok:
-        manifest.setdefault("sha256", verification.sha256)
-        manifest.setdefault("compressed_bytes", verification.compressed_bytes)
-        manifest.setdefault("uncompressed_bytes", verification.uncompressed_bytes)
-        manifest.setdefault("row_counts", verification.row_counts)
-    manifest["verification"] = verification.record()
-    manifest.update(extra or {})
-    write_manifest(backup_path, manifest)
-    if verification.ok and read_checksum_file(checksum_path(backup_path)) is None:
-        write_checksum(backup_path, verification.sha256)
 
 
 def temp_leftovers(directory: Path, only_dead: bool) -> list[Path]:

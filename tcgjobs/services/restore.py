@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,23 @@ from loguru import logger
 from tcgjobs.config import Settings
 from tcgjobs.errors import JobFailed, ProblemsFound
 from tcgjobs.services import backups as b
+from tcgjobs.services import compression as c
+from tcgjobs.services import verification as v
 from tcgjobs.services.snapshots import DiskFull, create_backup
+from tcgjobs.services.tempfiles import temp_path
 
 
-def _verified_copy(source: Path, scratch: Path) -> b.Verification:
+def _verified_copy(source: Path, scratch: Path) -> v.Verification:
     try:
-        result = b.verify_file(source, scratch, keep_copy=True)
-    except b.Unverifiable as exc:
+        result = v.verify_file(source, scratch, keep_copy=True)
+    except v.Unverifiable as exc:
         raise JobFailed(f"cannot restore {source.name}: it could not be verified ({exc})") from exc
     except OSError as exc:
         if exc.errno in (28, 27, 122):
             raise DiskFull(f"not enough disk space in {scratch} to restore {source.name}") from exc
         raise
     try:
-        b.record_verification(source, result)
+        v.record_verification(source, result)
     except OSError as exc:
         logger.warning("could not record the verification of {}: {}", source.name, exc)
     if not result.ok:
@@ -65,10 +69,10 @@ def _safety_snapshot(target: Path, settings: Settings) -> Path:
 
 
 def _check_target(conn: sqlite3.Connection, expected: dict[str, int], target: Path) -> None:
-    problems = b.integrity_problems(conn)
+    problems = v.integrity_problems(conn)
     if problems:
         raise JobFailed(f"{target} failed integrity_check after the restore: {'; '.join(problems[:3])}")
-    counts = b.row_counts(conn)
+    counts = v.row_counts(conn)
     if counts != expected:
         raise JobFailed(f"{target} holds {counts} rows after the restore, expected {expected}")
 
@@ -99,9 +103,8 @@ def restore_backup(source: Path, target: Path, settings: Settings, *,
         else:
             if safety_snapshot:
                 report["safety_snapshot"] = str(_safety_snapshot(target, settings))
-            _copy_into(copy, target, settings)
-            report["method"] = "copied into the existing database with SQLite's backup API"
-        conn = b.open_snapshot(target) if not existing else sqlite3.connect(target)
+            report["method"] = _copy_into(copy, target, settings)
+        conn = v.open_snapshot(target) if not existing else sqlite3.connect(target)
         try:
             _check_target(conn, result.row_counts, target)
         finally:
@@ -112,13 +115,36 @@ def restore_backup(source: Path, target: Path, settings: Settings, *,
     return report
 
 
-def _copy_into(copy: Path, target: Path, settings: Settings) -> None:
-    src = b.open_snapshot(copy)
+def _copy_into(copy: Path, target: Path, settings: Settings) -> str:
+    """Write ``copy`` into the existing database ``target``; returns how."""
+    src = v.open_snapshot(copy)
     dest = sqlite3.connect(target, timeout=settings.busy_timeout_ms / 1000)
     try:
         src.backup(dest, pages=-1)
-    except sqlite3.Error as exc:
-        raise JobFailed(f"copying into {target} failed, the database is unchanged: {exc}") from exc
+        return "copied into the existing database with SQLite's backup API"
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
+            raise JobFailed(f"copying into {target} failed, the database is unchanged: {exc}") from exc
     finally:
         src.close()
         dest.close()
+    _replace_damaged(copy, target)
+    return "replaced the damaged file (not an SQLite database) atomically"
+
+
+def _replace_damaged(copy: Path, target: Path) -> None:
+    """``target`` is not a database at all, so no reader can be using it: swap the file, after
+    removing its stale ``-wal``/``-shm`` (SQLite would otherwise replay that WAL into the new file)."""
+    staged = temp_path(target.parent, "restore", b.BASE_SUFFIX)
+    try:
+        with open(copy, "rb") as source, b.open_private(staged) as out:
+            c.copy_stream(source, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(staged, stat.S_IMODE(target.stat().st_mode))
+        for suffix in ("-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        os.replace(staged, target)
+        b.fsync_dir(target.parent)
+    finally:
+        staged.unlink(missing_ok=True)

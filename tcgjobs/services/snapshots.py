@@ -30,6 +30,8 @@ from loguru import logger
 from tcgjobs import __version__
 from tcgjobs.errors import JobFailed
 from tcgjobs.services import backups as b
+from tcgjobs.services import compression as c
+from tcgjobs.services import verification as v
 from tcgjobs.services.tempfiles import temp_path
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -43,7 +45,7 @@ class DiskFull(JobFailed):
 class BackupReport:
     path: Path
     manifest: dict[str, Any]
-    verification: b.Verification
+    verification: v.Verification
     metrics: dict[str, float | int]
 
     @property
@@ -62,13 +64,13 @@ def source_bytes(path: Path) -> int:
     return total
 
 
-def check_free_space(needs: dict[Path, int], reserve_bytes: int) -> None:
-    """Raise DiskFull naming the directory when any of ``needs`` (directory → bytes) lacks room.
+def check_free_space(needs: list[tuple[Path, int]], reserve_bytes: int) -> None:
+    """Raise DiskFull naming the directory when any of ``needs`` (directory, bytes) lacks room.
 
-    Directories on one filesystem add up; ``reserve_bytes`` must stay free besides.
+    Needs on one filesystem add up; ``reserve_bytes`` must stay free besides.
     """
     per_device: dict[int, tuple[Path, int]] = {}
-    for directory, amount in needs.items():
+    for directory, amount in needs:
         device = os.stat(directory).st_dev
         first, total = per_device.get(device, (directory, 0))
         per_device[device] = (first, total + amount)
@@ -101,8 +103,8 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
     try:
         source.backup(dest, pages=-1)
         dest.execute("PRAGMA journal_mode=DELETE")
-        problems = b.integrity_problems(dest)
-        counts = b.row_counts(dest) if not problems else {}
+        problems = v.integrity_problems(dest)
+        counts = v.row_counts(dest) if not problems else {}
     finally:
         dest.close()
     return counts, problems
@@ -122,44 +124,21 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     backup_dir.mkdir(parents=True, exist_ok=True)
     temp_dir.mkdir(parents=True, exist_ok=True)
     size = source_bytes(source_path)
-    check_free_space({temp_dir: size, backup_dir: size}, reserve_bytes)
+    check_free_space([(temp_dir, size), (backup_dir, size)], reserve_bytes)
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
     final = backup_dir / b.backup_name(created_at, compression)
     if final.exists():
         raise JobFailed(f"{final.name} already exists; not overwriting a backup")
     snap = temp_path(temp_dir, "backup-snapshot", b.BASE_SUFFIX)
     staged = temp_path(backup_dir, "backup", b.EXTENSIONS[compression])
-    try:
-        counts, problems = snapshot(source, snap)
-        if problems:
-            raise JobFailed("the snapshot failed PRAGMA integrity_check, so the live database is "
-                            "damaged; no backup written: " + "; ".join(problems[:3]))
-        snapshot_bytes = snap.stat().st_size
-        if check:
-            check()
-        with open(snap, "rb") as raw_in, b.open_private(staged) as raw_out:
-            writer = b.HashingWriter(raw_out)
-            with b.compressor(writer, compression) as stream:
-                b.copy_stream(raw_in, stream, check)
-            raw_out.flush()
-            os.fsync(raw_out.fileno())
-        snap.unlink()
-        os.rename(staged, final)
-        b.fsync_dir(backup_dir)
-    except BaseException as exc:
-        staged.unlink(missing_ok=True)
-        snap.unlink(missing_ok=True)
-        if _disk_full(exc):
-            raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
-                           f"({exc}); the partial files were removed") from exc
-        raise
+    counts, snapshot_bytes, writer = _publish(source, source_path, snap, staged, final, compression, check)
     digest = writer.sha256.hexdigest()
     b.write_checksum(final, digest)
     written_s = time.monotonic() - clock
     try:
-        verification = b.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
+        verification = v.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
                                      check=check)
-    except b.Unverifiable as exc:
+    except v.Unverifiable as exc:
         raise JobFailed(f"{final.name} was written but could not be verified: {exc}") from exc
     if verification.ok:
         logger.info("{} verified: checksum, decompression, integrity_check and row counts match",
@@ -182,20 +161,68 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         "verification": verification.record(),
     }
     b.write_manifest(final, manifest)
-    duration = time.monotonic() - clock
-    metrics: dict[str, float | int] = {
+    metrics = _metrics(manifest, written_s, time.monotonic() - clock)
+    return BackupReport(final, manifest, verification, metrics)
+
+
+def _publish(source: sqlite3.Connection, source_path: Path, snap: Path, staged: Path, final: Path,
+             compression: str,
+             check: Callable[[], None] | None) -> tuple[dict[str, int], int, c.HashingWriter]:
+    """Snapshot and check into ``snap``, compress into ``staged``, rename to ``final``.
+
+    Returns ``(row counts, snapshot bytes, the hashing writer)``. On any failure both temporary
+    files are removed; a full disk becomes DiskFull, a damaged source JobFailed.
+    """
+    try:
+        counts, problems = snapshot(source, snap)
+        if problems:
+            raise JobFailed("the snapshot failed PRAGMA integrity_check, so the live database is "
+                            "damaged; no backup written: " + "; ".join(problems[:3]))
+        snapshot_bytes = snap.stat().st_size
+        if check:
+            check()
+        writer = _compress(snap, staged, compression, check)
+        snap.unlink()
+        os.rename(staged, final)
+        b.fsync_dir(final.parent)
+    except BaseException as exc:
+        staged.unlink(missing_ok=True)
+        snap.unlink(missing_ok=True)
+        if _disk_full(exc):
+            raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
+                           f"({exc}); the partial files were removed") from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise JobFailed(f"cannot take a snapshot of {source_path}: {exc}") from exc
+        raise
+    return counts, snapshot_bytes, writer
+
+
+def _compress(snap: Path, staged: Path, compression: str,
+              check: Callable[[], None] | None) -> c.HashingWriter:
+    """Stream ``snap`` through the compressor into the new private file ``staged`` and fsync it."""
+    with open(snap, "rb") as raw_in, b.open_private(staged) as raw_out:
+        writer = c.HashingWriter(raw_out)
+        with c.compressor(writer, compression) as stream:
+            c.copy_stream(raw_in, stream, check)
+        raw_out.flush()
+        os.fsync(raw_out.fileno())
+    return writer
+
+
+def _metrics(manifest: dict[str, Any], written_s: float, duration_s: float) -> dict[str, float | int]:
+    counts, plain, packed = manifest["row_counts"], manifest["snapshot_bytes"], manifest["compressed_bytes"]
+    return {
         "backup_created": 1,
-        "backup_verified": int(verification.ok),
-        "source_bytes": size,
-        "uncompressed_bytes": snapshot_bytes,
-        "backup_size_bytes": writer.size,
-        "compression_ratio": round(writer.size / snapshot_bytes, 4) if snapshot_bytes else 0.0,
+        "backup_verified": int(manifest["verification"]["status"] == "verified"),
+        "source_bytes": manifest["source"]["size_bytes"],
+        "uncompressed_bytes": plain,
+        "backup_size_bytes": packed,
+        "compression_ratio": round(packed / plain, 4) if plain else 0.0,
         "rows_total": sum(counts.values()),
         **{f"rows_{table}": count for table, count in counts.items()},
         "write_seconds": round(written_s, 3),
-        "duration_seconds": round(duration, 3),
+        "duration_seconds": round(duration_s, 3),
     }
-    return BackupReport(final, manifest, verification, metrics)
 
 
 def cleanup_leftovers(backup_dir: Path, temp_dir: Path) -> list[Path]:

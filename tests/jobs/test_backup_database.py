@@ -19,10 +19,9 @@ import pytest
 
 from tcgjobs.db.state import open_view
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
-from tests.support.backups import fill_card_db, names, rows
-
-COUNTS = {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
+from tests.support.backups import fill_card_db, live_counts, names, rows
 
 
 @pytest.fixture
@@ -46,7 +45,8 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     for path in filled.backup_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     manifest = backup.manifest
-    assert manifest["row_counts"] == COUNTS
+    assert manifest["row_counts"] == live_counts(filled.database_path)
+    assert manifest["row_counts"]["pokemon_card_sets"] == 3 and manifest["row_counts"]["pokemon_cards"] == 15
     assert manifest["source"]["path"] == str(filled.database_path)
     assert manifest["source"]["size_bytes"] > 0
     assert manifest["sqlite_version"] == sqlite3.sqlite_version
@@ -54,7 +54,8 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     assert manifest["sha256"] == b.hash_file(backup.path)
     assert manifest["verification"]["status"] == "verified" and manifest["verification"]["verified_at"]
     metrics = run["metrics"]
-    assert metrics["backup_verified"] == 1 and metrics["rows_total"] == 18
+    assert metrics["backup_verified"] == 1 and metrics["rows_total"] == sum(manifest["row_counts"].values())
+    assert metrics["rows_pokemon_cards"] == 15
     assert metrics["backup_size_bytes"] == backup.size_bytes
     assert metrics["uncompressed_bytes"] > metrics["backup_size_bytes"]
     assert metrics["duration_seconds"] >= 0
@@ -78,7 +79,7 @@ def test_backup_holds_rows_committed_only_in_the_wal(cli, filled):
 
     assert result.exit_code == 0, result.output
     [backup] = b.list_backups(filled.backup_dir)
-    copy = b.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
+    copy = v.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
     assert ("wal", "In the WAL", "T") in [r[:3] for r in rows(copy, "pokemon_card_sets")]
     copy.unlink()
 
@@ -88,7 +89,7 @@ def test_zstd_compression_writes_a_zst_backup(cli, filled):
     assert result.exit_code == 0, result.output
     [backup] = b.list_backups(filled.backup_dir)
     assert backup.name.endswith(".sqlite3.db.zst") and backup.compression == "zstd"
-    assert backup.status == "verified" and backup.manifest["row_counts"] == COUNTS
+    assert backup.status == "verified" and backup.manifest["row_counts"] == live_counts(filled.database_path)
 
 
 def test_a_missing_database_is_a_configuration_error_and_writes_nothing(cli, settings):
@@ -196,8 +197,8 @@ WRITER = textwrap.dedent("""
 def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, settings, tmp_path):
     fill_card_db(settings.database_path, sets=0)
     ready, stop = tmp_path / "ready", tmp_path / "stop"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.database_path), str(ready), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", WRITER, str(settings.database_path), str(ready), str(stop)]
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         while not ready.exists():
             assert writer.poll() is None
@@ -213,9 +214,38 @@ def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, s
     assert len(backups) == 4
     seen = []
     for backup in backups:
-        result = b.verify_file(backup.path, settings.temp_dir)
+        result = v.verify_file(backup.path, settings.temp_dir)
         assert result.ok, result.reason
         sets, cards = result.row_counts["pokemon_card_sets"], result.row_counts["pokemon_cards"]
         assert sets >= 20 and cards == 5 * sets, (backup.name, result.row_counts)
         seen.append(sets)
     assert max(seen) <= committed
+
+
+def test_a_damaged_live_database_is_not_published_as_a_backup(cli, filled):
+    conn = sqlite3.connect(filled.database_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'idx_pokemon_cards_set_id'").fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(filled.database_path, "r+b") as handle:  # scribble over the index's root page
+        handle.seek((root - 1) * page_size)
+        handle.write(b"\x0d" + b"\xff" * 64)
+
+    result, run = run_backup(cli)
+
+    assert result.exit_code == 1, result.output
+    assert "integrity_check" in run["error"] and "no backup written" in run["error"]
+    assert names(filled.backup_dir) == []
+    assert list(filled.temp_dir.iterdir()) == []
+
+
+def test_a_backup_while_another_run_holds_the_backup_directory_is_skipped_with_75(cli, filled):
+    from tcgjobs.services.locks import hold, lock_dir_for
+
+    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+        result, run = run_backup(cli)
+    assert result.exit_code == 75, result.output
+    assert run["status"] == "skipped" and "rotate-backups" in run["error"]
+    assert names(filled.backup_dir) == []

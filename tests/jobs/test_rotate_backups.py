@@ -134,7 +134,9 @@ def test_the_originals_backups_are_verified_before_the_policy_and_their_leftover
 def test_an_unverifiable_backup_is_kept_reported_and_not_counted(cli, filled, env, tmp_path):
     paths = daily_backups(filled, 3)
     original = make_original_backup(filled, START + timedelta(days=5))
-    env["TCGJOBS_TMPDIR"] = str(tmp_path / "no-such-dir")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
 
     result, run = rotate(cli, "--daily", "1", "--weekly", "0", "--monthly", "0", "--minimum", "1")
 
@@ -182,3 +184,18 @@ def test_rotation_of_an_empty_or_missing_directory_succeeds(cli, settings):
     result, run = rotate(cli)
     assert result.exit_code == 0, result.output
     assert run["metrics"]["backups_total"] == 0
+
+
+def test_a_deletion_that_fails_makes_the_run_fail_after_the_other_deletions(cli, filled):
+    paths = daily_backups(filled, 4)
+    stuck = paths[0]
+    b.manifest_path(stuck).unlink()
+    b.manifest_path(stuck).mkdir()  # unlink() of a directory fails, even for root
+    (b.manifest_path(stuck) / "x").write_text("x")
+
+    result, run = rotate(cli, "--daily", "1", "--weekly", "0", "--monthly", "0", "--minimum", "1")
+
+    assert result.exit_code == 1, result.output
+    assert stuck.name in run["error"] and "could not delete" in run["error"]
+    assert not paths[1].exists() and not paths[2].exists() and paths[3].exists()
+    assert run["metrics"]["deleted"] == 2

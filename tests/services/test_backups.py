@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tcgjobs.services import backups as b
-from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup
+from tcgjobs.services import compression as c
+from tcgjobs.services import verification as v
+from tests.support.backups import fill_card_db, flip_byte, live_counts, make_backup, make_original_backup
 
 WHEN = datetime(2026, 11, 28, 11, 30, 10, 217000, tzinfo=UTC)
 
@@ -58,6 +60,17 @@ def test_list_recognises_the_originals_backups_as_unverified_and_never_lists_sid
     assert listed[2].verified_at is None
 
 
+def test_newest_verified_skips_newer_corrupt_and_unverified_backups(filled):
+    older = make_backup(filled, WHEN)
+    newer = make_backup(filled, datetime(2026, 11, 29, tzinfo=UTC))
+    make_original_backup(filled, datetime(2026, 11, 30, tzinfo=UTC))
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == newer
+    flip_byte(newer)
+    v.record_verification(newer, v.verify_file(newer, filled.temp_dir))
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == older
+    assert b.newest_verified([]) is None
+
+
 def test_a_name_with_an_unparsable_time_falls_back_to_the_files_mtime(settings):
     settings.backup_dir.mkdir(parents=True)
     odd = settings.backup_dir / "pokemon-data-manual.sqlite3.db.gz"
@@ -82,9 +95,10 @@ def test_the_checksum_sidecar_is_accepted_by_sha256sum(filled):
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_verify_file_accepts_a_sound_backup_and_returns_its_row_counts(filled, compression):
     path = make_backup(filled, WHEN, compression)
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert result.ok, result.reason
-    assert result.row_counts == {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
+    assert result.row_counts == live_counts(filled.database_path)
+    assert result.row_counts["pokemon_cards"] == 15
     assert result.sha256 == b.read_checksum_file(b.checksum_path(path))
     assert list(filled.temp_dir.iterdir()) == []
 
@@ -93,7 +107,7 @@ def test_verify_file_accepts_a_sound_backup_and_returns_its_row_counts(filled, c
 def test_one_flipped_byte_makes_verification_fail(filled, compression):
     path = make_backup(filled, WHEN, compression)
     flip_byte(path)
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert not result.ok
     assert "checksum mismatch" in result.reason or "decompress" in result.reason
     assert list(filled.temp_dir.iterdir()) == []
@@ -102,7 +116,7 @@ def test_one_flipped_byte_makes_verification_fail(filled, compression):
 def test_a_truncated_original_backup_without_sidecar_is_corrupt(filled):
     path = make_original_backup(filled, WHEN)
     path.write_bytes(path.read_bytes()[:200])
-    result = b.verify_file(path, filled.temp_dir)
+    result = v.verify_file(path, filled.temp_dir)
     assert not result.ok
     assert "decompress" in result.reason
 
@@ -119,7 +133,7 @@ def test_a_verified_backup_whose_size_changed_lists_as_corrupt_without_reading_i
 def test_recording_a_failed_verification_makes_the_backup_list_as_corrupt(filled):
     path = make_backup(filled, WHEN)
     flip_byte(path)
-    b.record_verification(path, b.verify_file(path, filled.temp_dir))
+    v.record_verification(path, v.verify_file(path, filled.temp_dir))
     [item] = b.list_backups(filled.backup_dir)
     assert item.status == "corrupt"
     assert "checksum mismatch" in item.reason
@@ -127,17 +141,18 @@ def test_recording_a_failed_verification_makes_the_backup_list_as_corrupt(filled
 
 def test_verifying_an_original_backup_records_a_manifest_and_checksum_sidecar(filled):
     path = make_original_backup(filled, WHEN)
-    b.record_verification(path, b.verify_file(path, filled.temp_dir))
+    v.record_verification(path, v.verify_file(path, filled.temp_dir))
     [item] = b.list_backups(filled.backup_dir)
     assert item.status == "verified"
     assert item.checksum == b.hash_file(path)
-    assert item.manifest["row_counts"] == {"pokemon_card_sets": 3, "pokemon_cards": 15, "users": 0}
+    assert item.manifest["row_counts"] == live_counts(filled.database_path)
 
 
 def test_verification_without_room_for_the_copy_is_unverifiable_not_corrupt(filled, tmp_path):
     path = make_backup(filled, WHEN)
-    with pytest.raises(b.Unverifiable):
-        b.verify_file(path, tmp_path / "missing-dir")
+    with pytest.raises(v.Unverifiable):
+        (tmp_path / "a-file").write_text("x")
+        v.verify_file(path, tmp_path / "a-file" / "tmp")
 
 
 def test_temp_leftovers_are_found_only_for_our_purposes_and_dead_processes(tmp_path):
@@ -148,3 +163,31 @@ def test_temp_leftovers_are_found_only_for_our_purposes_and_dead_processes(tmp_p
         path.write_bytes(b"x")
     assert b.temp_leftovers(tmp_path, only_dead=True) == [dead]
     assert b.temp_leftovers(tmp_path, only_dead=False) == sorted([dead, alive])
+
+
+@pytest.mark.parametrize(("compression", "tool"), [("gzip", ["gzip", "-dc"]), ("zstd", ["zstd", "-dcq"])])
+def test_backups_decompress_with_the_standard_tools_to_the_snapshot(filled, compression, tool, tmp_path):
+    import shutil
+
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} is not installed")
+    fill_card_db(filled.database_path, sets=700, cards_per_set=20, start=10)  # several 1 MiB blocks
+    path = make_backup(filled, WHEN, compression)
+    plain = tmp_path / "plain.db"
+    with open(plain, "wb") as out:
+        subprocess.run([*tool, str(path)], stdout=out, check=True)
+    kept = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    assert plain.read_bytes() == kept.read_bytes()
+    assert plain.stat().st_size > 2 * c.CHUNK
+    kept.unlink()
+
+
+def test_free_space_needs_on_one_filesystem_add_up(tmp_path):
+    import shutil
+
+    from tcgjobs.services.snapshots import DiskFull, check_free_space
+
+    share = int(shutil.disk_usage(tmp_path).free * 0.6)
+    check_free_space([(tmp_path, share)], reserve_bytes=0)
+    with pytest.raises(DiskFull, match=f"not enough disk space in {tmp_path}"):
+        check_free_space([(tmp_path, share), (tmp_path / "..", share)], reserve_bytes=0)

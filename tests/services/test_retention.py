@@ -104,7 +104,8 @@ def test_one_backup_can_satisfy_several_rules_at_once_and_has_every_reason():
 def test_buckets_are_utc_days_even_for_times_given_in_another_zone():
     eastern = timezone(timedelta(hours=-5))
     late_evening = datetime(2026, 11, 27, 21, 0, tzinfo=eastern)  # 2026-11-28 02:00 UTC
-    candidates = [Candidate("a", late_evening, "verified"), Candidate("b", at("2026-11-28 01:00"), "verified")]
+    candidates = [Candidate("a", late_evening, "verified"),
+                  Candidate("b", at("2026-11-28 01:00"), "verified")]
     decisions = plan(candidates, Policy(daily=5, weekly=0, monthly=0, minimum=1), at("2026-11-29"))
     assert {d.key: d.action for d in decisions} == {"a": "keep", "b": "delete"}
     assert decisions[0].reasons == ["daily 2026-11-28"]
@@ -120,7 +121,8 @@ def test_corrupt_backups_never_fill_a_slot_and_are_deleted():
 def test_the_newest_backup_that_is_corrupt_does_not_count_as_the_newest_verified():
     times = daily("2026-11-20", 3)
     candidates = [Candidate(t, at(t), "corrupt" if t.startswith("2026-11-22") else "verified") for t in times]
-    decisions = {d.key: d for d in plan(candidates, Policy(daily=1, weekly=0, monthly=0, minimum=1), at("2026-11-22"))}
+    policy = Policy(daily=1, weekly=0, monthly=0, minimum=1)
+    decisions = {d.key: d for d in plan(candidates, policy, at("2026-11-22"))}
     assert decisions["2026-11-22 00:00"].action == "delete"
     assert decisions["2026-11-22 00:00"].reasons == ["corrupt"]
     assert decisions["2026-11-21 00:00"].reasons == ["daily 2026-11-21"]
@@ -130,7 +132,8 @@ def test_unverifiable_backups_are_kept_but_never_counted():
     times = daily("2026-11-20", 4)
     status = {"2026-11-23 00:00": "unverifiable"}
     candidates = [Candidate(t, at(t), status.get(t, "verified")) for t in times]
-    decisions = {d.key: d for d in plan(candidates, Policy(daily=2, weekly=0, monthly=0, minimum=1), at("2026-11-23"))}
+    policy = Policy(daily=2, weekly=0, monthly=0, minimum=1)
+    decisions = {d.key: d for d in plan(candidates, policy, at("2026-11-23"))}
     assert decisions["2026-11-23 00:00"].keep
     assert decisions["2026-11-23 00:00"].reasons == ["unverifiable: kept, not counted"]
     # the two daily slots go to the two newest verified backups

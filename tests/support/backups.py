@@ -12,6 +12,7 @@ from pathlib import Path
 from tcgjobs.config import Settings
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
 from tcgjobs.services.snapshots import create_backup
 
 
@@ -65,9 +66,18 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
 
 
 def rows(path: Path, table: str) -> list[tuple]:
-    conn = b.open_snapshot(path)
+    conn = v.open_snapshot(path)
     try:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+    finally:
+        conn.close()
+
+
+def live_counts(path: Path) -> dict[str, int]:
+    """Rows per table of a live database (every table, as a backup's manifest records them)."""
+    conn = sqlite3.connect(path)
+    try:
+        return v.row_counts(conn)
     finally:
         conn.close()
 

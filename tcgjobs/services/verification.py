@@ -1,0 +1,179 @@
+"""Verifying a backup: read it back from disk (hashing and decompressing it in one pass into a
+temporary file), ``PRAGMA integrity_check`` the copy and compare its row counts; record the result
+in the manifest so that listing stays cheap."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sqlite3
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import zstandard
+
+from tcgjobs.services.backups import (
+    BASE_SUFFIX,
+    checksum_path,
+    open_private,
+    parse_name,
+    read_checksum_file,
+    read_manifest,
+    write_checksum,
+    write_manifest,
+)
+from tcgjobs.services.compression import HashingReader, copy_stream, decompressor
+from tcgjobs.services.tempfiles import temp_path
+
+
+def open_snapshot(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a backup copy that never creates ``-wal``/``-shm`` files."""
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True)
+
+
+def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per table (every table, so any database can be verified), sorted by name."""
+    names = [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def integrity_problems(conn: sqlite3.Connection, limit: int = 10) -> list[str]:
+    """``PRAGMA integrity_check`` messages; empty when the database is sound."""
+    try:
+        rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself gives up
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+            return [str(exc)]
+        raise
+    return [] if rows == ["ok"] else rows
+
+
+class Unverifiable(Exception):
+    """The backup could not be checked (no room for the temporary copy, unreadable file...);
+    says nothing about whether it is sound."""
+
+
+@dataclass
+class Verification:
+    """The outcome of :func:`verify_file`. ``ok`` False means the backup is corrupt."""
+
+    ok: bool
+    reason: str | None
+    sha256: str
+    compressed_bytes: int
+    uncompressed_bytes: int
+    row_counts: dict[str, int]
+    verified_at: datetime
+    restored_copy: Path | None = None  # the decompressed copy, when kept for a restore
+
+    def record(self) -> dict[str, Any]:
+        return {"status": "verified" if self.ok else "corrupt", "verified_at": self.verified_at.isoformat(),
+                "reason": self.reason, "sha256": self.sha256, "row_counts": self.row_counts,
+                "checks": ["sha256", "decompress", "integrity_check", "row_counts"]}
+
+
+def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = None,
+                expected_counts: dict[str, int] | None = None, keep_copy: bool = False,
+                check: Callable[[], None] | None = None) -> Verification:
+    """Read ``path`` back from disk in one pass (hashing and decompressing it into a temporary file
+    in ``scratch_dir``), then ``PRAGMA integrity_check`` and count the rows of the copy.
+
+    Compares with ``expected_sha256`` / ``expected_counts`` (defaulting to what the sidecars
+    record). Returns a Verification (``ok`` False: corrupt, with the reason). With ``keep_copy``
+    the decompressed copy is kept and returned (the caller removes it). Raises Unverifiable when
+    the check itself could not be done, FileNotFoundError when the backup is gone.
+    """
+    parsed = parse_name(path.name)
+    compression = parsed[1] if parsed else "gzip"
+    manifest = read_manifest(path) or {}
+    if expected_sha256 is None:
+        expected_sha256 = read_checksum_file(checksum_path(path)) or manifest.get("sha256")
+    if expected_counts is None:
+        expected_counts = manifest.get("row_counts")
+    try:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Unverifiable(f"cannot use {scratch_dir} for the temporary copy: {exc.strerror or exc}") from exc
+    copy = temp_path(scratch_dir, "restore" if keep_copy else "backup-verify", BASE_SUFFIX)
+
+    def result(ok: bool, reason: str | None, reader: HashingReader, size: int,
+               counts: dict[str, int] | None = None) -> Verification:
+        return Verification(ok, reason, reader.sha256.hexdigest(), reader.size, size, counts or {},
+                            datetime.now(UTC), copy if keep_copy and ok else None)
+
+    success = False
+    try:
+        with open(path, "rb") as raw:
+            reader = HashingReader(raw)
+            try:
+                with open_private(copy) as out, decompressor(reader, compression) as stream:
+                    size = copy_stream(stream, out, check)
+                    out.flush()
+                    os.fsync(out.fileno())
+                reader.drain()
+            except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+                reader.drain()
+                reason = f"cannot decompress: {exc}"
+                if expected_sha256 and reader.sha256.hexdigest() != expected_sha256:
+                    reason = _mismatch(expected_sha256, reader.sha256.hexdigest()) + f" ({reason})"
+                return result(False, reason, reader, 0)
+            except OSError as exc:
+                raise Unverifiable(f"cannot check {path.name}: {exc.strerror or exc} "
+                                   f"({exc.filename or scratch_dir})") from exc
+        digest = reader.sha256.hexdigest()
+        if expected_sha256 and digest != expected_sha256:
+            return result(False, _mismatch(expected_sha256, digest), reader, size)
+        try:
+            conn = open_snapshot(copy)
+            try:
+                problems = integrity_problems(conn)
+                counts = {} if problems else row_counts(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            return result(False, f"not a valid SQLite database: {exc}", reader, size)
+        if problems:
+            return result(False, "integrity_check failed: " + "; ".join(problems[:3]), reader, size)
+        if expected_counts and counts != expected_counts:
+            return result(False, f"row counts {counts} differ from the recorded {expected_counts}",
+                          reader, size, counts)
+        success = True
+        return result(True, None, reader, size, counts)
+    finally:
+        if not (keep_copy and success):
+            copy.unlink(missing_ok=True)
+
+
+def _mismatch(recorded: str, actual: str) -> str:
+    return f"checksum mismatch: recorded {recorded[:12]}…, file has {actual[:12]}…"
+
+
+def record_verification(backup_path: Path, verification: Verification,
+                        extra: dict[str, Any] | None = None) -> None:
+    """Store a verification's result in the manifest (creating one for the original's backups) and,
+    for a sound backup without a checksum sidecar, write the sidecar."""
+    manifest = read_manifest(backup_path) or {}
+    parsed = parse_name(backup_path.name)
+    created_at, compression = parsed if parsed else (None, "gzip")
+    manifest.pop("format", None)
+    manifest.setdefault("name", backup_path.name)
+    manifest.setdefault("created_at", created_at.isoformat() if created_at else None)
+    manifest.setdefault("compression", compression)
+    manifest.setdefault("origin", "recognised by name (no manifest; written by the original service)")
+    if verification.ok:
+        manifest.setdefault("sha256", verification.sha256)
+        manifest.setdefault("compressed_bytes", verification.compressed_bytes)
+        manifest.setdefault("uncompressed_bytes", verification.uncompressed_bytes)
+        manifest.setdefault("row_counts", verification.row_counts)
+    manifest["verification"] = verification.record()
+    manifest.update(extra or {})
+    write_manifest(backup_path, manifest)
+    if verification.ok and read_checksum_file(checksum_path(backup_path)) is None:
+        write_checksum(backup_path, verification.sha256)

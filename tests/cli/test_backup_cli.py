@@ -1,0 +1,245 @@
+"""``tcgjobs backup list | verify | restore``: output, recorded results, exit codes and the state
+they leave behind."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tcgjobs.services import backups as b
+from tcgjobs.services import verification as v
+from tcgjobs.services.locks import hold, lock_dir_for
+from tests.conftest import invoke
+from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
+
+WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
+TABLES = ("pokemon_card_sets", "pokemon_cards", "users")
+
+
+@pytest.fixture
+def filled(settings):
+    fill_card_db(settings.database_path)
+    return settings
+
+
+def live_rows(settings, table):
+    conn = sqlite3.connect(settings.database_path)
+    try:
+        return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+    finally:
+        conn.close()
+
+
+# --- list ------------------------------------------------------------------------------------
+
+def test_list_json_shows_status_size_compression_and_retention_reasons(cli, filled):
+    ours = make_backup(filled, WHEN)
+    original = make_original_backup(filled, WHEN - timedelta(days=1))
+    result = invoke(cli, "backup", "list", "--json")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["backups"]
+    assert [item["name"] for item in listed] == [ours.name, original.name]
+    assert listed[0]["status"] == "verified" and listed[0]["compression"] == "gzip"
+    assert listed[0]["size_bytes"] == ours.stat().st_size
+    assert listed[0]["retention"] == "keep: daily 2026-11-27, weekly 2026-W48, monthly 2026-11"
+    assert listed[1]["status"] == "unverified" and listed[1]["verified_at"] is None
+    assert listed[1]["retention"] == "keep: daily 2026-11-26"
+
+
+def test_list_shows_a_table_and_says_so_when_there_are_no_backups(cli, filled):
+    assert "no backups in" in invoke(cli, "backup", "list").stdout
+    path = make_backup(filled, WHEN, "zstd")
+    result = invoke(cli, "backup", "list")
+    assert result.exit_code == 0, result.output
+    header, line = result.stdout.splitlines()
+    assert header.split() == ["name", "created", "size", "compression", "status", "retention"]
+    assert line.split()[:4] == [path.name, "2026-11-27", "00:00:05", "UTC"]
+    assert line.split()[6:9] == ["zstd", "verified", "keep:"]
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+def test_verify_all_passes_sound_backups_and_records_the_originals(cli, filled):
+    make_backup(filled, WHEN)
+    original = make_original_backup(filled, WHEN - timedelta(days=1))
+    result = invoke(cli, "backup", "verify", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)["results"]] == ["verified", "verified"]
+    assert b.describe(original).status == "verified"
+
+
+def test_verify_exits_3_for_a_flipped_byte_and_list_then_shows_it_corrupt(cli, filled):
+    path = make_backup(filled, WHEN)
+    flip_byte(path)
+    result = invoke(cli, "backup", "verify", path.name)
+    assert result.exit_code == 3, result.output
+    assert "corrupt" in result.stdout and "checksum mismatch" in result.stdout
+    listed = json.loads(invoke(cli, "backup", "list", "--json").stdout)["backups"]
+    assert listed[0]["status"] == "corrupt"
+
+
+def test_verify_without_arguments_checks_the_newest_backup(cli, filled):
+    older = make_backup(filled, WHEN - timedelta(days=1))
+    newest = make_backup(filled, WHEN)
+    flip_byte(older)
+    result = invoke(cli, "backup", "verify", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["name"] for r in json.loads(result.stdout)["results"]] == [newest.name]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["no-such-backup.sqlite3.db.gz"], 2, "no backup"),
+    (["--all", "x"], 2, "not both"),
+    ([], 1, "no backups in"),
+])
+def test_verify_usage_errors_and_missing_backups_have_their_exit_codes(cli, filled, args, code, message):
+    result = invoke(cli, "backup", "verify", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+
+
+def test_verify_of_a_file_that_is_not_a_backup_is_a_usage_error(cli, filled, tmp_path):
+    other = tmp_path / "something.db.gz"
+    other.write_bytes(b"x")
+    result = invoke(cli, "backup", "verify", str(other))
+    assert result.exit_code == 2, result.output
+    assert "is not a backup" in result.output
+
+
+def test_verify_that_cannot_check_exits_1(cli, filled, env, tmp_path):
+    make_backup(filled, WHEN)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
+    result = invoke(cli, "backup", "verify")
+    assert result.exit_code == 1, result.output
+    assert "unverifiable" in result.stdout
+
+
+def test_verify_waits_for_no_one_and_exits_75_while_a_job_holds_the_backup_directory(cli, filled):
+    make_backup(filled, WHEN)
+    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+        result = invoke(cli, "backup", "verify")
+    assert result.exit_code == 75, result.output
+    assert "rotate-backups" in result.output
+
+
+# --- restore ---------------------------------------------------------------------------------
+
+def test_restore_to_a_new_path_round_trips_every_row(cli, filled, tmp_path):
+    path = make_backup(filled, WHEN)
+    target = tmp_path / "restored" / "cards.sqlite3.db"
+    result = invoke(cli, "backup", "restore", path.name, "--to", str(target), "--json")
+    assert result.exit_code == 0, result.output
+    for table in TABLES:
+        assert rows(target, table) == live_rows(filled, table)
+    assert [p.name for p in target.parent.iterdir()] == ["cards.sqlite3.db"]
+    report = json.loads(result.stdout)["restore"]
+    assert report["safety_snapshot"] is None and "renamed atomically" in report["method"]
+
+
+def test_restore_of_a_zstd_backup_and_an_original_backup_round_trip(cli, filled, tmp_path):
+    for index, path in enumerate([make_backup(filled, WHEN, "zstd"),
+                                  make_original_backup(filled, WHEN - timedelta(days=1))]):
+        target = tmp_path / f"r{index}.db"
+        result = invoke(cli, "backup", "restore", str(path), "--to", str(target))
+        assert result.exit_code == 0, result.output
+        assert rows(target, "pokemon_cards") == live_rows(filled, "pokemon_cards")
+
+
+def test_restore_refuses_to_overwrite_an_existing_database_without_force(cli, filled):
+    path = make_backup(filled, WHEN)
+    before = filled.database_path.read_bytes()
+    result = invoke(cli, "backup", "restore", path.name)
+    assert result.exit_code == 2, result.output
+    assert "--force" in result.output
+    assert filled.database_path.read_bytes() == before
+
+
+def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tmp_path):
+    path = make_backup(filled, WHEN)
+    flip_byte(path)
+    target = tmp_path / "new.db"
+    result = invoke(cli, "backup", "restore", path.name, "--to", str(target))
+    assert result.exit_code == 3, result.output
+    assert not target.exists()
+    assert not any(p.name.startswith(".tcgjobs-tmp-") for p in tmp_path.iterdir())
+    assert b.describe(path).status == "corrupt"
+
+
+def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_old_or_new(cli, filled):
+    path = make_backup(filled, WHEN)
+    conn = sqlite3.connect(filled.database_path)
+    with conn:
+        conn.execute("DELETE FROM pokemon_cards WHERE set_id = 'set0'")
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    changed = live_rows(filled, "pokemon_card_sets")
+    reader = sqlite3.connect(filled.database_path)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 10
+
+    result = invoke(cli, "backup", "restore", path.name, "--force", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 10  # its snapshot
+    reader.rollback()
+    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 15  # the restored state
+    reader.close()
+    report = json.loads(result.stdout)["restore"]
+    assert "backup API" in report["method"]
+    safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
+    assert safety.status == "verified"
+    assert safety.manifest["origin"].startswith("safety snapshot")
+    safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
+    assert rows(safety_copy, "pokemon_card_sets") == changed
+    safety_copy.unlink()
+    restored = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    for table in TABLES:
+        assert live_rows(filled, table) == rows(restored, table)
+    restored.unlink()
+
+
+def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, filled):
+    path = make_backup(filled, WHEN)
+    with hold(lock_dir_for(filled.state_path), ["resource-card-database"], {"job": "sync-missing-cards"}):
+        result = invoke(cli, "backup", "restore", path.name, "--force")
+    assert result.exit_code == 75, result.output
+    assert "sync-missing-cards" in result.output
+    assert len(b.list_backups(filled.backup_dir)) == 1  # no safety snapshot either
+
+
+def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, filled):
+    path = make_backup(filled, WHEN)
+    filled.database_path.write_bytes(b"this is not a database" * 100)
+    result = invoke(cli, "backup", "restore", path.name, "--force")
+    assert result.exit_code == 1, result.output
+    assert "--no-safety-snapshot" in result.output
+    wal = filled.database_path.with_name(filled.database_path.name + "-wal")
+    wal.write_bytes(b"stale")
+    result = invoke(cli, "backup", "restore", path.name, "--force", "--no-safety-snapshot", "--json")
+    assert result.exit_code == 0, result.output
+    assert "replaced the damaged file" in json.loads(result.stdout)["restore"]["method"]
+    assert not wal.exists()
+    assert len(rows(filled.database_path, "pokemon_cards")) == 15
+    assert len(b.list_backups(filled.backup_dir)) == 1
+
+
+def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):
+    source_db = tmp_path / "elsewhere.db"
+    fill_card_db(source_db)
+    settings.backup_dir.mkdir(parents=True)
+    conn = sqlite3.connect(source_db)
+    from tcgjobs.services.snapshots import create_backup
+
+    path = create_backup(conn, source_db, settings.backup_dir, settings.temp_dir, now=WHEN).path
+    conn.close()
+    with hold(lock_dir_for(settings.state_path), ["resource-card-database"], {"job": "sync-missing-sets"}):
+        result = invoke(cli, "backup", "restore", path.name)
+    assert result.exit_code == 75, result.output
+    assert not settings.database_path.exists()
+    result = invoke(cli, "backup", "restore", path.name)
+    assert result.exit_code == 0, result.output
+    assert len(rows(settings.database_path, "pokemon_cards")) == 15
