@@ -163,7 +163,10 @@ def run(ctx: JobContext) -> JobResult:
                "deleted": deleted if not ctx.dry_run else 0, "would_delete": len(doomed),
                "corrupt": len(corrupt), "unverifiable": len(unverifiable), "bytes_freed": freed,
                "leftovers_removed": len(leftovers) + (0 if ctx.dry_run else len(orphans))}
-    details = {"policy": vars(policy), "backups": rows, "dry_run": ctx.dry_run}
+    table = {"columns": ["backup", "status", "action", "reasons"],
+             "rows": [[r["name"], r["status"], r["action"] if not ctx.dry_run or r["action"] == "keep"
+                       else "would delete", ", ".join(r["reasons"])] for r in rows]}
+    details = {"policy": vars(policy), "backups": rows, "dry_run": ctx.dry_run, "table": table}
     prefix = "dry run: " if ctx.dry_run else ""
     summary = (f"{prefix}{metrics['kept']} kept, {len(doomed)} {'to delete' if ctx.dry_run else 'deleted'}"
                f" of {len(checked)} backups; {len(corrupt)} corrupt, {len(unverifiable)} unverifiable")

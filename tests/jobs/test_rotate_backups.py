@@ -199,3 +199,14 @@ def test_a_deletion_that_fails_makes_the_run_fail_after_the_other_deletions(cli,
     assert stuck.name in run["error"] and "could not delete" in run["error"]
     assert not paths[1].exists() and not paths[2].exists() and paths[3].exists()
     assert run["metrics"]["deleted"] == 2
+
+
+def test_dry_run_prints_the_plan_as_a_table_on_stdout(cli, filled):
+    daily_backups(filled, 3)
+    result = invoke(cli, "run", "rotate-backups", "--dry-run", "--daily", "1", "--weekly", "0",
+                    "--monthly", "0", "--minimum", "1")
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.splitlines() if line.startswith("pokemon-data-")]
+    assert len(rows) == 3
+    assert [row[2] for row in rows] == ["keep", "would delete", "would delete"]
+    assert rows[0][3].startswith("daily ") and rows[1][3] == "no rule keeps it"
