@@ -203,8 +203,8 @@ def test_a_deletion_that_fails_makes_the_run_fail_after_the_other_deletions(cli,
 
 def test_dry_run_prints_the_plan_as_a_table_on_stdout(cli, filled):
     daily_backups(filled, 3)
-    result = invoke(cli, "run", "rotate-backups", "--dry-run", "--daily", "1", "--weekly", "0",
-                    "--monthly", "0", "--minimum", "1")
+    result = invoke(cli, "run", "rotate-backups", "--dry-run", "--ignore-deps", "--daily", "1",
+                    "--weekly", "0", "--monthly", "0", "--minimum", "1")
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in result.stdout.splitlines() if line.startswith("pokemon-data-")]
     assert len(rows) == 3
