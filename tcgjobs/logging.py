@@ -84,8 +84,9 @@ def _context(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in extra.items() if v is not None}
 
 
-def _human_sink(stream: TextIO):
+def _human_sink(stream: TextIO | None):
     def write(message: Any) -> None:
+        out = stream or sys.stderr
         record = message.record
         extra = _context(record)
         where = ""
@@ -93,14 +94,15 @@ def _human_sink(stream: TextIO):
             where = f" [{extra['job']}{' ' + str(extra['run_id'])[:8] if extra.get('run_id') else ''}]"
         line = f"{record['time']:%Y-%m-%dT%H:%M:%S%z} {record['level'].name:<7}{where} {record['message']}"
         text = redact(line + "\n" + _exception_text(record))
-        stream.write(text if text.endswith("\n") else text + "\n")
-        stream.flush()
+        out.write(text if text.endswith("\n") else text + "\n")
+        out.flush()
 
     return write
 
 
-def _json_sink(stream: TextIO):
+def _json_sink(stream: TextIO | None):
     def write(message: Any) -> None:
+        out = stream or sys.stderr
         record = message.record
         payload = {
             "ts": record["time"].astimezone().isoformat(timespec="milliseconds"),
@@ -111,8 +113,8 @@ def _json_sink(stream: TextIO):
         exception = _exception_text(record)
         if exception:
             payload["exception"] = exception
-        stream.write(redact(json.dumps(payload, default=str, ensure_ascii=False)) + "\n")
-        stream.flush()
+        out.write(redact(json.dumps(payload, default=str, ensure_ascii=False)) + "\n")
+        out.flush()
 
     return write
 
@@ -130,11 +132,13 @@ class _InterceptHandler(stdlib_logging.Handler):
 
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None,
               secrets: Iterable[str] = ()) -> None:
-    """Install the one sink. ``fmt`` is auto, human or json; auto means human on a terminal."""
-    stream = stream or sys.stderr
+    """Install the one sink. ``fmt`` is auto, human or json; auto means human on a terminal.
+
+    Without ``stream`` the sink writes to whatever ``sys.stderr`` is at the time of each line.
+    """
     REDACTOR.add(secrets)
     if fmt == "auto":
-        fmt = "human" if getattr(stream, "isatty", lambda: False)() else "json"
+        fmt = "human" if getattr(stream or sys.stderr, "isatty", lambda: False)() else "json"
     logger.remove()
     logger.configure(extra={"job": None, "run_id": None})
     sink = _human_sink(stream) if fmt == "human" else _json_sink(stream)
