@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from loguru import logger
 
 from tcgjobs import parsers as p
@@ -69,20 +70,24 @@ def _details(outcome: Outcome) -> dict[str, Any]:
 def run(ctx: JobContext) -> JobResult:
     target = postgres.describe_target(ctx.settings)  # ConfigError (78) when not configured
     db = ctx.card_db(readonly=True)
-    connection = postgres.connect(ctx.settings)
-    ctx.on_cancel(connection.cancel)
+
+    def connect() -> Any:
+        connection = postgres.connect(ctx.settings)  # ServiceUnavailable (69)
+        ctx.on_cancel(connection.cancel)  # SIGTERM/deadline cancel the running statement
+        return connection
+
+    logger.info("replicating {} to PostgreSQL at {}{}", ctx.settings.database_path, target,
+                " (dry run)" if ctx.dry_run else "")
     try:
-        logger.info("replicating {} to PostgreSQL at {}{}", ctx.settings.database_path, target,
-                    " (dry run)" if ctx.dry_run else "")
-        outcome = replicate(connection, db, temp_dir=ctx.settings.temp_dir,
+        outcome = replicate(connect, db, temp_dir=ctx.settings.temp_dir,
                             delete=ctx.options["delete"], dry_run=ctx.dry_run,
                             check=ctx.check_cancelled)
-    except psycopg2.OperationalError as exc:
-        if connection.closed and not ctx.cancel.cancelled:
-            raise postgres.unavailable(exc, ctx.settings) from None
-        raise
-    finally:
-        connection.close()
+    except psycopg2.errors.QueryCanceledError:
+        raise  # cancelled by us (runner maps it to 124/143) or the statement timeout (1)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        if ctx.cancel.cancelled:
+            raise
+        raise postgres.unavailable(exc, ctx.settings) from None
     metrics: dict[str, float | int] = {}
     for label, stats in outcome.stats.items():
         metrics.update(stats.metrics(label))

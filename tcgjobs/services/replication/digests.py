@@ -1,14 +1,16 @@
 """Per-row digests of both sides, and the comparison of the two (verification and parity).
 
 A row's digest is the md5 of its canonical text (:mod:`.mapping`): computed here from the SQLite
-values, and by PostgreSQL over its actual columns. A table's checksum is the md5 of its rows'
-digests concatenated in id order (bytewise, ``COLLATE "C"``), so both sides compute it the same way
-from the data itself; nothing stored by an earlier run is trusted.
+values, and by PostgreSQL over its actual columns. A table's checksum combines its rows' digests
+order-independently: two sums, each of a 60-bit slice of every row's digest (so PostgreSQL can
+compute it with a parallel scan), printed as ``<sum1>-<sum2>``. Both sides compute it the same way
+from the data itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +23,9 @@ EXAMPLES = 10
 
 
 def table_checksum(digests: dict[str, str]) -> str:
-    """The checksum of a table from its per-row digests."""
-    return hashlib.md5("".join(digests[key] for key in sorted(digests)).encode()).hexdigest()
+    """The checksum of a table from its per-row digests (see the module docstring)."""
+    values = digests.values()
+    return f"{sum(int(d[:15], 16) for d in values)}-{sum(int(d[15:30], 16) for d in values)}"
 
 
 @dataclass
@@ -34,11 +37,24 @@ class SourceRow:
     values: list[Any] | None
     digest: str | None
     reason: str | None = None
+    fingerprint: str | None = None
 
 
-def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
-    """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction."""
+def fingerprint(raw: tuple[Any, ...]) -> str:
+    """A digest of a SQLite row's raw values: equal fingerprints mean identical SQLite rows."""
+    return hashlib.md5(pickle.dumps(raw, protocol=5)).hexdigest()
+
+
+def source_rows(db: SqliteDatabase, table: Table,
+                known: dict[str, tuple[str, str]] | None = None) -> Iterator[SourceRow]:
+    """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
+
+    ``known`` (id → (fingerprint, digest)) memoises the canonical digest of rows seen before:
+    a row whose raw values have the same fingerprint has the same digest (a pure function of
+    them), so it is not mapped again and its ``values`` are None.
+    """
     mapper = RowMapper(table)
+    known = known or {}
     cursor = db.execute_sql(f"SELECT {', '.join(table.names)} FROM {table.name}")
     seen: set[str] = set()
     for raw in cursor:
@@ -50,6 +66,11 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
             yield SourceRow(key, raw, None, None, "duplicate id")
             continue
         seen.add(key)
+        fp = fingerprint(raw)
+        memo = known.get(key)
+        if memo is not None and memo[0] == fp:
+            yield SourceRow(key, raw, None, memo[1], fingerprint=fp)
+            continue
         try:
             values = mapper.values(raw)
             digest = hashlib.md5(canonical(values).encode("utf-8")).hexdigest()
@@ -59,24 +80,42 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
         except UnicodeEncodeError:
             yield SourceRow(key, raw, None, None, "contains text that is not valid UTF-8")
             continue
-        yield SourceRow(key, raw, values, digest)
+        yield SourceRow(key, raw, values, digest, fingerprint=fp)
 
 
-def primary_digests(cursor: Any, table: Table, exclude: Collection[str] = ()) -> dict[str, str]:
-    """id → digest of every PostgreSQL row of ``table`` (except ``exclude``), computed by the server."""
-    cursor.execute(f"SELECT id, md5({canonical_sql(table)}) FROM {table.name} "
-                   "WHERE NOT (id = ANY(%s))", (list(exclude),))
+def primary_digests(cursor: Any, table: Table, exclude: Collection[str] = (),
+                    only: Collection[str] | None = None) -> dict[str, str]:
+    """id → digest of the PostgreSQL rows of ``table`` (all, or ``only`` these, minus ``exclude``),
+    computed by the server."""
+    where, params = "NOT (id = ANY(%s))", [list(exclude)]
+    if only is not None:
+        where, params = where + " AND id = ANY(%s)", params + [list(only)]
+    cursor.execute(f"SELECT id, md5({canonical_sql(table)}) FROM {table.name} WHERE {where}", params)
     return dict(cursor.fetchall())
 
 
-def primary_checksum(cursor: Any, table: Table, exclude: Collection[str] = ()) -> tuple[int, str]:
-    """(row count, checksum) of ``table`` in PostgreSQL, computed by the server from its rows."""
+def primary_totals(cursor: Any, table: Table) -> tuple[int, int, int]:
+    """(row count, sum 1, sum 2) of ``table`` in PostgreSQL, computed by the server from its rows."""
+    # Two workers make this scan about 1.5x faster; the settings last until the transaction ends.
+    cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL parallel_setup_cost = 0; "
+                   "SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0")
     cursor.execute(
-        f"SELECT count(*), md5(coalesce(string_agg(md5({canonical_sql(table)}), '' "
-        f'ORDER BY id COLLATE "C"), \'\')) FROM {table.name} WHERE NOT (id = ANY(%s))',
-        (list(exclude),))
-    count, checksum = cursor.fetchone()
-    return count, checksum
+        f"SELECT count(*), coalesce(sum(('x' || substr(d, 1, 15))::bit(60)::bigint::numeric), 0), "
+        f"coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0) "
+        f"FROM (SELECT md5({canonical_sql(table)}) AS d FROM {table.name}) AS rows")
+    count, first, second = cursor.fetchone()
+    return count, int(first), int(second)
+
+
+def primary_checksum(cursor: Any, table: Table, exclude: Collection[str] = (),
+                     totals: tuple[int, int, int] | None = None) -> tuple[int, str]:
+    """(row count, checksum) of ``table`` in PostgreSQL without the ``exclude`` rows, from
+    ``totals`` (of :func:`primary_totals`) when given."""
+    count, first, second = totals if totals is not None else primary_totals(cursor, table)
+    if exclude:
+        for digest in primary_digests(cursor, table, only=exclude).values():
+            count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
+    return count, f"{first}-{second}"
 
 
 @dataclass
@@ -118,14 +157,14 @@ class Comparison:
                 "unmappable": self.unmappable[:EXAMPLES]}
 
 
-def compare(cursor: Any, table: Table, source: dict[str, str],
-            exclude: Collection[str] = ()) -> Comparison:
+def compare(cursor: Any, table: Table, source: dict[str, str], exclude: Collection[str] = (),
+            totals: tuple[int, int, int] | None = None) -> Comparison:
     """Compare SQLite digests ``source`` with PostgreSQL's rows of ``table`` (minus ``exclude``).
 
-    Cheap when equal (one aggregate query); on a mismatch the per-row digests are fetched to name
-    example ids.
+    Cheap when equal (one aggregate query, or none given ``totals``); on a mismatch the per-row
+    digests are fetched to name example ids.
     """
-    count, checksum = primary_checksum(cursor, table, exclude)
+    count, checksum = primary_checksum(cursor, table, exclude, totals)
     result = Comparison(table.name, len(source), count, table_checksum(source), checksum)
     if not result.equal:
         primary = primary_digests(cursor, table, exclude)

@@ -2,13 +2,22 @@
 
 1. Inspect the primary's schema (:mod:`.schema`); incompatibilities stop the run before any write.
 2. In ONE PostgreSQL transaction: create what is missing, lock both tables against other writers
-   (readers are not blocked), and read PostgreSQL's per-row digests computed by the server.
-3. Read SQLite in ONE read transaction (a consistent snapshot): map every row, compute its digest,
-   and write only new or changed rows to a COPY file.
+   (readers are not blocked), read the ids PostgreSQL has and tcgjobs' bookkeeping table
+   (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row last sent and its
+   canonical digest).
+3. Read SQLite in ONE read transaction (a consistent snapshot). A row whose fingerprint is
+   unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
+   of the raw values); every other row is mapped and written to a COPY file.
 4. COPY them into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
    WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
-   move); delete rows only PostgreSQL has when asked to; commit.
-5. Verify after commit: row counts and checksums of both sides, from the data itself.
+   move); delete rows only PostgreSQL has when asked to; update the bookkeeping; commit.
+5. Verify after commit, from the data itself: row counts and checksums of both sides (SQLite's
+   from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
+   read, a second connection already computes PostgreSQL's checksums; if the run then writes no
+   row, that result stands (the tables were locked against writers from before it started until
+   the commit, so it is the committed state), otherwise they are computed again after the commit.
+   A mismatch fails the run naming example ids and forgets their bookkeeping, so the next run
+   sends them again.
 
 Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
 exactly as before.
@@ -19,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+import io
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +39,7 @@ from peewee import SqliteDatabase
 from tcgjobs.errors import SchemaError
 from tcgjobs.services.replication import schema
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
-                                                  source_rows)
+                                                  primary_totals, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
 from tcgjobs.services.tempfiles import temp_path
 
@@ -75,37 +86,41 @@ class _Staged:
     digests: dict[str, str]
     path: Path
     rows: int = 0
+    memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
 
 
-def _stage_table(db: SqliteDatabase, table: Table, primary: dict[str, str], out: TextIO,
-                 valid_sets: set[str] | None, check: Callable[[], None]) -> tuple[TableStats, dict[str, str]]:
-    """Classify every SQLite row of ``table`` against ``primary`` digests; write changed rows."""
-    stats = TableStats(table.name)
-    digests: dict[str, str] = {}
+Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, digest)
+
+
+def _stage_table(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
+                 primary_ids: set[str], out: TextIO, valid_sets: set[str] | None,
+                 check: Callable[[], None]) -> _Staged:
+    """Classify every SQLite row of ``table``; write the rows to send to ``out``."""
+    staged = _Staged(TableStats(table.name), {}, Path(out.name))
+    stats, digests = staged.stats, staged.digests
     set_index = table.names.index("set_id") if valid_sets is not None else -1
-    for number, row in enumerate(source_rows(db, table)):
+    # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
+    known = {key: value for key, value in known.items() if key in primary_ids}
+    for number, row in enumerate(source_rows(db, table, known)):
         if number % 2000 == 0:
             check()
         stats.source_rows += 1
         if row.digest is None:
             stats.skipped[row.id] = row.reason or "cannot be mapped"
             continue
-        if valid_sets is not None and row.values[set_index] not in valid_sets:
-            stats.skipped[row.id] = f"its set {row.values[set_index]!r} is not replicated"
+        if valid_sets is not None and row.raw[set_index] not in valid_sets:
+            stats.skipped[row.id] = f"its set {row.raw[set_index]!r} is not replicated"
             continue
         digests[row.id] = row.digest
-        known = primary.get(row.id)
-        if known == row.digest:
+        if row.values is None:  # fingerprint unchanged since it was last sent
             stats.unchanged += 1
             continue
-        if known is None:
-            stats.inserted += 1
-        else:
-            stats.updated += 1
+        staged.rows += 1
+        staged.memo.append((row.id, row.fingerprint or "", row.digest))
         out.write(copy_line(table, row.values, row.raw))
-    only = sorted(set(primary) - set(digests) - set(stats.skipped))
+    only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
-    return stats, digests
+    return staged
 
 
 def _stage_sql(table: Table) -> str:
@@ -130,17 +145,31 @@ def _merge_sql(table: Table) -> str:
 
 
 def _apply(cursor: Any, table: Table, staged: _Staged) -> None:
+    stats = staged.stats
+    if not staged.rows:
+        return
     cursor.execute(_stage_sql(table))
     with staged.path.open("r", encoding="utf-8") as source:
         cursor.copy_expert(f"COPY stage_{table.name} ({', '.join(table.names)}) FROM STDIN", source)
     cursor.execute(_merge_sql(table))
     inserted, updated = cursor.fetchone()
+    stats.inserted, stats.updated = inserted, updated
+    stats.unchanged += staged.rows - inserted - updated
+
+
+def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, primary_ids: set[str],
+                      exists: bool) -> None:
+    """Counts for a dry run: compare the rows it would send with PostgreSQL's digests."""
     stats = staged.stats
-    if (inserted, updated) != (stats.inserted, stats.updated):
-        logger.warning("{}: planned {} inserts and {} updates, merged {} and {}", table.name,
-                       stats.inserted, stats.updated, inserted, updated)
-        stats.unchanged += stats.inserted + stats.updated - inserted - updated
-        stats.inserted, stats.updated = inserted, updated
+    ids = [key for key, _, _ in staged.memo]
+    current = primary_digests(cursor, table, only=ids) if exists and ids else {}
+    for key, _, digest in staged.memo:
+        if key not in primary_ids:
+            stats.inserted += 1
+        elif current.get(key) != digest:
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
 
 
 def _delete(cursor: Any, cards: TableStats, sets: TableStats) -> None:
@@ -158,32 +187,102 @@ def _delete(cursor: Any, cards: TableStats, sets: TableStats) -> None:
                 logger.warning("set {} is only in PostgreSQL but still has cards there; kept", key)
 
 
-def replicate(connection: Any, db: SqliteDatabase, *, temp_dir: Path, delete: bool,
-              dry_run: bool, check: Callable[[], None]) -> Outcome:
-    """Replicate sets and cards from ``db`` into ``connection``'s database (see module doc).
+def _update_memo(cursor: Any, staged: dict[str, _Staged], memo: Memo) -> None:
+    """Record what was sent; forget rows SQLite no longer has (or cannot replicate)."""
+    rows = [(name, key, fp, digest) for name, item in staged.items() for key, fp, digest in item.memo]
+    stale = [(name, key) for name, item in staged.items() for key in memo.get(name, {})
+             if key not in item.digests]
+    if stale:
+        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE (table_name, id) IN "
+                       f"(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                       ([n for n, _ in stale], [k for _, k in stale]))
+    if rows:
+        cursor.execute(f"CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
+                       "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
+        text = "".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n" for row in rows)
+        cursor.copy_expert("COPY stage_memo FROM STDIN", io.StringIO(text))
+        cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
+                       "ON CONFLICT (table_name, id) DO UPDATE SET "
+                       "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
 
-    Raises SchemaError listing every incompatibility of the existing schema; psycopg2 errors
-    (including a cancelled statement) propagate after the transaction is rolled back.
+
+_MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _read_primary(cursor: Any, plan: schema.SchemaPlan) -> tuple[Memo, dict[str, set[str]]]:
+    memo: Memo = {SETS.name: {}, CARDS.name: {}}
+    if schema.MEMO_TABLE not in plan.missing_tables:
+        cursor.execute(f"SELECT table_name, id, source_fingerprint, digest FROM {schema.MEMO_TABLE}")
+        for name, key, fp, digest in cursor:
+            memo.setdefault(name, {})[key] = (fp, digest)
+    ids = {}
+    for table in (SETS, CARDS):
+        if table.name in plan.missing_tables:
+            ids[table.name] = set()
+        else:
+            cursor.execute(f"SELECT id FROM {table.name}")
+            ids[table.name] = {row[0] for row in cursor}
+    return memo, ids
+
+
+class _Speculation(threading.Thread):
+    """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        super().__init__(name="tcgjobs-verify", daemon=True)
+        self._connect = connect
+        self.totals: dict[str, tuple[int, int, int]] | None = None
+
+    def run(self) -> None:
+        try:
+            connection = self._connect()
+        except Exception as exc:  # the verification after the commit will run instead
+            logger.debug("early verification unavailable: {}", exc)
+            return
+        try:
+            connection.set_session(readonly=True)
+            with connection.cursor() as cursor:
+                self.totals = {t.name: primary_totals(cursor, t) for t in (SETS, CARDS)}
+        except Exception as exc:
+            logger.debug("early verification failed: {}", exc)
+        finally:
+            connection.close()
+
+
+def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, temp_dir: Path, delete: bool,
+              dry_run: bool, check: Callable[[], None]) -> Outcome:
+    """Replicate sets and cards from ``db`` into the primary (see the module docstring).
+
+    ``connect`` opens a connection to the primary (called once, and once more for the early
+    verification). Raises SchemaError listing every incompatibility of the existing schema;
+    psycopg2 errors (including a cancelled statement) propagate after the rollback.
     """
+    connection = connect()
     plan = schema.inspect(connection)
     if plan.problems:
         connection.rollback()
         raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
     staged: dict[str, _Staged] = {}
+    speculation: _Speculation | None = None
     try:
         with connection.cursor() as cursor:
             if not dry_run:
                 for statement in plan.ddl:
                     logger.info("schema: {}", statement.split("(")[0].strip())
                     cursor.execute(statement)
-                cursor.execute("LOCK TABLE pokemon_card_sets, pokemon_cards "
+                cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
                                "IN SHARE ROW EXCLUSIVE MODE")
-            primary = {t.name: ({} if t.name in plan.missing_tables else primary_digests(cursor, t))
-                       for t in (SETS, CARDS)}
+                if not plan.ddl:
+                    speculation = _Speculation(connect)
+                    speculation.start()
+            memo, primary_ids = _read_primary(cursor, plan)
             check()
-            _read_snapshot(db, primary, staged, temp_dir, delete, check)
+            _read_snapshot(db, memo, primary_ids, staged, temp_dir, delete, check)
             sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
             if dry_run:
+                for table in (SETS, CARDS):
+                    _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
+                                      table.name not in plan.missing_tables)
                 if delete:
                     sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
                 connection.rollback()
@@ -193,8 +292,18 @@ def replicate(connection: Any, db: SqliteDatabase, *, temp_dir: Path, delete: bo
                 _apply(cursor, table, staged[table.name])
             if delete:
                 _delete(cursor, cards, sets)
+            _update_memo(cursor, staged, memo)
             check()
+            if speculation is not None:
+                speculation.join()
         connection.commit()
+        outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
+        wrote = any(s.inserted or s.updated or s.deleted for s in (sets, cards))
+        early = speculation.totals if speculation is not None and not wrote else None
+        outcome.verification = _verify(connection, staged, delete, early)
+        if not outcome.verified:
+            _forget(connection, outcome.verification)
+        return outcome
     except BaseException:
         with suppress(Exception):
             connection.rollback()
@@ -202,12 +311,10 @@ def replicate(connection: Any, db: SqliteDatabase, *, temp_dir: Path, delete: bo
     finally:
         for item in staged.values():
             item.path.unlink(missing_ok=True)
-    outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
-    outcome.verification = _verify(connection, staged, delete)
-    return outcome
+        connection.close()
 
 
-def _read_snapshot(db: SqliteDatabase, primary: dict[str, dict[str, str]],
+def _read_snapshot(db: SqliteDatabase, memo: Memo, primary_ids: dict[str, set[str]],
                    staged: dict[str, _Staged], temp_dir: Path, delete: bool,
                    check: Callable[[], None]) -> None:
     """Classify both tables from one SQLite read transaction, writing COPY files."""
@@ -221,11 +328,12 @@ def _read_snapshot(db: SqliteDatabase, primary: dict[str, dict[str, str]],
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
             with path.open("w", encoding="utf-8") as out:
-                stats, digests = _stage_table(db, table, primary[table.name], out, valid_sets, check)
-            staged[table.name].stats, staged[table.name].digests = stats, digests
+                staged[table.name] = _stage_table(db, table, memo.get(table.name, {}),
+                                                  primary_ids[table.name], out, valid_sets, check)
 
 
-def _verify(connection: Any, staged: dict[str, _Staged], delete: bool) -> list[Comparison]:
+def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
+            early: dict[str, tuple[int, int, int]] | None) -> list[Comparison]:
     """Compare both sides after the commit, excluding skipped rows and kept PostgreSQL-only rows."""
     results = []
     connection.set_session(readonly=True)
@@ -236,8 +344,20 @@ def _verify(connection: Any, staged: dict[str, _Staged], delete: bool) -> list[C
                 exclude = list(item.stats.skipped)
                 if not delete or table is SETS:
                     exclude += item.stats.primary_only_ids
-                results.append(compare(cursor, table, item.digests, exclude))
+                totals = early[table.name] if early else None
+                results.append(compare(cursor, table, item.digests, exclude, totals))
         connection.rollback()
     finally:
         connection.set_session(readonly=False)
     return results
+
+
+def _forget(connection: Any, comparisons: list[Comparison]) -> None:
+    """Drop the bookkeeping of rows that failed verification, so the next run sends them again."""
+    with connection.cursor() as cursor:
+        for comparison in comparisons:
+            ids = comparison.different + comparison.missing
+            if ids:
+                cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE table_name = %s "
+                               "AND id = ANY(%s)", (comparison.table, ids))
+    connection.commit()

@@ -38,6 +38,12 @@ USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
   password VARCHAR(255) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
   updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"""
 INDEX_DDL = "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards(set_id)"
+#: tcgjobs' own bookkeeping: the fingerprint of each SQLite row as last replicated and its
+#: canonical digest. It only decides which rows to send; verification never reads it.
+MEMO_TABLE = "tcgjobs_replication_rows"
+MEMO_DDL = f"""CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
+  table_name TEXT NOT NULL, id TEXT NOT NULL, source_fingerprint TEXT NOT NULL,
+  digest TEXT NOT NULL, PRIMARY KEY (table_name, id))"""
 
 
 def _column_ddl(table: Table, name: str) -> str:
@@ -117,6 +123,9 @@ def inspect(connection: Any) -> SchemaPlan:
             _inspect_table(cursor, table, plan)
         if CARDS.name in plan.missing_tables or _relation(cursor, "idx_pokemon_cards_set_id")[0] is None:
             plan.ddl.append(INDEX_DDL)
+        if _relation(cursor, MEMO_TABLE)[0] is None:
+            plan.missing_tables.add(MEMO_TABLE)
+            plan.ddl.append(MEMO_DDL)
     return plan
 
 
