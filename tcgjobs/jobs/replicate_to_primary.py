@@ -79,8 +79,7 @@ def run(ctx: JobContext) -> JobResult:
     logger.info("replicating {} to PostgreSQL at {}{}", ctx.settings.database_path, target,
                 " (dry run)" if ctx.dry_run else "")
     try:
-        outcome = replicate(connect, db, temp_dir=ctx.settings.temp_dir,
-                            delete=ctx.options["delete"], dry_run=ctx.dry_run,
+        outcome = replicate(connect, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
                             check=ctx.check_cancelled)
     except psycopg2.errors.QueryCanceledError:
         raise  # cancelled by us (runner maps it to 124/143) or the statement timeout (1)

@@ -25,13 +25,13 @@ exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 import io
+import itertools
 import threading
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from loguru import logger
 from peewee import SqliteDatabase
@@ -41,7 +41,6 @@ from tcgjobs.services.replication import schema
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
                                                   primary_totals, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
-from tcgjobs.services.tempfiles import temp_path
 
 
 @dataclass
@@ -83,8 +82,7 @@ class Outcome:
 @dataclass
 class _Staged:
     stats: TableStats
-    digests: dict[str, str]
-    path: Path
+    digests: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
 
@@ -92,11 +90,10 @@ class _Staged:
 Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, digest)
 
 
-def _stage_table(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
-                 primary_ids: set[str], out: TextIO, valid_sets: set[str] | None,
-                 check: Callable[[], None]) -> _Staged:
-    """Classify every SQLite row of ``table``; write the rows to send to ``out``."""
-    staged = _Staged(TableStats(table.name), {}, Path(out.name))
+def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
+              primary_ids: set[str], valid_sets: set[str] | None, staged: _Staged,
+              check: Callable[[], None]) -> Iterator[str]:
+    """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
     set_index = table.names.index("set_id") if valid_sets is not None else -1
     # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
@@ -117,10 +114,26 @@ def _stage_table(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
             continue
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        out.write(copy_line(table, row.values, row.raw))
+        yield copy_line(table, row.values, row.raw)
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
-    return staged
+
+
+class _LineReader:
+    """A file-like ``read()`` over COPY lines, so COPY streams while SQLite is still being read
+    (PostgreSQL parses one chunk while Python maps the next)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+
+    def read(self, size: int = 65536) -> str:
+        chunk, length = [], 0
+        for line in self._lines:
+            chunk.append(line)
+            length += len(line)
+            if length >= size:
+                break
+        return "".join(chunk)
 
 
 def _stage_sql(table: Table) -> str:
@@ -144,15 +157,22 @@ def _merge_sql(table: Table) -> str:
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged")
 
 
-def _apply(cursor: Any, table: Table, staged: _Staged) -> None:
-    stats = staged.stats
-    if not staged.rows:
+def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empty: bool) -> None:
+    """COPY the rows to send: straight into an empty table, else into a staging table and merge."""
+    first = next(lines, None)
+    if first is None:  # nothing to send (the generator has run to its end)
+        return
+    lines = itertools.chain((first,), lines)
+    columns = ", ".join(table.names)
+    if empty:
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+        staged.stats.inserted = staged.rows
         return
     cursor.execute(_stage_sql(table))
-    with staged.path.open("r", encoding="utf-8") as source:
-        cursor.copy_expert(f"COPY stage_{table.name} ({', '.join(table.names)}) FROM STDIN", source)
+    cursor.copy_expert(f"COPY stage_{table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
     cursor.execute(_merge_sql(table))
     inserted, updated = cursor.fetchone()
+    stats = staged.stats
     stats.inserted, stats.updated = inserted, updated
     stats.unchanged += staged.rows - inserted - updated
 
@@ -196,14 +216,19 @@ def _update_memo(cursor: Any, staged: dict[str, _Staged], memo: Memo) -> None:
         cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE (table_name, id) IN "
                        f"(SELECT * FROM unnest(%s::text[], %s::text[]))",
                        ([n for n, _ in stale], [k for _, k in stale]))
-    if rows:
-        cursor.execute(f"CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
-                       "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
-        text = "".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n" for row in rows)
-        cursor.copy_expert("COPY stage_memo FROM STDIN", io.StringIO(text))
-        cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
-                       "ON CONFLICT (table_name, id) DO UPDATE SET "
-                       "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
+    if not rows:
+        return
+    text = io.StringIO("".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n"
+                               for row in rows))
+    if not any(memo.values()):  # first run: nothing to merge with
+        cursor.copy_expert(f"COPY {schema.MEMO_TABLE} FROM STDIN", text)
+        return
+    cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
+                   "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
+    cursor.copy_expert("COPY stage_memo FROM STDIN", text)
+    cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
+                   "ON CONFLICT (table_name, id) DO UPDATE SET "
+                   "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
 
 
 _MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -249,8 +274,8 @@ class _Speculation(threading.Thread):
             connection.close()
 
 
-def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, temp_dir: Path, delete: bool,
-              dry_run: bool, check: Callable[[], None]) -> Outcome:
+def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, dry_run: bool,
+              check: Callable[[], None]) -> Outcome:
     """Replicate sets and cards from ``db`` into the primary (see the module docstring).
 
     ``connect`` opens a connection to the primary (called once, and once more for the early
@@ -277,7 +302,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, temp_dir: Path,
                     speculation.start()
             memo, primary_ids = _read_primary(cursor, plan)
             check()
-            _read_snapshot(db, memo, primary_ids, staged, temp_dir, delete, check)
+            _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
+                           check)
             sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
             if dry_run:
                 for table in (SETS, CARDS):
@@ -287,9 +313,6 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, temp_dir: Path,
                     sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
                 connection.rollback()
                 return Outcome({"sets": sets, "cards": cards}, plan.actions, dry_run=True)
-            for table in (SETS, CARDS):
-                check()
-                _apply(cursor, table, staged[table.name])
             if delete:
                 _delete(cursor, cards, sets)
             _update_memo(cursor, staged, memo)
@@ -309,27 +332,29 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, temp_dir: Path,
             connection.rollback()
         raise
     finally:
-        for item in staged.values():
-            item.path.unlink(missing_ok=True)
         connection.close()
 
 
-def _read_snapshot(db: SqliteDatabase, memo: Memo, primary_ids: dict[str, set[str]],
-                   staged: dict[str, _Staged], temp_dir: Path, delete: bool,
+def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
+                   primary_ids: dict[str, set[str]], staged: dict[str, _Staged], delete: bool,
                    check: Callable[[], None]) -> None:
-    """Classify both tables from one SQLite read transaction, writing COPY files."""
+    """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
+    (None: a dry run, which only counts)."""
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
-            path = temp_path(temp_dir, f"replicate-{table.name}", ".copy")
-            staged[table.name] = _Staged(TableStats(table.name), {}, path)
+            staged[table.name] = item = _Staged(TableStats(table.name))
             valid_sets = None
             if table is CARDS:
                 valid_sets = set(staged[SETS.name].digests)
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
-            with path.open("w", encoding="utf-8") as out:
-                staged[table.name] = _stage_table(db, table, memo.get(table.name, {}),
-                                                  primary_ids[table.name], out, valid_sets, check)
+            lines = _classify(db, table, memo.get(table.name, {}), primary_ids[table.name],
+                              valid_sets, item, check)
+            if cursor is None:
+                for _ in lines:
+                    pass
+            else:
+                _send(cursor, table, lines, item, empty=not primary_ids[table.name])
 
 
 def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
