@@ -95,7 +95,6 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
               check: Callable[[], None]) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
-    set_index = table.names.index("set_id") if valid_sets is not None else -1
     # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
     known = {key: value for key, value in known.items() if key in primary_ids}
     for number, row in enumerate(source_rows(db, table, known)):
@@ -105,8 +104,8 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
         if row.digest is None:
             stats.skipped[row.id] = row.reason or "cannot be mapped"
             continue
-        if valid_sets is not None and row.raw[set_index] not in valid_sets:
-            stats.skipped[row.id] = f"its set {row.raw[set_index]!r} is not replicated"
+        if valid_sets is not None and row.set_id not in valid_sets:
+            stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
             continue
         digests[row.id] = row.digest
         if row.values is None:  # fingerprint unchanged since it was last sent
@@ -114,7 +113,7 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
             continue
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        yield copy_line(table, row.values, row.raw)
+        yield copy_line(table, row.values, row.raw or ())
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
 
@@ -267,7 +266,9 @@ class _Speculation(threading.Thread):
         try:
             connection.set_session(readonly=True)
             with connection.cursor() as cursor:
-                self.totals = {t.name: primary_totals(cursor, t) for t in (SETS, CARDS)}
+                # One server process: the other core is busy reading SQLite meanwhile.
+                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
+                               for t in (SETS, CARDS)}
         except Exception as exc:
             logger.debug("early verification failed: {}", exc)
         finally:
