@@ -40,10 +40,10 @@ class Unmappable(ValueError):
 
 # --- JSON in PostgreSQL's JSONB text form ----------------------------------------------------
 
-def _pg_key(pair: tuple[str, Any]) -> tuple[int, bytes] | tuple[int, str]:
+def _pg_key(pair: tuple[str, Any]) -> tuple[int, str]:
     key = pair[0]
-    # JSONB orders keys by byte length, then bytewise; for ASCII keys str order is byte order.
-    return (len(key), key) if key.isascii() else (len(key.encode("utf-8")), key.encode("utf-8"))
+    # JSONB orders keys by UTF-8 byte length, then bytewise; code point order is UTF-8 byte order.
+    return (len(key), key) if key.isascii() else (len(key.encode("utf-8", "surrogatepass")), key)
 
 
 def _ordered_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def _ordered_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _reject_constant(name: str) -> Any:
-    raise Unmappable(f"{name} is not valid JSON for PostgreSQL")
+    raise Unmappable(f"contains {name}, which is not valid JSON for PostgreSQL")
 
 
 _FLOATS_SEEN = [False]
