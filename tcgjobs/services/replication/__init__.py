@@ -1,7 +1,8 @@
 """Replication of the SQLite card database into the primary PostgreSQL, and parity checks.
 
 :func:`replicate` (in :mod:`.engine`) does one exact, incremental, transactional replication;
-:func:`check_parity` compares both databases without writing (for validate-data-integrity).
+:func:`check_parity` / :func:`primary_parity` compare both databases without writing
+(validate-data-integrity calls the latter when a primary is configured).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
 from tcgjobs.services.replication.mapping import CARDS, SETS
 from tcgjobs.services.replication.schema import inspect
 
-__all__ = ["Comparison", "Outcome", "TableStats", "check_parity", "replicate"]
+__all__ = ["Comparison", "Outcome", "TableStats", "check_parity", "primary_parity", "replicate"]
 
 
 def check_parity(connection: Any, db: SqliteDatabase,
@@ -28,6 +29,7 @@ def check_parity(connection: Any, db: SqliteDatabase,
     PostgreSQL counts as empty. Raises psycopg2 errors as they come.
     """
     plan = inspect(connection)
+    connection.rollback()
     results = []
     connection.set_session(readonly=True)
     try:
@@ -46,3 +48,22 @@ def check_parity(connection: Any, db: SqliteDatabase,
         connection.set_session(readonly=False)
     return results
 
+
+
+def primary_parity(settings: Any, db: SqliteDatabase, on_cancel: Callable[[Any], None],
+                   check: Callable[[], None] = lambda: None) -> list[Comparison] | None:
+    """:func:`check_parity` against the configured primary, or None when none is configured.
+
+    ``on_cancel`` registers the connection's ``cancel`` (a job passes ``ctx.on_cancel``). Raises
+    ServiceUnavailable when the primary cannot be reached (no password in the message).
+    """
+    from tcgjobs.services import postgres
+
+    if not settings.postgres_configured:
+        return None
+    connection = postgres.connect(settings)
+    on_cancel(connection.cancel)
+    try:
+        return check_parity(connection, db, check)
+    finally:
+        connection.close()
