@@ -51,15 +51,30 @@ def fingerprint(quoted: str) -> str:
     return hashlib.blake2b(quoted.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def _quote(value: Any) -> str:
+    """SQLite's ``quote()`` for the values a replicable row holds (text, integer, NULL); other
+    values only make a fingerprint that never matches, so their row is simply mapped again."""
+    if type(value) is str:
+        return "'" + value.replace("'", "''") + "'" if "'" in value else "'" + value + "'"
+    if value is None:
+        return "NULL"
+    return repr(value)
+
+
+def quoted_row(raw: tuple[Any, ...]) -> str:
+    """``quote(c1) || ',' || quote(c2) ...`` computed in Python from already-read values."""
+    return ",".join([_quote(v) for v in raw])
+
+
 def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
                  ) -> Iterator[tuple[tuple[Any, ...], str] | tuple[None, str, str, Any]]:
     """SQLite rows as (raw values, fingerprint) or, when ``known`` has the same fingerprint,
     (None, id, fingerprint, set_id) without reading the values into Python."""
     columns = ", ".join(table.names)
     set_id = "set_id" if "set_id" in table.names else "NULL"
-    if not known:
-        for row in db.execute_sql(f"SELECT {columns}, {_fingerprint_sql(table)} FROM {table.name}"):
-            yield row[:-1], fingerprint(row[-1])
+    if not known:  # every row is read anyway: quote in Python rather than twice in SQLite
+        for row in db.execute_sql(f"SELECT {columns} FROM {table.name}"):
+            yield row, fingerprint(quoted_row(row))
         return
     changed = []
     for key, quoted, set_value in db.execute_sql(

@@ -340,22 +340,25 @@ def _copy_escape(text: str) -> str:
     return text
 
 
+def _copy_jsonb(value: Any, original: Any) -> str:
+    return _copy_escape(str(value) if type(value) is _Raw else original)
+
+
+_COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
+    "text": lambda value, _: _copy_escape(value),
+    "date": lambda value, _: value,
+    "timestamp": lambda value, _: value,
+    "int": lambda value, _: str(value),
+    "text[]": lambda value, _: _copy_escape(_array_literal(value)),
+    "evolves_from": lambda value, _: _copy_escape(_array_literal(value)),
+    "jsonb": _copy_jsonb,
+}
+
+
 def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
     """One line of ``COPY ... FROM STDIN`` (text format) for a row: its canonical ``values`` and
     its SQLite ``raw`` values (JSON columns are sent as the SQLite text, already validated)."""
-    fields = []
-    for column, value, original in zip(table.columns, values, raw, strict=True):
-        if value is None:
-            fields.append("\\N")
-            continue
-        kind = column.kind
-        if kind in ("text[]", "evolves_from"):
-            text = _array_literal(value)
-        elif kind == "jsonb":
-            text = str(value) if type(value) is _Raw else original
-        elif kind == "int":
-            text = str(value)
-        else:  # text, date (ISO), timestamp (ISO with T, which PostgreSQL accepts)
-            text = value
-        fields.append(_copy_escape(text))
-    return "\t".join(fields) + "\n"
+    return "\t".join([
+        "\\N" if value is None else _COPY_FIELD[column.kind](value, original)
+        for column, value, original in zip(table.columns, values, raw, strict=True)
+    ]) + "\n"
