@@ -255,13 +255,26 @@ class _Speculation(threading.Thread):
     def __init__(self, connect: Callable[[], Any]) -> None:
         super().__init__(name="tcgjobs-verify", daemon=True)
         self._connect = connect
+        self._connection: Any = None
+        self._abandoned = False
         self.totals: dict[str, tuple[int, int, int]] | None = None
+
+    def abandon(self) -> None:
+        """The run writes rows, so the result is not needed: stop the scan (it competes for CPU)."""
+        self._abandoned = True
+        connection = self._connection
+        if connection is not None:
+            with suppress(Exception):
+                connection.cancel()
 
     def run(self) -> None:
         try:
-            connection = self._connect()
+            connection = self._connection = self._connect()
         except Exception as exc:  # the verification after the commit will run instead
             logger.debug("early verification unavailable: {}", exc)
+            return
+        if self._abandoned:
+            connection.close()
             return
         try:
             connection.set_session(readonly=True)
@@ -306,6 +319,9 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
             _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
                            check)
             sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
+            if speculation is not None and (any(item.rows for item in staged.values()) or (
+                    delete and (sets.primary_only or cards.primary_only))):
+                speculation.abandon()
             if dry_run:
                 for table in (SETS, CARDS):
                     _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
