@@ -261,7 +261,8 @@ def _wait_for_lock_wait(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         waiting = execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                               "'tcgjobs' AND wait_event_type = 'Lock'")[0][0]
+                               "'tcgjobs' AND wait_event_type = 'Lock' "
+                               "AND datname = current_database()")[0][0]
         if waiting:
             return
         time.sleep(0.05)
@@ -271,7 +272,8 @@ def _wait_for_lock_wait(url: str, timeout: float = 30) -> None:
 def _wait_for_no_backend(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tcgjobs'")[0][0]:
+        if not execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'tcgjobs' AND datname = current_database()")[0][0]:
             return
         time.sleep(0.05)
     raise AssertionError("the replication's connection never went away")
