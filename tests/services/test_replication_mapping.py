@@ -144,22 +144,23 @@ def test_the_canonical_text_of_a_row_is_jsonb_text_of_its_values():
     assert '{"a": [1.5], "b": 1}]' in text
 
 
-def test_python_quoting_matches_sqlite_quote_so_fingerprints_agree_across_runs(env):
+def test_python_rendering_matches_sqlite_json_array_so_fingerprints_agree_across_runs(env):
     import sqlite3
     from pathlib import Path
 
-    from tcgjobs.services.replication.digests import _fingerprint_sql, fingerprint, quoted_row
+    from tcgjobs.services.replication.digests import _fingerprint_sql, fingerprint, rendered_row
     from tests.support.replication import write_card_db
 
     path = Path(env["DATABASE_PATH"])
     sets, cards = handcrafted_rows()
-    cards.append(a_card_row("swshp", "Q1", name="O'Brien's ''quoted''", hp=-1, flavor_text=""))
+    cards.append(a_card_row("swshp", "Q1", name="O'Brien's \"quoted\" \\ \t\n\x01\x7f é ✓",
+                            hp=-1, flavor_text=""))
     write_card_db(path, sets, cards)
     connection = sqlite3.connect(path)
     try:
         for table in (SETS, CARDS):
             sql = f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table)} FROM {table.name}"
             for row in connection.execute(sql):
-                assert fingerprint(quoted_row(row[:-1])) == fingerprint(row[-1]), row[0]
+                assert fingerprint(rendered_row(row[:-1])) == fingerprint(row[-1]), row[0]
     finally:
         connection.close()

@@ -42,28 +42,26 @@ class SourceRow:
 
 
 def _fingerprint_sql(table: Table) -> str:
-    # quote() renders NULL, numbers, text (quotes doubled) and blobs unambiguously, in C.
-    return " || ',' || ".join(f"quote({name})" for name in table.names)
+    # json_array() renders every value unambiguously (strings escaped, NULL as null), in C.
+    return f"json_array({', '.join(table.names)})"
 
 
-def fingerprint(quoted: str) -> str:
-    """The fingerprint of a SQLite row from its quoted values: equal means identical rows."""
-    return hashlib.blake2b(quoted.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+def fingerprint(rendered: str) -> str:
+    """The fingerprint of a SQLite row from its rendered values: equal means identical rows."""
+    return hashlib.blake2b(rendered.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _quote(value: Any) -> str:
-    """SQLite's ``quote()`` for the values a replicable row holds (text, integer, NULL); other
-    values only make a fingerprint that never matches, so their row is simply mapped again."""
-    if type(value) is str:
-        return "'" + value.replace("'", "''") + "'" if "'" in value else "'" + value + "'"
-    if value is None:
-        return "NULL"
-    return repr(value)
+_RENDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def quoted_row(raw: tuple[Any, ...]) -> str:
-    """``quote(c1) || ',' || quote(c2) ...`` computed in Python from already-read values."""
-    return ",".join([_quote(v) for v in raw])
+def rendered_row(raw: tuple[Any, ...]) -> str:
+    """SQLite's ``json_array(c1, c2, ...)`` computed in Python from already-read values (equal
+    for text, integers and NULL, all a replicable row holds; any other value only makes a
+    fingerprint that never matches, so its row is simply mapped again)."""
+    try:
+        return _RENDER(raw)
+    except (TypeError, ValueError):
+        return repr(raw)
 
 
 def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
@@ -72,9 +70,9 @@ def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
     (None, id, fingerprint, set_id) without reading the values into Python."""
     columns = ", ".join(table.names)
     set_id = "set_id" if "set_id" in table.names else "NULL"
-    if not known:  # every row is read anyway: quote in Python rather than twice in SQLite
+    if not known:  # every row is read anyway: render in Python rather than twice in SQLite
         for row in db.execute_sql(f"SELECT {columns} FROM {table.name}"):
-            yield row, fingerprint(quoted_row(row))
+            yield row, fingerprint(rendered_row(row))
         return
     changed = []
     for key, quoted, set_value in db.execute_sql(
