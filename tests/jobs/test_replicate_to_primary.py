@@ -392,3 +392,36 @@ def test_one_percent_of_the_2023_snapshot_changed_is_exactly_what_is_rewritten(
     assert result.exit_code == ExitCode.OK, result.output
     assert run["metrics"]["cards_updated"] == 161 and run["metrics"]["cards_unchanged"] == 16109 - 161
     assert assert_primary_equals_sqlite(primary, db) == 16109 + 151
+
+
+def test_a_row_altered_directly_in_postgres_fails_verification_and_the_next_run_repairs_it(
+        cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute(primary, "UPDATE pokemon_cards SET number = '0', cardmarket_url = NULL "
+                     "WHERE id = 'swsh9tg-TG01'")
+
+    failed, run = replicate(cli)
+    repaired, second = replicate(cli)
+
+    assert failed.exit_code == ExitCode.FAILED, failed.output
+    assert run["details"]["verification"][1]["different"] == ["swsh9tg-TG01"]
+    assert repaired.exit_code == ExitCode.OK, repaired.output
+    assert second["metrics"]["cards_updated"] == 1 and second["metrics"]["cards_unchanged"] == 3
+    assert execute(primary, "SELECT number FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") == [("TG01",)]
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_dry_run_on_a_replicated_primary_counts_exactly_what_would_change(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Flareon", hp=130,
+                                               evolves_from="Eevee", types='["Fire"]'),
+                                    a_card_row("swsh9tg", "TG04")])
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE id = 'swshp-SWSH050'")
+    before = snapshot(primary)
+
+    result, run = replicate(cli, "--dry-run", "--delete")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    m = run["metrics"]
+    assert (m["cards_inserted"], m["cards_updated"], m["cards_unchanged"], m["cards_deleted"]) == (1, 1, 2, 1)
+    assert snapshot(primary) == before
