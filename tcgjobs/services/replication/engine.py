@@ -25,19 +25,19 @@ exactly as before.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-import io
-import itertools
-import threading
 from typing import Any
 
 from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.errors import SchemaError
-from tcgjobs.services.replication import schema
+from tcgjobs.services.replication import bookkeeping, schema
+from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
                                                   primary_totals, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
@@ -85,9 +85,6 @@ class _Staged:
     digests: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
-
-
-Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, digest)
 
 
 def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
@@ -206,49 +203,6 @@ def _delete(cursor: Any, cards: TableStats, sets: TableStats) -> None:
                 logger.warning("set {} is only in PostgreSQL but still has cards there; kept", key)
 
 
-def _update_memo(cursor: Any, staged: dict[str, _Staged], memo: Memo) -> None:
-    """Record what was sent; forget rows SQLite no longer has (or cannot replicate)."""
-    rows = [(name, key, fp, digest) for name, item in staged.items() for key, fp, digest in item.memo]
-    stale = [(name, key) for name, item in staged.items() for key in memo.get(name, {})
-             if key not in item.digests]
-    if stale:
-        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE (table_name, id) IN "
-                       f"(SELECT * FROM unnest(%s::text[], %s::text[]))",
-                       ([n for n, _ in stale], [k for _, k in stale]))
-    if not rows:
-        return
-    text = io.StringIO("".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n"
-                               for row in rows))
-    if not any(memo.values()):  # first run: nothing to merge with
-        cursor.copy_expert(f"COPY {schema.MEMO_TABLE} FROM STDIN", text)
-        return
-    cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
-                   "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
-    cursor.copy_expert("COPY stage_memo FROM STDIN", text)
-    cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
-                   "ON CONFLICT (table_name, id) DO UPDATE SET "
-                   "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
-
-
-_MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _read_primary(cursor: Any, plan: schema.SchemaPlan) -> tuple[Memo, dict[str, set[str]]]:
-    memo: Memo = {SETS.name: {}, CARDS.name: {}}
-    if schema.MEMO_TABLE not in plan.missing_tables:
-        cursor.execute(f"SELECT table_name, id, source_fingerprint, digest FROM {schema.MEMO_TABLE}")
-        for name, key, fp, digest in cursor:
-            memo.setdefault(name, {})[key] = (fp, digest)
-    ids = {}
-    for table in (SETS, CARDS):
-        if table.name in plan.missing_tables:
-            ids[table.name] = set()
-        else:
-            cursor.execute(f"SELECT id FROM {table.name}")
-            ids[table.name] = {row[0] for row in cursor}
-    return memo, ids
-
-
 class _Speculation(threading.Thread):
     """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
 
@@ -306,15 +260,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
     try:
         with connection.cursor() as cursor:
             if not dry_run:
-                for statement in plan.ddl:
-                    logger.info("schema: {}", statement.split("(")[0].strip())
-                    cursor.execute(statement)
-                cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
-                               "IN SHARE ROW EXCLUSIVE MODE")
-                if not plan.ddl:
-                    speculation = _Speculation(connect)
-                    speculation.start()
-            memo, primary_ids = _read_primary(cursor, plan)
+                speculation = _prepare(cursor, plan, connect)
+            memo, primary_ids = bookkeeping.read(cursor, plan)
             check()
             _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
                            check)
@@ -323,16 +270,10 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                     delete and (sets.primary_only or cards.primary_only))):
                 speculation.abandon()
             if dry_run:
-                for table in (SETS, CARDS):
-                    _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
-                                      table.name not in plan.missing_tables)
-                if delete:
-                    sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
-                connection.rollback()
-                return Outcome({"sets": sets, "cards": cards}, plan.actions, dry_run=True)
+                return _dry_run_outcome(cursor, plan, staged, primary_ids, delete)
             if delete:
                 _delete(cursor, cards, sets)
-            _update_memo(cursor, staged, memo)
+            bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo)
             check()
             if speculation is not None:
                 speculation.join()
@@ -342,7 +283,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         early = speculation.totals if speculation is not None and not wrote else None
         outcome.verification = _verify(connection, staged, delete, early)
         if not outcome.verified:
-            _forget(connection, outcome.verification)
+            bookkeeping.forget(connection, outcome.verification)
         return outcome
     except BaseException:
         with suppress(Exception):
@@ -350,6 +291,33 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         raise
     finally:
         connection.close()
+
+
+def _prepare(cursor: Any, plan: schema.SchemaPlan, connect: Callable[[], Any]) -> _Speculation | None:
+    """Create what is missing, lock the tables against other writers (readers still read) and,
+    when the tables already existed, start the early verification."""
+    for statement in plan.ddl:
+        logger.info("schema: {}", statement.split("(")[0].strip())
+        cursor.execute(statement)
+    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
+                   "IN SHARE ROW EXCLUSIVE MODE")
+    if plan.ddl:
+        return None
+    speculation = _Speculation(connect)
+    speculation.start()
+    return speculation
+
+
+def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _Staged],
+                     primary_ids: dict[str, set[str]], delete: bool) -> Outcome:
+    for table in (SETS, CARDS):
+        _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
+                          table.name not in plan.missing_tables)
+    sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
+    if delete:
+        sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
+    cursor.connection.rollback()
+    return Outcome({"sets": sets, "cards": cards}, plan.actions, dry_run=True)
 
 
 def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
@@ -392,14 +360,3 @@ def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
     finally:
         connection.set_session(readonly=False)
     return results
-
-
-def _forget(connection: Any, comparisons: list[Comparison]) -> None:
-    """Drop the bookkeeping of rows that failed verification, so the next run sends them again."""
-    with connection.cursor() as cursor:
-        for comparison in comparisons:
-            ids = comparison.different + comparison.missing
-            if ids:
-                cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE table_name = %s "
-                               "AND id = ANY(%s)", (comparison.table, ids))
-    connection.commit()
