@@ -26,6 +26,11 @@ def replicate(cli, *args: str):
     return result, payload
 
 
+def set_env(env, **values: str) -> None:
+    for key, value in values.items():
+        env[key] = value  # the fixture's __setitem__ also sets it for subprocesses
+
+
 @pytest.fixture
 def db(env) -> Path:
     return Path(env["DATABASE_PATH"])
@@ -133,16 +138,32 @@ def test_an_unreachable_primary_exits_69_without_the_password(cli, env, handcraf
     if style == "url":
         env["TCGJOBS_POSTGRES_URL"] = "postgresql://tcg:Sup3rS3cretPw@127.0.0.1:1/pokemon"
     else:
-        env.update(POSTGRES_HOST="127.0.0.1", POSTGRES_PORT="1", POSTGRES_USER="tcg",
-                   POSTGRES_PASSWORD="Sup3rS3cretPw", POSTGRES_DB="pokemon")
-        for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
-            env[key] = env[key]
+        set_env(env, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT="1", POSTGRES_USER="tcg",
+                POSTGRES_PASSWORD="Sup3rS3cretPw", POSTGRES_DB="pokemon")
 
     completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
 
     assert completed.returncode == ExitCode.UNAVAILABLE, completed.stdout + completed.stderr
     assert "cannot connect to PostgreSQL" in completed.stdout + completed.stderr
     assert "Sup3rS3cretPw" not in completed.stdout + completed.stderr
+
+
+def test_a_server_that_never_answers_times_out_and_exits_69(cli, env, handcrafted):
+    import socket
+
+    silent = socket.socket()  # accepts TCP connections (backlog) but never speaks PostgreSQL
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    set_env(env, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT=str(silent.getsockname()[1]),
+            POSTGRES_PASSWORD="Sup3rS3cretPw", TCGJOBS_POSTGRES_CONNECT_TIMEOUT="2")
+    try:
+        completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps", timeout=60)
+    finally:
+        silent.close()
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == ExitCode.UNAVAILABLE, output
+    assert "timeout expired" in output and "Sup3rS3cretPw" not in output
 
 
 def test_a_refused_login_exits_69_without_the_password(cli, env, handcrafted, postgres_url):
