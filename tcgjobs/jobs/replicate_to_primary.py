@@ -33,13 +33,13 @@ from tcgjobs.services import postgres
 from tcgjobs.services.replication import Outcome, replicate
 
 
-def _summary(outcome: Outcome, target: str) -> str:
+def _summary(outcome: Outcome) -> str:
     parts = []
     for label, stats in outcome.stats.items():
         parts.append(f"{label} +{stats.inserted} ~{stats.updated} ={stats.unchanged} "
                      f"-{stats.deleted}" + (f" skipped {len(stats.skipped)}" if stats.skipped else ""))
-    verb = "would replicate" if outcome.dry_run else "replicated"
-    return f"{verb} to {target}: " + "; ".join(parts)
+    verb = "dry run, would replicate" if outcome.dry_run else "replicated"
+    return f"{verb} (+inserted ~updated =unchanged -deleted): " + "; ".join(parts)
 
 
 def _details(outcome: Outcome) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def run(ctx: JobContext) -> JobResult:
         if stats.deleted:
             logger.info("{}deleted {} {} rows that exist only in PostgreSQL",
                         "dry run: would have " if ctx.dry_run else "", stats.deleted, label)
-    summary = _summary(outcome, target)
+    summary = _summary(outcome)
     details = _details(outcome)
     problems = [f"{label}: {len(s.skipped)} rows skipped ({'; '.join(s.skipped_examples()[:3])})"
                 for label, s in outcome.stats.items() if s.skipped]
