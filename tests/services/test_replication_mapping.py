@@ -10,8 +10,9 @@ import json
 import psycopg2
 import pytest
 
-from tcgjobs.services.replication.mapping import (CARDS, SETS, RowMapper, Unmappable, canonical,
-                                                  canonical_sql, copy_line, decode, pg_jsonb_text)
+from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowMapper, Table, Unmappable,
+                                                  canonical, canonical_sql, copy_line, decode,
+                                                  pg_jsonb_text)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
 
@@ -98,6 +99,9 @@ TRICKY_JSON = [
 ]
 
 
+ONE_JSON = Table("t", (Column("v", "jsonb"), Column("x", "text")), "t")
+
+
 @pytest.mark.postgres
 def test_the_canonical_text_equals_postgresql_output_for_tricky_json(postgres_url):
     with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
@@ -107,6 +111,8 @@ def test_the_canonical_text_equals_postgresql_output_for_tricky_json(postgres_ur
             single, row = cursor.fetchone()
             parsed = decode(text)
             assert pg_jsonb_text(parsed) == single, text
+            value = RowMapper(ONE_JSON).values((text, "x"))
+            assert canonical(value) == row, text
     connection.close()
 
 
