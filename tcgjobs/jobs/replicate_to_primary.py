@@ -1,12 +1,110 @@
-"""replicate-to-primary: upsert the SQLite card data into the primary PostgreSQL."""
+"""replicate-to-primary: replicate the SQLite card data into the primary PostgreSQL, exactly.
 
-from tcgjobs.registry import Resource, declare
+The original sent one INSERT per card, never updated or deleted, failed every card without HP,
+turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyway
+(original-service.md §3.6). Here (details in :mod:`tcgjobs.services.replication`):
 
-JOB = declare(
+* every value arrives exactly (NULL stays NULL, ``number`` verbatim, arrays as ``TEXT[]``, JSON as
+  ``JSONB``, dates parsed, both market URLs);
+* one SQLite snapshot, one PostgreSQL transaction: a failure, SIGTERM or deadline leaves the
+  primary exactly as it was (the running statement is cancelled);
+* only new and changed rows are sent (per-row digests computed by both databases), with COPY
+  into a staging table and one merge; identical rows are not written;
+* rows only PostgreSQL has are reported, and deleted only with ``--delete``;
+* after the commit both sides are verified from their data: counts and checksums per table.
+
+Exit codes: 0 replicated and verified; 1 rows skipped (unmappable) or verification failed;
+69 PostgreSQL unreachable or refusing; 78 not configured or incompatible schema;
+124/143 deadline/SIGTERM (rolled back).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from loguru import logger
+
+from tcgjobs import parsers as p
+from tcgjobs.context import JobContext
+from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.services import postgres
+from tcgjobs.services.replication import Outcome, replicate
+
+
+def _summary(outcome: Outcome) -> str:
+    parts = []
+    for label, stats in outcome.stats.items():
+        parts.append(f"{label} +{stats.inserted} ~{stats.updated} ={stats.unchanged} "
+                     f"-{stats.deleted}" + (f" skipped {len(stats.skipped)}" if stats.skipped else ""))
+    verb = "dry run, would replicate" if outcome.dry_run else "replicated"
+    return f"{verb} (+inserted ~updated =unchanged -deleted): " + "; ".join(parts)
+
+
+def _details(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "dry_run": outcome.dry_run,
+        "schema_actions": outcome.schema_actions,
+        "tables": {label: {"inserted": s.inserted, "updated": s.updated, "unchanged": s.unchanged,
+                           "deleted": s.deleted, "postgres_only": s.primary_only,
+                           "postgres_only_examples": s.primary_only_ids[:10],
+                           "skipped": s.skipped_examples()}
+                   for label, s in outcome.stats.items()},
+        "verification": [c.as_dict() for c in outcome.verification],
+    }
+
+
+@job(
     name="replicate-to-primary",
     help="Replicate sets and cards into the primary PostgreSQL, exactly and incrementally.",
     schedule="0 4 * * *",
     timeout=1800,
     depends_on=("sync-missing-cards",),
     writes=frozenset({Resource.PRIMARY}),
+    options=(
+        JobOption("delete", bool, False, "Delete rows that exist only in PostgreSQL (default: "
+                  "report them).", p.parse_bool),
+    ),
 )
+def run(ctx: JobContext) -> JobResult:
+    target = postgres.describe_target(ctx.settings)  # ConfigError (78) when not configured
+    db = ctx.card_db(readonly=True)
+
+    def connect() -> Any:
+        connection = postgres.connect(ctx.settings)  # ServiceUnavailable (69)
+        ctx.on_cancel(connection.cancel)  # SIGTERM/deadline cancel the running statement
+        return connection
+
+    logger.info("replicating {} to PostgreSQL at {}{}", ctx.settings.database_path, target,
+                " (dry run)" if ctx.dry_run else "")
+    try:
+        outcome = replicate(connect, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
+                            check=ctx.check_cancelled)
+    except psycopg2.errors.QueryCanceledError:
+        raise  # cancelled by us (runner maps it to 124/143) or the statement timeout (1)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        if ctx.cancel.cancelled:
+            raise
+        raise postgres.unavailable(exc, ctx.settings) from None
+    metrics: dict[str, float | int] = {}
+    for label, stats in outcome.stats.items():
+        metrics.update(stats.metrics(label))
+        if stats.primary_only and not ctx.options["delete"]:
+            logger.warning("{} {} rows exist only in PostgreSQL (kept; --delete removes them), "
+                           "e.g. {}", stats.primary_only, label, ", ".join(stats.primary_only_ids[:5]))
+        if stats.deleted:
+            logger.info("{}deleted {} {} rows that exist only in PostgreSQL",
+                        "dry run: would have " if ctx.dry_run else "", stats.deleted, label)
+    summary = _summary(outcome)
+    details = _details(outcome)
+    problems = [f"{label}: {len(s.skipped)} rows skipped ({'; '.join(s.skipped_examples()[:3])})"
+                for label, s in outcome.stats.items() if s.skipped]
+    if not outcome.dry_run:
+        metrics["verified"] = int(outcome.verified)
+        problems += [f"verification failed: {c.describe()}" for c in outcome.verification
+                     if not c.equal]
+    if problems:
+        return JobResult.failed("; ".join(problems), metrics=metrics, summary=summary,
+                                details=details)
+    return JobResult(metrics=metrics, summary=summary, details=details)

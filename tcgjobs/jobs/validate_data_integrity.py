@@ -181,6 +181,30 @@ CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check
                        check_json, check_legacy_encodings, check_totals, check_coverage]
 
 
+def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:
+    """SQLite ↔ PostgreSQL parity per table (counts, checksums, differing ids) when a primary is
+    configured (see tcgjobs.services.replication); nothing otherwise."""
+    from tcgjobs.errors import ServiceUnavailable
+    from tcgjobs.services.replication import primary_parity
+
+    try:
+        comparisons = primary_parity(ctx.settings, db, ctx.on_cancel, ctx.check_cancelled)
+    except ServiceUnavailable as exc:
+        return [Finding("primary_parity", ERROR, 1, "the primary PostgreSQL cannot be checked",
+                        [str(exc)])]
+    findings = []
+    for c in comparisons or ():
+        count = len(c.different) + len(c.missing) + len(c.extra) + len(c.unmappable)
+        examples = ([f"different: {k}" for k in c.different] + [f"missing in PostgreSQL: {k}" for k in c.missing]
+                    + [f"only in PostgreSQL: {k}" for k in c.extra] + [f"not mappable: {k}" for k in c.unmappable])
+        findings.append(Finding(
+            f"primary_parity_{c.table}", ERROR, 0 if c.equal else max(count, 1),
+            f"{c.table} rows that differ between SQLite ({c.source_rows} rows, checksum "
+            f"{c.source_checksum}) and PostgreSQL ({c.primary_rows} rows, checksum {c.primary_checksum})",
+            examples[:limit]))
+    return findings
+
+
 def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | None, str]:
     """The source's ids, or None and why coverage cannot be checked."""
     try:
@@ -214,6 +238,7 @@ def run(ctx: JobContext) -> JobResult:
     for check in CHECKS:
         ctx.check_cancelled()
         findings.extend(check(check_context))
+    findings.extend(check_primary_parity(ctx, db, ctx.options["examples"]))
     problems = [f for f in findings if f.count]
     for finding in problems:
         log = logger.error if finding.severity == ERROR else logger.warning

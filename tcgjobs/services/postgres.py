@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcgjobs.config import Settings
-from tcgjobs.errors import ConfigError
+from tcgjobs.errors import ConfigError, ServiceUnavailable
 
 
 def connect_params(settings: Settings) -> dict[str, Any]:
@@ -43,3 +43,51 @@ def describe_target(settings: Settings) -> str:
         parsed = parse_dsn(params["dsn"])
         return f"{parsed.get('host', 'localhost')}:{parsed.get('port', 5432)}/{parsed.get('dbname', '')}"
     return f"{params['host']}:{params['port']}/{params.get('dbname', '')}"
+
+
+def _password(settings: Settings) -> str | None:
+    if settings.postgres_url:
+        from psycopg2.extensions import parse_dsn
+
+        try:
+            return parse_dsn(settings.postgres_url).get("password")
+        except Exception:  # an unparsable URL has no password we could recognise
+            return None
+    return settings.postgres_password
+
+
+def _scrub(message: str, settings: Settings) -> str:
+    """``message`` without the password (libpq never prints it, but a DSN echo could)."""
+    password = _password(settings)
+    text = " ".join(message.split())
+    if password:
+        text = text.replace(password, "<redacted>")
+    if settings.postgres_url:
+        text = text.replace(settings.postgres_url, "<postgres url>")
+    return text
+
+
+def connect(settings: Settings) -> Any:
+    """An open psycopg2 connection to the primary (autocommit off, UTF-8, application_name
+    ``tcgjobs``, connect and statement timeouts from the settings).
+
+    Raises ConfigError when no primary is configured and ServiceUnavailable when it cannot be
+    reached or refuses the connection; neither message contains the password.
+    """
+    import psycopg2
+
+    params = connect_params(settings)
+    target = describe_target(settings)
+    try:
+        connection = psycopg2.connect(**params)
+    except psycopg2.OperationalError as exc:
+        raise ServiceUnavailable(
+            f"cannot connect to PostgreSQL at {target}: {_scrub(str(exc), settings)}") from None
+    connection.set_client_encoding("UTF8")
+    return connection
+
+
+def unavailable(exc: Exception, settings: Settings) -> ServiceUnavailable:
+    """A ServiceUnavailable for a connection lost mid-run, without the password."""
+    return ServiceUnavailable(f"lost the PostgreSQL connection to {describe_target(settings)}: "
+                              f"{_scrub(str(exc), settings)}")

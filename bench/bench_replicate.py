@@ -1,0 +1,147 @@
+"""Replication benchmark: replicate-to-primary against pgloader, measured side by side.
+
+    .venv/bin/python bench/bench_replicate.py [--data ../shared/data/pokemon-tcg-data-2023] [--rounds 3]
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth; ``--admin`` to change) and ``pgloader`` on PATH.
+The card database is built once with ``sync-missing-sets`` + ``sync-missing-cards`` from the
+snapshot. Every measurement runs in a fresh process; reported are the process's wall time (start
+to exit, interpreter or SBCL start-up included), for tcgjobs also the job's own duration from the
+run ledger (imports excluded), and the peak RSS (``os.wait4``). Per round:
+
+* full — ``tcgjobs run replicate-to-primary`` into a new, empty database (schema created,
+  every row sent, verified);
+* pgloader — ``pgloader sqlite://<file> postgresql://.../<new empty database>`` (its default:
+  creates the tables and indexes, COPYs every row; no mapping and no verification);
+* unchanged — replicate-to-primary again with nothing changed;
+* 1% changed — after changing the name of every 100th card (161 cards) in SQLite.
+
+Targets (issue 5): full ≤ pgloader; 1% and unchanged ≤ 0.3 × full; peak RSS < 150 MB.
+Medians of ``--rounds`` rounds are reported, as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
+
+
+def _run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stdout) of one process, measured with os.wait4."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n"
+                         f"{out.decode()}\n{err.decode()}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+class Primary:
+    def __init__(self, admin: str) -> None:
+        self.admin = psycopg2.connect(admin)
+        self.admin.autocommit = True
+        self.created: list[str] = []
+
+    def new(self, label: str) -> str:
+        name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+        with self.admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    def drop_all(self) -> None:
+        with self.admin.cursor() as cursor:
+            for name in self.created:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.close()
+
+
+def _replicate(env: dict[str, str], url: str) -> tuple[float, float, float, dict]:
+    wall, rss, out = _run([sys.executable, "-m", "tcgjobs", "run", "replicate-to-primary",
+                           "--json", "--ignore-deps"], {**env, "TCGJOBS_POSTGRES_URL": url})
+    run = json.loads(out)["run"]
+    assert run["metrics"]["verified"] == 1, run
+    return wall, run["duration_s"], rss, run["metrics"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--admin", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
+    args = parser.parse_args()
+    if not shutil.which("pgloader"):
+        raise SystemExit("pgloader is not on PATH (Debian: apt-get install pgloader)")
+    work = Path(tempfile.mkdtemp(prefix="bench-replicate-"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TCGJOBS_", "POSTGRES_"))}
+    env = {**base, "DATABASE_PATH": str(work / "cards.sqlite3"), "TCGJOBS_STATE_PATH":
+           str(work / "state.sqlite3"), "TCGJOBS_DATA_SOURCE": str(args.data),
+           "TCGJOBS_TMPDIR": str(work), "TCGJOBS_LOG_LEVEL": "warning", "TCGJOBS_LOG_FORMAT": "json"}
+    for job in ("sync-missing-sets", "sync-missing-cards"):
+        _run([sys.executable, "-m", "tcgjobs", "run", job, "--ignore-deps"], env)
+    primary = Primary(args.admin)
+    results: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        results.setdefault(key, []).append(value)
+
+    try:
+        for round_number in range(args.rounds):
+            source = work / f"round{round_number}.sqlite3"
+            shutil.copy(work / "cards.sqlite3", source)
+            round_env = {**env, "DATABASE_PATH": str(source)}
+            url = primary.new("full")
+            wall, job_s, rss, metrics = _replicate(round_env, url)
+            assert metrics["cards_inserted"] > 0
+            record("full wall", wall), record("full job", job_s), record("full rss", rss)
+            pg_url = primary.new("pgloader")
+            wall, rss, _ = _run(["pgloader", "--quiet", f"sqlite://{source}", pg_url], base)
+            record("pgloader wall", wall), record("pgloader rss", rss)
+            wall, job_s, rss, metrics = _replicate(round_env, url)
+            assert metrics["cards_updated"] == metrics["cards_inserted"] == 0
+            record("unchanged wall", wall), record("unchanged job", job_s), record("unchanged rss", rss)
+            with sqlite3.connect(source) as connection:
+                changed = connection.execute("UPDATE pokemon_cards SET name = name || ' (bench)' "
+                                             "WHERE rowid % 100 = 0").rowcount
+            connection.close()
+            wall, job_s, rss, metrics = _replicate(round_env, url)
+            assert metrics["cards_updated"] == changed, metrics
+            record("1% wall", wall), record("1% job", job_s), record("1% rss", rss)
+    finally:
+        primary.drop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    median = {key: statistics.median(values) for key, values in results.items()}
+    print(f"rounds: {args.rounds}; data: {args.data}; changed cards in the 1% run: {changed}\n")
+    print("| measurement | process wall s | job s (ledger) | peak RSS MB | ratio |")
+    print("|---|---|---|---|---|")
+    print(f"| pgloader into an empty database | {median['pgloader wall']:.2f} | – | "
+          f"{median['pgloader rss']:.0f} | baseline |")
+    print(f"| full replication into an empty database | {median['full wall']:.2f} | "
+          f"{median['full job']:.2f} | {median['full rss']:.0f} | "
+          f"{median['full wall'] / median['pgloader wall']:.2f} × pgloader (wall) |")
+    for key, label in (("1%", "1% of the cards changed"), ("unchanged", "nothing changed")):
+        print(f"| {label} | {median[key + ' wall']:.2f} | {median[key + ' job']:.2f} | "
+              f"{median[key + ' rss']:.0f} | {median[key + ' job'] / median['full job']:.2f} × full "
+              f"(job), {median[key + ' wall'] / median['full wall']:.2f} × full (wall) |")
+
+
+if __name__ == "__main__":
+    main()

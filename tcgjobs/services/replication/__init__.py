@@ -1,0 +1,69 @@
+"""Replication of the SQLite card database into the primary PostgreSQL, and parity checks.
+
+:func:`replicate` (in :mod:`.engine`) does one exact, incremental, transactional replication;
+:func:`check_parity` / :func:`primary_parity` compare both databases without writing
+(validate-data-integrity calls the latter when a primary is configured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from peewee import SqliteDatabase
+
+from tcgjobs.services.replication.digests import Comparison, compare, source_digests, table_checksum
+from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
+from tcgjobs.services.replication.mapping import CARDS, SETS
+from tcgjobs.services.replication.schema import inspect
+
+__all__ = ["Comparison", "Outcome", "TableStats", "check_parity", "primary_parity", "replicate"]
+
+
+def check_parity(connection: Any, db: SqliteDatabase,
+                 check: Callable[[], None] = lambda: None) -> list[Comparison]:
+    """Per table (sets, cards): row counts, checksums and example differing ids of SQLite and
+    PostgreSQL, computed from the rows of both sides. Read-only on both.
+
+    SQLite rows that cannot be mapped are listed in ``unmappable`` (and make the table unequal). A table missing in
+    PostgreSQL counts as empty. Raises psycopg2 errors as they come.
+    """
+    plan = inspect(connection)
+    connection.rollback()
+    results = []
+    connection.set_session(readonly=True)
+    try:
+        with db.atomic(), connection.cursor() as cursor:
+            for table in (SETS, CARDS):
+                digests, skipped = source_digests(db, table, check)
+                if table.name in plan.missing_tables:
+                    result = Comparison(table.name, len(digests), 0, table_checksum(digests),
+                                        "(no table)", missing=sorted(digests))
+                else:
+                    result = compare(cursor, table, digests, exclude=skipped)
+                result.unmappable = [f"{key}: {reason}" for key, reason in skipped.items()]
+                results.append(result)
+        connection.rollback()
+    finally:
+        connection.set_session(readonly=False)
+    return results
+
+
+
+def primary_parity(settings: Any, db: SqliteDatabase, on_cancel: Callable[[Any], None],
+                   check: Callable[[], None] = lambda: None) -> list[Comparison] | None:
+    """:func:`check_parity` against the configured primary, or None when none is configured.
+
+    ``on_cancel`` registers the connection's ``cancel`` (a job passes ``ctx.on_cancel``). Raises
+    ServiceUnavailable when the primary cannot be reached (no password in the message).
+    """
+    from tcgjobs.services import postgres
+
+    if not settings.postgres_configured:
+        return None
+    connection = postgres.connect(settings)
+    on_cancel(connection.cancel)
+    try:
+        return check_parity(connection, db, check)
+    finally:
+        connection.close()

@@ -1,0 +1,76 @@
+"""tcgjobs' bookkeeping in the primary: which SQLite row version was last sent.
+
+``tcgjobs_replication_rows`` holds, per replicated row, the fingerprint of its SQLite values when
+it was last sent and its canonical digest. It only decides which rows a run sends (a row whose
+fingerprint is unchanged and whose id PostgreSQL has is not read again); the verification never
+reads it. It is written in the same transaction as the data, so it cannot disagree with what was
+committed; rows that fail verification are forgotten, so the next run sends them again.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from tcgjobs.services.replication import schema
+from tcgjobs.services.replication.digests import Comparison
+from tcgjobs.services.replication.mapping import CARDS, SETS
+
+Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, digest)
+
+
+def record(cursor: Any, sent: dict[str, tuple[list[tuple[str, str, str]], dict[str, str]]],
+           memo: Memo) -> None:
+    """Record the rows sent (table → ([(id, fingerprint, digest)], id → digest of every row
+    replicated)); forget rows SQLite no longer has or cannot replicate."""
+    rows = [(name, key, fp, digest) for name, (items, _) in sent.items() for key, fp, digest in items]
+    stale = [(name, key) for name, (_, digests) in sent.items() for key in memo.get(name, {})
+             if key not in digests]
+    if stale:
+        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE (table_name, id) IN "
+                       f"(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                       ([n for n, _ in stale], [k for _, k in stale]))
+    if not rows:
+        return
+    text = io.StringIO("".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n"
+                               for row in rows))
+    if not any(memo.values()):  # first run: nothing to merge with
+        cursor.copy_expert(f"COPY {schema.MEMO_TABLE} FROM STDIN", text)
+        return
+    cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
+                   "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
+    cursor.copy_expert("COPY stage_memo FROM STDIN", text)
+    cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
+                   "ON CONFLICT (table_name, id) DO UPDATE SET "
+                   "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
+
+
+_MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def read(cursor: Any, plan: schema.SchemaPlan) -> tuple[Memo, dict[str, set[str]]]:
+    """(the bookkeeping, the ids PostgreSQL has) per table; empty for tables still missing."""
+    memo: Memo = {SETS.name: {}, CARDS.name: {}}
+    if schema.MEMO_TABLE not in plan.missing_tables:
+        cursor.execute(f"SELECT table_name, id, source_fingerprint, digest FROM {schema.MEMO_TABLE}")
+        for name, key, fp, digest in cursor:
+            memo.setdefault(name, {})[key] = (fp, digest)
+    ids = {}
+    for table in (SETS, CARDS):
+        if table.name in plan.missing_tables:
+            ids[table.name] = set()
+        else:
+            cursor.execute(f"SELECT id FROM {table.name}")
+            ids[table.name] = {row[0] for row in cursor}
+    return memo, ids
+
+
+def forget(connection: Any, comparisons: list[Comparison]) -> None:
+    """Drop the bookkeeping of rows that failed verification, so the next run sends them again."""
+    with connection.cursor() as cursor:
+        for comparison in comparisons:
+            ids = comparison.different + comparison.missing
+            if ids:
+                cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE table_name = %s "
+                               "AND id = ANY(%s)", (comparison.table, ids))
+    connection.commit()

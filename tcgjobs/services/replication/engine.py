@@ -1,0 +1,362 @@
+"""One replication: plan from per-row digests, stage changed rows with COPY, merge, verify.
+
+1. Inspect the primary's schema (:mod:`.schema`); incompatibilities stop the run before any write.
+2. In ONE PostgreSQL transaction: create what is missing, lock both tables against other writers
+   (readers are not blocked), read the ids PostgreSQL has and tcgjobs' bookkeeping table
+   (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row last sent and its
+   canonical digest).
+3. Read SQLite in ONE read transaction (a consistent snapshot). A row whose fingerprint is
+   unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
+   of the raw values); every other row is mapped and written to a COPY file.
+4. COPY them into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
+   WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
+   move); delete rows only PostgreSQL has when asked to; update the bookkeeping; commit.
+5. Verify after commit, from the data itself: row counts and checksums of both sides (SQLite's
+   from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
+   read, a second connection already computes PostgreSQL's checksums; if the run then writes no
+   row, that result stands (the tables were locked against writers from before it started until
+   the commit, so it is the committed state), otherwise they are computed again after the commit.
+   A mismatch fails the run naming example ids and forgets their bookkeeping, so the next run
+   sends them again.
+
+Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
+exactly as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+from peewee import SqliteDatabase
+
+from tcgjobs.errors import SchemaError
+from tcgjobs.services.replication import bookkeeping, schema
+from tcgjobs.services.replication.bookkeeping import Memo
+from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
+                                                  primary_totals, source_rows)
+from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
+
+
+@dataclass
+class TableStats:
+    """What replication did (or would do) to one table."""
+
+    table: str
+    source_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    primary_only: int = 0  # rows only PostgreSQL has (kept unless deletion is on)
+    skipped: dict[str, str] = field(default_factory=dict)  # id → reason
+    primary_only_ids: list[str] = field(default_factory=list)
+
+    def metrics(self, prefix: str) -> dict[str, int]:
+        return {f"{prefix}_inserted": self.inserted, f"{prefix}_updated": self.updated,
+                f"{prefix}_unchanged": self.unchanged, f"{prefix}_deleted": self.deleted,
+                f"{prefix}_skipped": len(self.skipped),
+                f"{prefix}_postgres_only": self.primary_only}
+
+    def skipped_examples(self) -> list[str]:
+        return [f"{key}: {reason}" for key, reason in list(self.skipped.items())[:EXAMPLES]]
+
+
+@dataclass
+class Outcome:
+    stats: dict[str, TableStats]
+    schema_actions: list[str]
+    verification: list[Comparison] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return all(c.equal for c in self.verification)
+
+
+@dataclass
+class _Staged:
+    stats: TableStats
+    digests: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
+
+
+def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
+              primary_ids: set[str], valid_sets: set[str] | None, staged: _Staged,
+              check: Callable[[], None]) -> Iterator[str]:
+    """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
+    stats, digests = staged.stats, staged.digests
+    # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
+    known = {key: value for key, value in known.items() if key in primary_ids}
+    for number, row in enumerate(source_rows(db, table, known)):
+        if number % 2000 == 0:
+            check()
+        stats.source_rows += 1
+        if row.digest is None:
+            stats.skipped[row.id] = row.reason or "cannot be mapped"
+            continue
+        if valid_sets is not None and row.set_id not in valid_sets:
+            stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
+            continue
+        digests[row.id] = row.digest
+        if row.values is None:  # fingerprint unchanged since it was last sent
+            stats.unchanged += 1
+            continue
+        staged.rows += 1
+        staged.memo.append((row.id, row.fingerprint or "", row.digest))
+        yield copy_line(table, row.values, row.raw or ())
+    only = sorted(primary_ids - set(digests) - set(stats.skipped))
+    stats.primary_only, stats.primary_only_ids = len(only), only
+
+
+class _LineReader:
+    """A file-like ``read()`` over COPY lines, so COPY streams while SQLite is still being read
+    (PostgreSQL parses one chunk while Python maps the next)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+
+    def read(self, size: int = 65536) -> str:
+        chunk, length = [], 0
+        for line in self._lines:
+            chunk.append(line)
+            length += len(line)
+            if length >= size:
+                break
+        return "".join(chunk)
+
+
+def _stage_sql(table: Table) -> str:
+    columns = ", ".join(f"{c.name} {c.pg_type}" for c in table.columns)
+    return f"CREATE TEMP TABLE stage_{table.name} ({columns}) ON COMMIT DROP"
+
+
+def _merge_sql(table: Table) -> str:
+    names = table.names
+    column_list = ", ".join(names)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "id")
+    if table is CARDS:
+        updates += ", updated_at = CURRENT_TIMESTAMP"
+    compared = ", ".join(f"t.{n}" for n in names if n != "id")
+    incoming = ", ".join(f"EXCLUDED.{n}" for n in names if n != "id")
+    return (f"WITH merged AS (INSERT INTO {table.name} AS t ({column_list}) "
+            f"SELECT {column_list} FROM stage_{table.name} "
+            f"ON CONFLICT (id) DO UPDATE SET {updates} "
+            f"WHERE ({compared}) IS DISTINCT FROM ({incoming}) "
+            "RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged")
+
+
+def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empty: bool) -> None:
+    """COPY the rows to send: straight into an empty table, else into a staging table and merge."""
+    first = next(lines, None)
+    if first is None:  # nothing to send (the generator has run to its end)
+        return
+    lines = itertools.chain((first,), lines)
+    columns = ", ".join(table.names)
+    if empty:
+        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+        staged.stats.inserted = staged.rows
+        return
+    cursor.execute(_stage_sql(table))
+    cursor.copy_expert(f"COPY stage_{table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+    cursor.execute(_merge_sql(table))
+    inserted, updated = cursor.fetchone()
+    stats = staged.stats
+    stats.inserted, stats.updated = inserted, updated
+    stats.unchanged += staged.rows - inserted - updated
+
+
+def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, primary_ids: set[str],
+                      exists: bool) -> None:
+    """Counts for a dry run: compare the rows it would send with PostgreSQL's digests."""
+    stats = staged.stats
+    ids = [key for key, _, _ in staged.memo]
+    current = primary_digests(cursor, table, only=ids) if exists and ids else {}
+    for key, _, digest in staged.memo:
+        if key not in primary_ids:
+            stats.inserted += 1
+        elif current.get(key) != digest:
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
+
+
+def _delete(cursor: Any, cards: TableStats, sets: TableStats) -> None:
+    if cards.primary_only_ids:
+        cursor.execute("DELETE FROM pokemon_cards WHERE id = ANY(%s)", (cards.primary_only_ids,))
+        cards.deleted = cursor.rowcount
+    if sets.primary_only_ids:
+        cursor.execute("DELETE FROM pokemon_card_sets s WHERE id = ANY(%s) AND NOT EXISTS "
+                       "(SELECT 1 FROM pokemon_cards c WHERE c.set_id = s.id) RETURNING id",
+                       (sets.primary_only_ids,))
+        gone = {row[0] for row in cursor.fetchall()}
+        sets.deleted = len(gone)
+        for key in sets.primary_only_ids:
+            if key not in gone:
+                logger.warning("set {} is only in PostgreSQL but still has cards there; kept", key)
+
+
+class _Speculation(threading.Thread):
+    """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        super().__init__(name="tcgjobs-verify", daemon=True)
+        self._connect = connect
+        self._connection: Any = None
+        self._abandoned = False
+        self.totals: dict[str, tuple[int, int, int]] | None = None
+
+    def abandon(self) -> None:
+        """The run writes rows, so the result is not needed: stop the scan (it competes for CPU)."""
+        self._abandoned = True
+        connection = self._connection
+        if connection is not None:
+            with suppress(Exception):
+                connection.cancel()
+
+    def run(self) -> None:
+        try:
+            connection = self._connection = self._connect()
+        except Exception as exc:  # the verification after the commit will run instead
+            logger.debug("early verification unavailable: {}", exc)
+            return
+        if self._abandoned:
+            connection.close()
+            return
+        try:
+            connection.set_session(readonly=True)
+            with connection.cursor() as cursor:
+                # One server process: the other core is busy reading SQLite meanwhile.
+                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
+                               for t in (SETS, CARDS)}
+        except Exception as exc:
+            logger.debug("early verification failed: {}", exc)
+        finally:
+            connection.close()
+
+
+def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, dry_run: bool,
+              check: Callable[[], None]) -> Outcome:
+    """Replicate sets and cards from ``db`` into the primary (see the module docstring).
+
+    ``connect`` opens a connection to the primary (called once, and once more for the early
+    verification). Raises SchemaError listing every incompatibility of the existing schema;
+    psycopg2 errors (including a cancelled statement) propagate after the rollback.
+    """
+    connection = connect()
+    plan = schema.inspect(connection)
+    if plan.problems:
+        connection.rollback()
+        raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
+    staged: dict[str, _Staged] = {}
+    speculation: _Speculation | None = None
+    try:
+        with connection.cursor() as cursor:
+            if not dry_run:
+                speculation = _prepare(cursor, plan, connect)
+            memo, primary_ids = bookkeeping.read(cursor, plan)
+            check()
+            _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
+                           check)
+            sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
+            if speculation is not None and (any(item.rows for item in staged.values()) or (
+                    delete and (sets.primary_only or cards.primary_only))):
+                speculation.abandon()
+            if dry_run:
+                return _dry_run_outcome(cursor, plan, staged, primary_ids, delete)
+            if delete:
+                _delete(cursor, cards, sets)
+            bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo)
+            check()
+            if speculation is not None:
+                speculation.join()
+        connection.commit()
+        outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
+        wrote = any(s.inserted or s.updated or s.deleted for s in (sets, cards))
+        early = speculation.totals if speculation is not None and not wrote else None
+        outcome.verification = _verify(connection, staged, delete, early)
+        if not outcome.verified:
+            bookkeeping.forget(connection, outcome.verification)
+        return outcome
+    except BaseException:
+        with suppress(Exception):
+            connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _prepare(cursor: Any, plan: schema.SchemaPlan, connect: Callable[[], Any]) -> _Speculation | None:
+    """Create what is missing, lock the tables against other writers (readers still read) and,
+    when the tables already existed, start the early verification."""
+    for statement in plan.ddl:
+        logger.info("schema: {}", statement.split("(")[0].strip())
+        cursor.execute(statement)
+    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
+                   "IN SHARE ROW EXCLUSIVE MODE")
+    if plan.ddl:
+        return None
+    speculation = _Speculation(connect)
+    speculation.start()
+    return speculation
+
+
+def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _Staged],
+                     primary_ids: dict[str, set[str]], delete: bool) -> Outcome:
+    for table in (SETS, CARDS):
+        _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
+                          table.name not in plan.missing_tables)
+    sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
+    if delete:
+        sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
+    cursor.connection.rollback()
+    return Outcome({"sets": sets, "cards": cards}, plan.actions, dry_run=True)
+
+
+def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
+                   primary_ids: dict[str, set[str]], staged: dict[str, _Staged], delete: bool,
+                   check: Callable[[], None]) -> None:
+    """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
+    (None: a dry run, which only counts)."""
+    with db.atomic():  # one read transaction: sets and cards come from the same snapshot
+        for table in (SETS, CARDS):
+            staged[table.name] = item = _Staged(TableStats(table.name))
+            valid_sets = None
+            if table is CARDS:
+                valid_sets = set(staged[SETS.name].digests)
+                if not delete:
+                    valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
+            lines = _classify(db, table, memo.get(table.name, {}), primary_ids[table.name],
+                              valid_sets, item, check)
+            if cursor is None:
+                for _ in lines:
+                    pass
+            else:
+                _send(cursor, table, lines, item, empty=not primary_ids[table.name])
+
+
+def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
+            early: dict[str, tuple[int, int, int]] | None) -> list[Comparison]:
+    """Compare both sides after the commit, excluding skipped rows and kept PostgreSQL-only rows."""
+    results = []
+    connection.set_session(readonly=True)
+    try:
+        with connection.cursor() as cursor:
+            for table in (SETS, CARDS):
+                item = staged[table.name]
+                exclude = list(item.stats.skipped)
+                if not delete or table is SETS:
+                    exclude += item.stats.primary_only_ids
+                totals = early[table.name] if early else None
+                results.append(compare(cursor, table, item.digests, exclude, totals))
+        connection.rollback()
+    finally:
+        connection.set_session(readonly=False)
+    return results

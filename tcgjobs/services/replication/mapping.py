@@ -1,0 +1,364 @@
+"""SQLite row → PostgreSQL row, and the canonical form both databases' rows are compared in.
+
+Column mapping (original-service.md §4.2 plus the columns tcgjobs added to SQLite):
+
+* text columns: verbatim (``number`` stays ``TG01`` / ``177a``); NULL stays NULL;
+* integer columns (``hp``, totals, ``converted_retreat_cost``): integer or NULL (never 0, ``NaN``);
+* ``subtypes``, ``types``, ``evolves_to``, ``rules``: JSON array text → ``TEXT[]``;
+* ``evolves_from``: plain text → one-element ``TEXT[]``; the seed script's JSON-encoded forms
+  (``"Zorua"`` with quotes, ``["Zorua"]``, ``[]``) are decoded; NULL or empty → NULL;
+* JSON columns → ``JSONB``; ``release_date`` ``YYYY/MM/DD`` → ``DATE``, ``updated_at``
+  ``YYYY/MM/DD HH:MM:SS`` → ``TIMESTAMP``.
+
+A value that cannot be mapped exactly (invalid JSON, an integer out of range, a NUL character,
+an unparsable date, ...) skips its row with a reason instead of being coerced.
+
+**Canonical form.** A row's canonical text is PostgreSQL's own
+``jsonb_build_array(<every replicated column>)::text`` — JSONB text: ``", "`` and ``": "``
+separators, object keys shorter-first then bytewise, non-ASCII unescaped, dates ``YYYY-MM-DD``,
+timestamps ``YYYY-MM-DDTHH:MM:SS``. :func:`canonical` computes exactly that text from the SQLite
+values, so a per-row ``md5`` computed by PostgreSQL over its actual columns
+(:func:`canonical_sql`) can be compared with one computed here over the SQLite row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+class Unmappable(ValueError):
+    """A value that cannot be mapped exactly; its row is skipped with this reason."""
+
+
+# --- JSON in PostgreSQL's JSONB text form ----------------------------------------------------
+
+def _pg_key(pair: tuple[str, Any]) -> tuple[int, str]:
+    key = pair[0]
+    # JSONB orders keys by UTF-8 byte length, then bytewise; code point order is UTF-8 byte order.
+    return (len(key), key) if key.isascii() else (len(key.encode("utf-8", "surrogatepass")), key)
+
+
+def _ordered_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A stable sort keeps duplicate keys in source order, so dict() keeps the last, as JSONB does.
+    pairs.sort(key=_pg_key)
+    return dict(pairs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise Unmappable(f"contains {name}, which is not valid JSON for PostgreSQL")
+
+
+_FLOATS_SEEN = [False]
+
+
+def _parse_float(text: str) -> Decimal:
+    _FLOATS_SEEN[0] = True
+    return Decimal(text)
+
+
+_DECODE = json.JSONDecoder(object_pairs_hook=_ordered_object, parse_float=_parse_float,
+                           parse_constant=_reject_constant).decode
+#: JSONB text of values without floats (floats are Decimals, which this encoder refuses).
+_ENCODE_FAST = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
+_ENCODE_STRING = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _numeric_text(value: Decimal) -> str:
+    """PostgreSQL's ``numeric`` output of a JSON number with a fraction or an exponent."""
+    if value.is_zero():
+        value = abs(value)
+    return format(value, "f")
+
+
+def pg_jsonb_text(value: Any) -> str:
+    """``value::jsonb::text`` as PostgreSQL prints it (objects must come from :func:`decode`)."""
+    if isinstance(value, Decimal):
+        return _numeric_text(value)
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=_pg_key)
+        return "{" + ", ".join(f"{_ENCODE_STRING(k)}: {pg_jsonb_text(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(pg_jsonb_text(v) for v in value) + "]"
+    return _ENCODE_FAST(value)
+
+
+class _Raw(str):
+    """Already-encoded JSONB text, inserted verbatim by :func:`canonical`."""
+
+
+def decode(text: str) -> Any:
+    """Parse SQLite JSON text (objects key-ordered as JSONB orders them). Raises Unmappable."""
+    if "\\u0000" in text:
+        raise Unmappable("contains \\u0000, which PostgreSQL JSONB cannot store")
+    try:
+        return _DECODE(text)
+    except Unmappable:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise Unmappable(f"is not valid JSON ({exc})") from None
+
+
+# --- per-kind converters: SQLite value → canonical value -------------------------------------
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        raise Unmappable("is a BLOB, not text")
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        raise Unmappable("contains a NUL character, which PostgreSQL text cannot store")
+    return text
+
+
+def _integer(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise Unmappable(f"is not an integer: {value!r}")
+    if not INT_MIN <= value <= INT_MAX:
+        raise Unmappable(f"is out of PostgreSQL INTEGER range: {value}")
+    return value
+
+
+def _text_array(value: Any) -> list[str | None] | None:
+    if value is None:
+        return None
+    parsed = decode(_text(value))
+    if not isinstance(parsed, list) or not all(v is None or isinstance(v, str) for v in parsed):
+        raise Unmappable("is not a JSON array of strings")
+    if any(v is not None and "\x00" in v for v in parsed):
+        raise Unmappable("contains a NUL character")
+    return parsed
+
+
+def _evolves_from(value: Any) -> list[str] | None:
+    text = _text(value)
+    if text is None or text == "":
+        return None
+    if text[0] in '["':  # the seed script's JSON-encoded forms
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, str):
+            return [parsed] if parsed else None
+        if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+            return parsed or None
+    return [text]
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    _FLOATS_SEEN[0] = False
+    parsed = decode(_text(value))
+    # The C encoder refuses Decimals; such values are printed once here, as PostgreSQL would.
+    return _Raw(pg_jsonb_text(parsed)) if _FLOATS_SEEN[0] else parsed
+
+
+class _Memo:
+    """Memoises a converter by its SQLite text: most JSON values (types, legalities) repeat."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        self._convert = convert
+        self._memo: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return self._memo[value]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable cannot happen for SQLite values, but be safe
+            return self._convert(value)
+        result = self._convert(value)
+        if len(self._memo) < 20_000:
+            self._memo[value] = result
+        return result
+
+
+_DATE = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})\Z")
+_TIMESTAMP = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})\Z")
+
+
+def _date(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    match = _DATE.match(text)
+    try:
+        if not match:
+            raise ValueError
+        return date(*map(int, match.groups())).isoformat()
+    except ValueError:
+        raise Unmappable(f"is not a YYYY/MM/DD date: {text!r}") from None
+
+
+def _timestamp(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    match = _TIMESTAMP.match(text)
+    try:
+        if not match:
+            raise ValueError
+        return datetime(*map(int, match.groups())).isoformat()
+    except ValueError:
+        raise Unmappable(f"is not a YYYY/MM/DD HH:MM:SS timestamp: {text!r}") from None
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # text, int, text[], evolves_from, jsonb, date, timestamp
+    not_null: bool = False
+
+    @property
+    def pg_type(self) -> str:
+        return {"text": "text", "int": "integer", "text[]": "text[]", "evolves_from": "text[]",
+                "jsonb": "jsonb", "date": "date", "timestamp": "timestamp without time zone"}[self.kind]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    label: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    columns = []
+    for item in spec.split():
+        name, kind = item.split(":")
+        not_null = kind.endswith("!")
+        columns.append(Column(name, kind.rstrip("!"), not_null))
+    return tuple(columns)
+
+
+SETS = Table("pokemon_card_sets", _cols(
+    "id:text! name:text! series:text! printed_total:int total:int legalities:jsonb "
+    "ptcgo_code:text release_date:date updated_at:timestamp images:jsonb extra:jsonb"), "sets")
+
+CARDS = Table("pokemon_cards", _cols(
+    "id:text! name:text! supertype:text! subtypes:text[]! hp:int types:text[]! "
+    "evolves_from:evolves_from evolves_to:text[] rules:text[] abilities:jsonb attacks:jsonb "
+    "weaknesses:jsonb retreat_cost:jsonb converted_retreat_cost:int set_id:text! number:text! "
+    "artist:text rarity:text flavor_text:text national_pokedex_numbers:jsonb legalities:jsonb "
+    "images:jsonb tcgplayer_url:text cardmarket_url:text resistances:jsonb level:text "
+    "ancient_trait:jsonb regulation_mark:text extra:jsonb"), "cards")
+
+TABLES = (SETS, CARDS)
+
+
+def canonical_sql(table: Table, alias: str = "") -> str:
+    """SQL computing the canonical text of a PostgreSQL row of ``table``."""
+    prefix = f"{alias}." if alias else ""
+    return "jsonb_build_array(" + ", ".join(prefix + c for c in table.names) + ")::text"
+
+
+_ENCODE_ROW = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False,
+                               default=lambda o: _reject_constant("value")).encode
+
+
+class RowMapper:
+    """Maps SQLite rows of one table (selected in :attr:`Table.names` order) to canonical values."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        converters: dict[str, Callable[[], Callable[[Any], Any]]] = {
+            "text": lambda: _text, "int": lambda: _integer,
+            "text[]": lambda: _Memo(_text_array), "evolves_from": lambda: _Memo(_evolves_from),
+            "jsonb": lambda: _Memo(_json), "date": lambda: _date, "timestamp": lambda: _timestamp}
+        self._convert = [converters[c.kind]() for c in table.columns]
+        self._pairs = list(zip(self._convert, range(len(table.columns)), strict=True))
+        self._not_null = [i for i, c in enumerate(table.columns) if c.not_null]
+
+    def values(self, row: tuple[Any, ...]) -> list[Any]:
+        """The canonical values of ``row``. Raises Unmappable naming the column."""
+        try:
+            out = [convert(row[i]) for convert, i in self._pairs]
+        except Unmappable:
+            return self._values_slowly(row)
+        for i in self._not_null:
+            if out[i] is None:
+                return self._values_slowly(row)
+        return out
+
+    def _values_slowly(self, row: tuple[Any, ...]) -> list[Any]:
+        out = []
+        for column, convert, value in zip(self.table.columns, self._convert, row, strict=True):
+            try:
+                mapped = convert(value)
+            except Unmappable as exc:
+                raise Unmappable(f"{column.name} {exc}") from None
+            if mapped is None and column.not_null:
+                raise Unmappable(f"{column.name} is NULL but NOT NULL in PostgreSQL")
+            out.append(mapped)
+        return out
+
+
+def canonical(values: list[Any]) -> str:
+    """The canonical text of a row from its canonical values (see the module docstring)."""
+    if not any(type(v) is _Raw for v in values):
+        return _ENCODE_ROW(values)
+    parts = [str(v) if type(v) is _Raw else _ENCODE_ROW(v) for v in values]
+    return "[" + ", ".join(parts) + "]"
+
+
+# --- COPY text format ------------------------------------------------------------------------
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _array_literal(items: list[str | None]) -> str:
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("NULL")
+        else:
+            parts.append('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
+def _copy_escape(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def _copy_jsonb(value: Any, original: Any) -> str:
+    return _copy_escape(str(value) if type(value) is _Raw else original)
+
+
+_COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
+    "text": lambda value, _: _copy_escape(value),
+    "date": lambda value, _: value,
+    "timestamp": lambda value, _: value,
+    "int": lambda value, _: str(value),
+    "text[]": lambda value, _: _copy_escape(_array_literal(value)),
+    "evolves_from": lambda value, _: _copy_escape(_array_literal(value)),
+    "jsonb": _copy_jsonb,
+}
+
+
+def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
+    """One line of ``COPY ... FROM STDIN`` (text format) for a row: its canonical ``values`` and
+    its SQLite ``raw`` values (JSON columns are sent as the SQLite text, already validated)."""
+    return "\t".join([
+        "\\N" if value is None else _COPY_FIELD[column.kind](value, original)
+        for column, value, original in zip(table.columns, values, raw, strict=True)
+    ]) + "\n"

@@ -1,0 +1,448 @@
+"""replicate-to-primary through the CLI against a real PostgreSQL: exact values, incremental runs,
+deletes on and off, dry run, configuration and connection failures, incompatible schemas,
+verification, and interruption (SIGTERM, deadline, kill -9) leaving the primary unchanged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tcgjobs.errors import ExitCode
+from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
+from tests.support.replication import (a_card_row, assert_primary_equals_sqlite, execute,
+                                       handcrafted_rows, snapshot, write_card_db)
+
+pytestmark = pytest.mark.postgres
+
+
+def replicate(cli, *args: str):
+    result = invoke(cli, "run", "replicate-to-primary", "--json", "--ignore-deps", *args)
+    payload = json.loads(result.stdout)["run"] if result.stdout.strip() else None
+    return result, payload
+
+
+def set_env(env, **values: str) -> None:
+    for key, value in values.items():
+        env[key] = value  # the fixture's __setitem__ also sets it for subprocesses
+
+
+@pytest.fixture
+def db(env) -> Path:
+    return Path(env["DATABASE_PATH"])
+
+
+@pytest.fixture
+def primary(env, postgres_url) -> str:
+    env["TCGJOBS_POSTGRES_URL"] = postgres_url
+    return postgres_url
+
+
+@pytest.fixture
+def handcrafted(db) -> Path:
+    sets, cards = handcrafted_rows()
+    write_card_db(db, sets, cards)
+    return db
+
+
+def test_handcrafted_rows_arrive_exactly_with_every_mapping_rule(cli, handcrafted, primary):
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_inserted"] == 4 and run["metrics"]["sets_inserted"] == 2
+    assert run["metrics"]["verified"] == 1
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+    rows = dict((r[0], r[1:]) for r in execute(
+        primary, "SELECT id, number, hp, evolves_from, tcgplayer_url, cardmarket_url, artist, "
+                 "types FROM pokemon_cards"))
+    assert rows["swsh9tg-TG01"][:3] == ("TG01", 110, ["Eevee"])
+    assert rows["swsh9tg-TG02"][1:] == (None, None, "https://prices.pokemontcg.io/tcgplayer/swsh9tg-TG02",
+                                        None, None, [])
+    assert rows["swshp-177a"][:3] == ("177a", 60, ["Zorua"])
+    assert rows["swshp-177a"][3:5] == (None, "https://prices.pokemontcg.io/cardmarket/swshp-177a")
+    assert rows["swshp-SWSH050"][:3] == ("SWSH050", None, None)
+    sets = dict(execute(primary, "SELECT id, printed_total FROM pokemon_card_sets"))
+    assert sets == {"swsh9tg": 2, "swshp": None}
+
+
+def test_a_second_run_changes_nothing_and_writes_no_row(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    before = snapshot(primary)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_unchanged"] == 4 and run["metrics"]["sets_unchanged"] == 2
+    assert run["metrics"]["cards_inserted"] == run["metrics"]["cards_updated"] == 0
+    assert snapshot(primary) == before, "identical rows must not be written (xmin, updated_at)"
+
+
+def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_by_default(
+        cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    stamps = dict(execute(primary, "SELECT id, updated_at FROM pokemon_cards"))
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Flareon", hp=120,
+                                               evolves_from="Eevee", types='["Fire"]'),
+                                    a_card_row("swsh9tg", "TG03", hp=None)])
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE id = 'swshp-SWSH050'")
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    m = run["metrics"]
+    assert (m["cards_inserted"], m["cards_updated"], m["cards_unchanged"], m["cards_deleted"],
+            m["cards_postgres_only"]) == (1, 1, 2, 0, 1)
+    assert run["details"]["tables"]["cards"]["postgres_only_examples"] == ["swshp-SWSH050"]
+    after = dict(execute(primary, "SELECT id, updated_at FROM pokemon_cards"))
+    assert after["swsh9tg-TG01"] > stamps["swsh9tg-TG01"]
+    assert after["swshp-177a"] == stamps["swshp-177a"]
+    assert "swshp-SWSH050" in after
+    assert execute(primary, "SELECT hp FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") == [(120,)]
+
+
+def test_with_delete_rows_only_postgres_has_are_deleted(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE set_id = 'swshp'")
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_card_sets WHERE id = 'swshp'")
+
+    result, run = replicate(cli, "--delete")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert (run["metrics"]["cards_deleted"], run["metrics"]["sets_deleted"]) == (2, 1)
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 3
+
+
+def test_dry_run_reports_the_counts_and_writes_nothing(cli, handcrafted, primary):
+    result, run = replicate(cli, "--dry-run", "--delete")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_inserted"] == 4 and run["details"]["dry_run"] is True
+    assert "CREATE TABLE IF NOT EXISTS pokemon_cards" in run["details"]["schema_actions"]
+    assert snapshot(primary) == {"pokemon_card_sets": [], "pokemon_cards": []}
+    assert execute(primary, "SELECT to_regclass('pokemon_cards')") == [(None,)]
+
+
+def test_not_configured_exits_78_without_trying_localhost(cli, handcrafted):
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert "no PostgreSQL primary is configured" in result.output
+
+
+@pytest.mark.parametrize("style", ["url", "variables"])
+def test_an_unreachable_primary_exits_69_without_the_password(cli, env, handcrafted, style):
+    if style == "url":
+        env["TCGJOBS_POSTGRES_URL"] = "postgresql://tcg:Sup3rS3cretPw@127.0.0.1:1/pokemon"
+    else:
+        set_env(env, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT="1", POSTGRES_USER="tcg",
+                POSTGRES_PASSWORD="Sup3rS3cretPw", POSTGRES_DB="pokemon")
+
+    completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
+
+    assert completed.returncode == ExitCode.UNAVAILABLE, completed.stdout + completed.stderr
+    assert "cannot connect to PostgreSQL" in completed.stdout + completed.stderr
+    assert "Sup3rS3cretPw" not in completed.stdout + completed.stderr
+
+
+def test_a_server_that_never_answers_times_out_and_exits_69(cli, env, handcrafted):
+    import socket
+
+    silent = socket.socket()  # accepts TCP connections (backlog) but never speaks PostgreSQL
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    set_env(env, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT=str(silent.getsockname()[1]),
+            POSTGRES_PASSWORD="Sup3rS3cretPw", TCGJOBS_POSTGRES_CONNECT_TIMEOUT="2")
+    try:
+        completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps", timeout=60)
+    finally:
+        silent.close()
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == ExitCode.UNAVAILABLE, output
+    assert "timeout expired" in output and "Sup3rS3cretPw" not in output
+
+
+def test_a_refused_login_exits_69_without_the_password(cli, env, handcrafted, postgres_url):
+    env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "no_such_role_x:Sup3rS3cretPw@")
+
+    completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
+
+    assert completed.returncode == ExitCode.UNAVAILABLE, completed.stdout + completed.stderr
+    assert "no_such_role_x" in completed.stdout + completed.stderr
+    assert "Sup3rS3cretPw" not in completed.stdout + completed.stderr
+
+
+def test_an_incompatible_existing_table_is_reported_precisely_and_left_alone(cli, handcrafted, primary):
+    execute(primary, "CREATE TABLE pokemon_card_sets (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                     "series TEXT NOT NULL, printed_total INTEGER, total INTEGER, legalities JSONB, "
+                     "ptcgo_code TEXT, release_date TEXT, updated_at TIMESTAMP, images JSONB)")
+    execute(primary, "CREATE TABLE pokemon_cards (id TEXT, name TEXT, number INTEGER NOT NULL)")
+    before = execute(primary, "SELECT table_name, column_name, data_type FROM "
+                              "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2")
+
+    result, _ = replicate(cli)
+
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    output = " ".join(result.output.split())
+    assert "pokemon_card_sets.release_date is text, expected date" in output
+    assert "pokemon_cards.number is integer, expected text" in output
+    assert "pokemon_cards has no column supertype" in output
+    assert "pokemon_cards.id has no primary key" in output
+    after = execute(primary, "SELECT table_name, column_name, data_type FROM "
+                             "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2")
+    assert after == before
+
+
+#: docker/database/init.sql of the platform (original-service.md §4.2).
+ORIGINAL_PRIMARY_DDL = """
+CREATE TABLE users (id SERIAL PRIMARY KEY, username VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL,
+  password VARCHAR(255) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+  updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE pokemon_card_sets (id TEXT PRIMARY KEY, name TEXT NOT NULL, series TEXT NOT NULL,
+  printed_total INTEGER, total INTEGER, legalities JSONB, ptcgo_code TEXT, release_date DATE,
+  updated_at TIMESTAMP, images JSONB, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY, name TEXT NOT NULL, supertype TEXT NOT NULL,
+  subtypes TEXT[] NOT NULL, hp INTEGER, types TEXT[] NOT NULL, evolves_from TEXT[], evolves_to TEXT[],
+  rules TEXT[], abilities JSONB, attacks JSONB, weaknesses JSONB, retreat_cost JSONB,
+  converted_retreat_cost INTEGER, set_id TEXT NOT NULL REFERENCES pokemon_card_sets(id),
+  number TEXT NOT NULL, artist TEXT, rarity TEXT, flavor_text TEXT, national_pokedex_numbers JSONB,
+  legalities JSONB, images JSONB, tcgplayer_url TEXT, tcgplayer_updated_at DATE, tcgplayer_prices JSONB,
+  cardmarket_url TEXT, cardmarket_updated_at DATE, cardmarket_prices JSONB,
+  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE INDEX idx_pokemon_cards_set_id ON pokemon_cards(set_id);
+"""
+
+
+def test_the_original_platform_schema_gets_the_added_columns_and_keeps_its_rows(cli, handcrafted, primary):
+    execute(primary, ORIGINAL_PRIMARY_DDL)
+    execute(primary, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('old', 'Old', 'S')")
+    assert execute(primary, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'pokemon_cards' AND column_name = 'level'") == [(0,)]
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "ALTER TABLE pokemon_cards ADD COLUMN IF NOT EXISTS level TEXT" in run["details"]["schema_actions"]
+    assert run["metrics"]["sets_postgres_only"] == 1
+    assert execute(primary, "SELECT level, regulation_mark FROM pokemon_cards WHERE id = 'swshp-177a'") == [("X", "E")]
+    assert execute(primary, "SELECT name FROM pokemon_card_sets WHERE id = 'old'") == [("Old",)]
+
+
+def test_verification_catches_a_row_altered_in_postgres_after_the_merge(cli, handcrafted, primary):
+    execute(primary, "SELECT 1")
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    # Something else rewrites a card as it is written (the original's TG01 → 0 corruption).
+    execute(primary, """
+        CREATE FUNCTION corrupt() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.id = 'swsh9tg-TG01' THEN NEW.number := '0'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER corrupt BEFORE INSERT OR UPDATE ON pokemon_cards
+        FOR EACH ROW EXECUTE FUNCTION corrupt();""")
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Flareon V")])
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "verification failed" in run["error"] and "swsh9tg-TG01" in run["error"]
+    assert run["metrics"]["verified"] == 0
+    cards = run["details"]["verification"][1]
+    assert cards["different"] == ["swsh9tg-TG01"] and cards["equal"] is False
+
+
+def test_a_row_that_cannot_be_mapped_is_skipped_with_its_reason_and_fails_the_run(cli, db, primary):
+    sets, cards = handcrafted_rows()
+    cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))
+    write_card_db(db, sets, cards)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert run["metrics"]["cards_skipped"] == 1 and run["metrics"]["cards_inserted"] == 4
+    assert "swshp-BAD: attacks is not valid JSON" in run["error"]
+    assert run["metrics"]["verified"] == 1
+
+
+def execute_sqlite(path: Path, sql: str) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.execute(sql)
+    finally:
+        connection.close()
+
+
+# --- interruption ------------------------------------------------------------------------------
+
+def _wait_for_lock_wait(url: str, timeout: float = 30) -> None:
+    """Until the replication's backend waits for a lock (it is mid-transaction, sets written)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                               "'tcgjobs' AND wait_event_type = 'Lock' "
+                               "AND datname = current_database()")[0][0]
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replication never reached the locked row")
+
+
+def _wait_for_no_backend(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'tcgjobs' AND datname = current_database()")[0][0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replication's connection never went away")
+
+
+@pytest.fixture
+def mid_transfer(cli, handcrafted, primary):
+    """A replicated primary, changes in SQLite (a set and two cards), and a test transaction holding
+    a row lock on one changed card, so the next replication stops inside its merge."""
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    write_card_db(handcrafted, [{"id": "swshp", "name": "Renamed", "series": "Test"}],
+                  [a_card_row("swsh9tg", "TG01", name="Changed"), a_card_row("swsh9tg", "TG09")])
+    before = snapshot(primary)
+    blocker = psycopg2.connect(primary)
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pokemon_cards WHERE id = 'swsh9tg-TG01' FOR UPDATE")
+    yield before, blocker
+    blocker.close()
+
+
+@pytest.mark.parametrize("how, code", [("sigterm", ExitCode.INTERRUPTED_SIGTERM),
+                                        ("deadline", ExitCode.TIMEOUT)])
+def test_an_interrupted_replication_cancels_the_statement_and_leaves_the_primary_unchanged(
+        mid_transfer, primary, how, code):
+    before, blocker = mid_transfer
+    args = ("run", "replicate-to-primary", "--ignore-deps")
+    process = popen_tcgjobs(*args, *(("--timeout", "3") if how == "deadline" else ()))
+    _wait_for_lock_wait(primary)
+    if how == "sigterm":
+        process.send_signal(signal.SIGTERM)
+
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == code, out + err
+    blocker.rollback()
+    _wait_for_no_backend(primary)
+    assert snapshot(primary) == before
+
+
+def test_kill_9_mid_transfer_leaves_the_primary_unchanged(mid_transfer, primary):
+    before, blocker = mid_transfer
+    process = popen_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
+    _wait_for_lock_wait(primary)
+
+    process.kill()
+    process.communicate(timeout=30)
+    blocker.rollback()  # the orphaned backend finishes its statement, finds no client, rolls back
+    _wait_for_no_backend(primary)
+
+    assert process.returncode == -signal.SIGKILL
+    assert snapshot(primary) == before
+
+
+# --- round trips of data synced by the sync jobs ------------------------------------------------
+
+def _sync(cli) -> None:
+    for job in ("sync-missing-sets", "sync-missing-cards"):
+        result = invoke(cli, "run", job, "--ignore-deps")
+        assert result.exit_code == ExitCode.OK, result.output
+
+
+def _round_trip(cli, db: Path, url: str) -> dict[str, int]:
+    _sync(cli)
+    result, run = replicate(cli)
+    assert result.exit_code == ExitCode.OK, result.output
+    compared = assert_primary_equals_sqlite(url, db)
+    before = snapshot(url)
+    again, second = replicate(cli)
+    assert again.exit_code == ExitCode.OK, again.output
+    m = second["metrics"]
+    assert (m["sets_inserted"], m["sets_updated"], m["cards_inserted"], m["cards_updated"]) == (0, 0, 0, 0)
+    assert snapshot(url) == before
+    return {"compared": compared, **run["metrics"]}
+
+
+def test_the_bundled_sample_round_trips_exactly_and_a_second_run_changes_nothing(cli, db, primary):
+    metrics = _round_trip(cli, db, primary)
+
+    assert metrics["cards_inserted"] > 0 and metrics["verified"] == 1
+    special = dict(execute(primary, "SELECT id, number FROM pokemon_cards "
+                                    "WHERE number !~ '^[0-9]+$' ORDER BY id"))
+    assert special, "the sample has non-numeric card numbers (TG01, SWSH050, ...)"
+    assert all(value != "0" for value in special.values())
+    assert execute(primary, "SELECT count(*) FROM pokemon_cards WHERE hp IS NULL")[0][0] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_2023_snapshot_round_trips_exactly_and_a_second_run_changes_nothing(
+        cli, db, env, primary, shared_data):
+    env["TCGJOBS_DATA_SOURCE"] = str(shared_data)
+
+    metrics = _round_trip(cli, db, primary)
+
+    assert metrics["cards_inserted"] == 16109 and metrics["sets_inserted"] == 151
+    assert metrics["compared"] == 16109 + 151
+    # The 2023 snapshot carries no market URLs; the handcrafted and sample tests cover those.
+    counts = execute(primary, "SELECT count(*) FILTER (WHERE hp IS NULL), "
+                              "count(*) FILTER (WHERE evolves_from IS NOT NULL), "
+                              "count(*) FILTER (WHERE number = 'TG01') FROM pokemon_cards")[0]
+    assert counts == (2502, 5753, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_one_percent_of_the_2023_snapshot_changed_is_exactly_what_is_rewritten(
+        cli, db, env, primary, shared_data):
+    env["TCGJOBS_DATA_SOURCE"] = str(shared_data)
+    _sync(cli)
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute_sqlite(db, "UPDATE pokemon_cards SET name = name || ' (changed)' "
+                       "WHERE rowid % 100 = 0")
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_updated"] == 161 and run["metrics"]["cards_unchanged"] == 16109 - 161
+    assert assert_primary_equals_sqlite(primary, db) == 16109 + 151
+
+
+def test_a_row_altered_directly_in_postgres_fails_verification_and_the_next_run_repairs_it(
+        cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute(primary, "UPDATE pokemon_cards SET number = '0', cardmarket_url = NULL "
+                     "WHERE id = 'swsh9tg-TG01'")
+
+    failed, run = replicate(cli)
+    repaired, second = replicate(cli)
+
+    assert failed.exit_code == ExitCode.FAILED, failed.output
+    assert run["details"]["verification"][1]["different"] == ["swsh9tg-TG01"]
+    assert repaired.exit_code == ExitCode.OK, repaired.output
+    assert second["metrics"]["cards_updated"] == 1 and second["metrics"]["cards_unchanged"] == 3
+    assert execute(primary, "SELECT number FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") == [("TG01",)]
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_dry_run_on_a_replicated_primary_counts_exactly_what_would_change(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Flareon", hp=130,
+                                               evolves_from="Eevee", types='["Fire"]'),
+                                    a_card_row("swsh9tg", "TG04")])
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE id = 'swshp-SWSH050'")
+    before = snapshot(primary)
+
+    result, run = replicate(cli, "--dry-run", "--delete")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    m = run["metrics"]
+    assert (m["cards_inserted"], m["cards_updated"], m["cards_unchanged"], m["cards_deleted"]) == (1, 1, 2, 1)
+    assert snapshot(primary) == before

@@ -1,0 +1,172 @@
+"""The SQLite → PostgreSQL mapping and the canonical form, checked value by value and against the
+real PostgreSQL's own output (the canonical form must equal ``jsonb_build_array(...)::text``)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import psycopg2
+import pytest
+
+from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowMapper, Table, Unmappable,
+                                                  canonical, canonical_sql, copy_line, decode,
+                                                  pg_jsonb_text)
+from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
+
+
+def card_values(**fields):
+    row = {**a_card_row("swshp", "1"), **fields}
+    return dict(zip(CARDS.names, RowMapper(CARDS).values(tuple(row[c] for c in CARDS.names)),
+                    strict=True))
+
+
+@pytest.mark.parametrize("stored, expected", [
+    ("Eevee", ["Eevee"]),            # the cron path: plain text
+    ('"Zorua"', ["Zorua"]),          # the seed script: JSON-encoded text
+    ('["Zorua"]', ["Zorua"]),
+    ("[]", None),                    # the seed script's "no pre-evolution"
+    ("", None),
+    (None, None),
+    ("Mr. Mime", ["Mr. Mime"]),
+])
+def test_evolves_from_becomes_a_one_element_array_or_null(stored, expected):
+    assert card_values(evolves_from=stored)["evolves_from"] == expected
+
+
+@pytest.mark.parametrize("column, stored, expected", [
+    ("hp", None, None),
+    ("hp", 0, 0),
+    ("hp", 340, 340),
+    ("number", "TG01", "TG01"),
+    ("number", "177a", "177a"),
+    ("number", "SWSH050", "SWSH050"),
+    ("artist", None, None),
+    ("rarity", None, None),
+    ("flavor_text", None, None),
+    ("converted_retreat_cost", None, None),
+    ("cardmarket_url", "https://cm/1", "https://cm/1"),
+    ("tcgplayer_url", None, None),
+    ("types", '["Fire","Water"]', ["Fire", "Water"]),
+    ("rules", None, None),
+])
+def test_values_are_kept_exactly_and_null_stays_null(column, stored, expected):
+    assert card_values(**{column: stored})[column] == expected
+
+
+@pytest.mark.parametrize("column, stored, reason", [
+    ("hp", "abc", "hp is not an integer"),
+    ("hp", 2**31, "hp is out of PostgreSQL INTEGER range"),
+    ("attacks", "[{not json", "attacks is not valid JSON"),
+    ("attacks", "[NaN]", "attacks contains NaN, which is not valid JSON for PostgreSQL"),
+    ("abilities", '["\\u0000"]', "abilities contains \\u0000"),
+    ("name", "nul\x00here", "name contains a NUL character"),
+    ("types", '[1, 2]', "types is not a JSON array of strings"),
+    ("subtypes", '{"a": 1}', "subtypes is not a JSON array of strings"),
+])
+def test_a_value_that_cannot_be_stored_exactly_names_the_column_and_why(column, stored, reason):
+    with pytest.raises(Unmappable, match=reason.replace("\\", "\\\\")):
+        card_values(**{column: stored})
+
+
+@pytest.mark.parametrize("stored, reason", [
+    ({"release_date": "2022-13-01"}, "release_date is not a YYYY/MM/DD date"),
+    ({"release_date": "25/02/2022"}, "release_date is not a YYYY/MM/DD date"),
+    ({"updated_at": "2022/02/25"}, "updated_at is not a YYYY/MM/DD HH:MM:SS timestamp"),
+])
+def test_unparsable_dates_are_refused(stored, reason):
+    row = a_set_row("x", **stored)
+    with pytest.raises(Unmappable, match=reason):
+        RowMapper(SETS).values(tuple(row.get(c) for c in SETS.names))
+
+
+def test_dates_and_timestamps_are_parsed():
+    row = a_set_row("x", release_date="2022/02/25", updated_at="2023/03/31 15:04:05")
+    values = RowMapper(SETS).values(tuple(row.get(c) for c in SETS.names))
+    assert values[SETS.names.index("release_date")] == "2022-02-25"
+    assert values[SETS.names.index("updated_at")] == "2023-03-31T15:04:05"
+
+
+TRICKY_JSON = [
+    '{"small":"s","large":"l","a":1,"ü":2,"zz":3}',      # JSONB key order: length, then bytes
+    '{"é":1,"ab":2}',                                   # é is 2 bytes: sorts with "ab"
+    '[1.50, 1e2, -0.0, 0.1, 1E-7, -12.340e1, 10]',      # numeric output, not float repr
+    '{"a":1,"a":2}',                                    # duplicate keys: the last wins
+    '["tab\\there", "quote\\"", "back\\\\slash", "\\u00e9", "×2", "\\ud83d\\ude00", "\\u001f"]',
+    '[]', '{}', 'null', 'true', '"text"', '[[], {}, [null]]',
+    '{"nested":{"b":[{"y":1,"x":2}],"a":null}}',
+]
+
+
+ONE_JSON = Table("t", (Column("v", "jsonb"), Column("x", "text")), "t")
+
+
+@pytest.mark.postgres
+def test_the_canonical_text_equals_postgresql_output_for_tricky_json(postgres_url):
+    with psycopg2.connect(postgres_url) as connection, connection.cursor() as cursor:
+        for text in TRICKY_JSON:
+            cursor.execute("SELECT %s::jsonb::text, jsonb_build_array(%s::jsonb, 'x'::text)::text",
+                           (text, text))
+            single, row = cursor.fetchone()
+            parsed = decode(text)
+            assert pg_jsonb_text(parsed) == single, text
+            value = RowMapper(ONE_JSON).values((text, "x"))
+            assert canonical(value) == row, text
+    connection.close()
+
+
+@pytest.mark.postgres
+def test_rows_copied_into_postgresql_have_the_digest_computed_from_sqlite(postgres_url):
+    sets, cards = handcrafted_rows()
+    cards.append(a_card_row("swshp", "X1", name="line\nbreak\r\tand \\ backslash",
+                            rules='["a \\"quoted\\" rule", "back\\\\slash", "{braces}", "NULL", ""]',
+                            extra='{"z":[1.50,2e3],"é":"\\u00e9"}', evolves_from='"Mr. \\"Mime\\""'))
+    connection = psycopg2.connect(postgres_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            for table, rows in ((SETS, sets), (CARDS, cards)):
+                mapper = RowMapper(table)
+                raws = [tuple(row.get(c) for c in table.names) for row in rows]
+                types = ", ".join(f"{c.name} {c.pg_type}" for c in table.columns)
+                cursor.execute(f"CREATE TEMP TABLE {table.name} ({types})")
+                lines = "".join(copy_line(table, mapper.values(raw), raw) for raw in raws)
+                cursor.copy_expert(f"COPY {table.name} FROM STDIN", io.StringIO(lines))
+                cursor.execute(f"SELECT id, md5({canonical_sql(table)}) FROM {table.name}")
+                expected = {raw[0]: hashlib.md5(canonical(mapper.values(raw)).encode()).hexdigest()
+                            for raw in raws}
+                assert dict(cursor.fetchall()) == expected
+            cursor.execute("SELECT rules, evolves_from, name FROM pokemon_cards WHERE id = 'swshp-X1'")
+            assert cursor.fetchone() == (['a "quoted" rule', "back\\slash", "{braces}", "NULL", ""],
+                                         ['Mr. "Mime"'], "line\nbreak\r\tand \\ backslash")
+    finally:
+        connection.close()
+
+
+def test_the_canonical_text_of_a_row_is_jsonb_text_of_its_values():
+    values = card_values(extra=json.dumps({"b": 1, "a": [1.5]}))
+    text = canonical(list(values.values()))
+    assert text.startswith('["swshp-1", "Card 1", "Pokémon", ["Basic"], 60, ["Grass"], null')
+    assert '{"a": [1.5], "b": 1}]' in text
+
+
+def test_python_rendering_matches_sqlite_json_array_so_fingerprints_agree_across_runs(env):
+    import sqlite3
+    from pathlib import Path
+
+    from tcgjobs.services.replication.digests import _fingerprint_sql, fingerprint, rendered_row
+    from tests.support.replication import write_card_db
+
+    path = Path(env["DATABASE_PATH"])
+    sets, cards = handcrafted_rows()
+    cards.append(a_card_row("swshp", "Q1", name="O'Brien's \"quoted\" \\ \t\n\x01\x7f é ✓",
+                            hp=-1, flavor_text=""))
+    write_card_db(path, sets, cards)
+    connection = sqlite3.connect(path)
+    try:
+        for table in (SETS, CARDS):
+            sql = f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table)} FROM {table.name}"
+            for row in connection.execute(sql):
+                assert fingerprint(rendered_row(row[:-1])) == fingerprint(row[-1]), row[0]
+    finally:
+        connection.close()

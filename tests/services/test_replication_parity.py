@@ -1,0 +1,91 @@
+"""SQLite ↔ PostgreSQL parity: the service function and validate-data-integrity's use of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tcgjobs.db.cards import open_card_database
+from tcgjobs.errors import ExitCode
+from tcgjobs.services import postgres
+from tcgjobs.services.replication import check_parity
+from tests.conftest import invoke, make_settings
+from tests.support.replication import execute, handcrafted_rows, write_card_db
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def replicated(cli, env, postgres_url) -> tuple[Path, str]:
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, *handcrafted_rows())
+    env["TCGJOBS_POSTGRES_URL"] = postgres_url
+    result = invoke(cli, "run", "replicate-to-primary", "--ignore-deps")
+    assert result.exit_code == ExitCode.OK, result.output
+    return path, postgres_url
+
+
+def parity(path: Path, url: str):
+    db = open_card_database(path, readonly=True)
+    connection = postgres.connect(make_settings(TCGJOBS_POSTGRES_URL=url))
+    try:
+        return {c.table: c for c in check_parity(connection, db)}
+    finally:
+        connection.close()
+        db.close()
+
+
+def test_parity_holds_after_a_replication(replicated):
+    result = parity(*replicated)
+
+    assert all(c.equal for c in result.values())
+    assert (result["pokemon_cards"].source_rows, result["pokemon_cards"].primary_rows) == (4, 4)
+    assert result["pokemon_cards"].source_checksum == result["pokemon_cards"].primary_checksum
+
+
+def test_parity_names_rows_altered_added_or_removed_in_postgres(replicated):
+    path, url = replicated
+    execute(url, "UPDATE pokemon_cards SET number = '0' WHERE id = 'swsh9tg-TG01'")
+    execute(url, "DELETE FROM pokemon_cards WHERE id = 'swshp-177a'")
+    execute(url, "INSERT INTO pokemon_cards (id, name, supertype, subtypes, types, set_id, number) "
+                 "VALUES ('extra-1', 'E', 'Pokémon', '{}', '{}', 'swshp', '1')")
+
+    cards = parity(path, url)["pokemon_cards"]
+
+    assert not cards.equal
+    assert (cards.different, cards.missing, cards.extra) == (["swsh9tg-TG01"], ["swshp-177a"], ["extra-1"])
+    assert "different: swsh9tg-TG01" in cards.describe()
+
+
+def test_parity_on_an_empty_primary_reports_every_row_missing(env, postgres_url):
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, *handcrafted_rows())
+
+    result = parity(path, postgres_url)
+
+    assert result["pokemon_cards"].primary_rows == 0 and len(result["pokemon_cards"].missing) == 4
+
+
+def test_validate_data_integrity_reports_a_primary_out_of_parity(cli, replicated):
+    path, url = replicated
+    execute(url, "UPDATE pokemon_card_sets SET name = 'changed' WHERE id = 'swshp'")
+
+    result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+
+    run = json.loads(result.stdout)["run"]
+    findings = {f["check"]: f for f in run["details"]["findings"]}
+    assert findings["primary_parity_pokemon_card_sets"]["count"] == 1
+    assert findings["primary_parity_pokemon_card_sets"]["examples"] == ["different: swshp"]
+    assert findings["primary_parity_pokemon_cards"]["count"] == 0
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+
+
+def test_validate_data_integrity_without_a_primary_checks_no_parity(cli, env):
+    write_card_db(Path(env["DATABASE_PATH"]), *handcrafted_rows())
+
+    result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+
+    run = json.loads(result.stdout)["run"]
+    assert not [f for f in run["details"]["findings"] if f["check"].startswith("primary_parity")]
