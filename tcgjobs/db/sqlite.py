@@ -7,6 +7,7 @@ never a new empty database (the original silently fell back to an in-memory one)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,30 @@ def ensure_writable_parent(path: Path, *, create: bool) -> None:
             raise ConfigError(f"cannot create directory {parent}: {exc.strerror}") from exc
     if not parent.is_dir():
         raise ConfigError(f"{parent} is not a directory")
-    import os
-
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"directory {parent} is not writable")
+
+
+def database_bytes(path: Path) -> int:
+    """Bytes of a database file plus its WAL: what it occupies, and what a copy can at most need."""
+    total = 0
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += candidate.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from peewee import BooleanField, FloatField, IntegerField, Model, SqliteDatabase, TextField
 
 from tcgjobs.db.sqlite import (Migration, check_schema, ensure_writable_parent, migrate,
-                               open_sqlite, statements)
+                               open_sqlite, pid_alive, statements)
 
 
 class RunStatus(str, Enum):
@@ -174,7 +174,7 @@ class RunRecord:
         beat = self.heartbeat_at or self.started_at
         if now - beat > stale_after:
             return RunStatus.ABANDONED
-        if self.host == socket.gethostname() and not _pid_alive(self.pid):
+        if self.host == socket.gethostname() and not pid_alive(self.pid):
             return RunStatus.ABANDONED
         return RunStatus.RUNNING
 
@@ -186,16 +186,6 @@ class RunRecord:
             "status": self.status.value, "exit_code": self.exit_code, "duration_s": self.duration_s,
             "metrics": self.metrics, "error": self.error, "version": self.version,
         }
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _record(row: _RunModel) -> RunRecord:

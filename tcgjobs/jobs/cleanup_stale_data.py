@@ -29,6 +29,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
+from tcgjobs.db.sqlite import database_bytes
 from tcgjobs.registry import JobOption, JobResult, Resource, get_job, job
 from tcgjobs.services.tempfiles import Leftover, find_leftovers
 
@@ -49,17 +50,6 @@ def _pages(db: SqliteDatabase) -> _Pages:
         return db.execute_sql(f"PRAGMA {name}").fetchone()[0]
 
     return _Pages(pragma("page_size"), pragma("page_count"), pragma("freelist_count"))
-
-
-def _on_disk(path: Path) -> int:
-    """Bytes of the database file plus its WAL."""
-    total = 0
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        try:
-            total += candidate.stat().st_size
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def _vacuum_decision(ctx: JobContext, pages: _Pages) -> tuple[bool, str]:
@@ -108,7 +98,7 @@ def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
 def run(ctx: JobContext) -> JobResult:
     path = ctx.settings.database_path
     db = ctx.card_db(readonly=ctx.dry_run)
-    size_before = _on_disk(path)
+    size_before = database_bytes(path)
     before = _pages(db)
     vacuum, why = _vacuum_decision(ctx, before)
     cutoff = ctx.started_at - timedelta(days=ctx.options["ledger_retention_days"])
@@ -150,7 +140,7 @@ def run(ctx: JobContext) -> JobResult:
         leftover.path.unlink(missing_ok=True)
         removed += 1
     after = _pages(db)
-    size_after = _on_disk(path)
+    size_after = database_bytes(path)
     metrics.update(
         size_after_bytes=size_after,
         bytes_reclaimed=max(0, size_before - size_after),

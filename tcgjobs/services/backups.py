@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from tcgjobs.db.sqlite import pid_alive
 from tcgjobs.services.compression import CHUNK
 from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
 
@@ -271,22 +272,10 @@ def temp_leftovers(directory: Path, only_dead: bool) -> list[Path]:
         if purpose is None:
             continue
         pid_text = rest[len(purpose) + 1:].split("-", 1)[0]
-        if only_dead and pid_text.isdigit() and _alive(int(pid_text)):
+        if only_dead and pid_text.isdigit() and (int(pid_text) == os.getpid() or pid_alive(int(pid_text))):
             continue
         found.append(Path(entry.path))
     return sorted(found)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def hash_file(path: Path) -> str:

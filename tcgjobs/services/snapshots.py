@@ -28,6 +28,7 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs import __version__
+from tcgjobs.db.sqlite import database_bytes
 from tcgjobs.errors import JobFailed
 from tcgjobs.services import backups as b
 from tcgjobs.services import compression as c
@@ -51,17 +52,6 @@ class BackupReport:
     @property
     def verified(self) -> bool:
         return self.verification.ok
-
-
-def source_bytes(path: Path) -> int:
-    """Bytes of the database file plus its WAL (what a snapshot can at most need)."""
-    total = 0
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        try:
-            total += candidate.stat().st_size
-        except FileNotFoundError:
-            pass
-    return total
 
 
 def check_free_space(needs: list[tuple[Path, int]], reserve_bytes: int) -> None:
@@ -123,7 +113,7 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     clock = time.monotonic()
     backup_dir.mkdir(parents=True, exist_ok=True)
     temp_dir.mkdir(parents=True, exist_ok=True)
-    size = source_bytes(source_path)
+    size = database_bytes(source_path)
     check_free_space([(temp_dir, size), (backup_dir, size)], reserve_bytes)
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
     final = backup_dir / b.backup_name(created_at, compression)
