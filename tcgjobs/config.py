@@ -329,7 +329,9 @@ def load_settings(environ: Mapping[str, str], table: Iterable[Setting] | None = 
             values[setting.name] = setting.parser(text)
         except ValueError as exc:
             message = f"{variable}: {exc}"
-            problems.append(message.replace(text, "<redacted>") if setting.secret else message)
+            if setting.secret and len(text) >= 8:  # parsers of secrets never quote them; be sure
+                message = message.replace(text, "<redacted>")
+            problems.append(message)
             values[setting.name] = None
         sources[setting.name] = source
     problems.extend(_cross_checks(values))
@@ -343,6 +345,10 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if values.get("notifications_enabled") and not values.get("slack_webhook_url"):
         problems.append("NOTIFICATIONS_ENABLED=true needs SLACK_WEBHOOK_URL (or SLACK_WEBHOOK_URL_FILE)")
+    for name, variable in (("database_path", "DATABASE_PATH"), ("state_path", "TCGJOBS_STATE_PATH")):
+        path = values.get(name)
+        if path is not None and Path(path).is_dir():
+            problems.append(f"{variable}={path} is a directory; it must name the database file")
     if values.get("postgres_url") and values.get("postgres_host"):
         problems.append("set either TCGJOBS_POSTGRES_URL or POSTGRES_HOST, not both")
     return problems

@@ -168,3 +168,16 @@ def test_config_check_passes_on_a_fresh_machine(cli):
 def test_settings_with_overrides_keeps_the_original_untouched(settings: Settings):
     changed = settings.with_overrides(heartbeat_seconds=1.0)
     assert changed.heartbeat_seconds == 1.0 and settings.heartbeat_seconds == 10.0
+
+
+def test_an_invalid_short_secret_does_not_mangle_the_message():
+    with pytest.raises(ConfigError) as caught:
+        make_settings(NOTIFICATION_WEBHOOK_URL="x")
+    assert "NOTIFICATION_WEBHOOK_URL: expected an http(s):// URL" in str(caught.value)
+
+
+def test_a_database_path_that_is_a_directory_is_reported_with_the_other_problems(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        make_settings(DATABASE_PATH=str(tmp_path), TCGJOBS_TIMEZONE="Nowhere/Land")
+    assert len(caught.value.problems) == 2
+    assert f"DATABASE_PATH={tmp_path} is a directory" in str(caught.value)

@@ -1,6 +1,7 @@
 """cleanup-stale-data: checkpoint, VACUUM when worth it, ANALYZE, prune the ledger and leftovers.
 
-The original ran an unconditional VACUUM (exclusive, twice the disk) and deleted nothing. Here:
+The original ran an unconditional VACUUM (exclusive, twice the disk) and deleted nothing. Here,
+after ``PRAGMA quick_check`` passes (a damaged file fails the run untouched):
 
 1. ``PRAGMA wal_checkpoint(TRUNCATE)``: folds the WAL back into the database. Readers (the
    platform's APIs) are waited for up to the busy timeout, never forever; a checkpoint blocked by
@@ -19,11 +20,13 @@ The original ran an unconditional VACUUM (exclusive, twice the disk) and deleted
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import peewee
 from loguru import logger
 from peewee import SqliteDatabase
 
@@ -73,6 +76,16 @@ def _leftovers(ctx: JobContext) -> list[Leftover]:
     return find_leftovers([ctx.settings.backup_dir, ctx.settings.temp_dir], older_than)
 
 
+def _quick_check(db: SqliteDatabase) -> str | None:
+    """None when ``PRAGMA quick_check`` passes, else what it (or SQLite) said. Maintenance on a
+    damaged file could spread the damage, and a success would hide it."""
+    try:
+        rows = [row[0] for row in db.execute_sql("PRAGMA quick_check(5)").fetchall()]
+    except (sqlite3.DatabaseError, peewee.DatabaseError) as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows)
+
+
 def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
     """``(busy, wal_pages, checkpointed_pages)`` of a TRUNCATE checkpoint."""
     return tuple(db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
@@ -98,6 +111,10 @@ def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
 def run(ctx: JobContext) -> JobResult:
     path = ctx.settings.database_path
     db = ctx.card_db(readonly=ctx.dry_run)
+    damage = _quick_check(db)
+    if damage:
+        return JobResult.failed(f"PRAGMA quick_check found damage, so nothing was changed: {damage} "
+                                "(run validate-data-integrity; restore from a backup if confirmed)")
     size_before = database_bytes(path)
     before = _pages(db)
     vacuum, why = _vacuum_decision(ctx, before)

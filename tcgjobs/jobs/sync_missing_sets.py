@@ -29,6 +29,32 @@ def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
     return [column for column, a, b in zip(SET_COLUMNS, new, old, strict=True) if a != b]
 
 
+def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
+          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]:
+    """Rows to insert, rows to update, and the changed columns of each updated set."""
+    inserts, updates, changes = [], [], {}
+    for record in records:
+        row = set_row(record)
+        old = stored.get(row[0])
+        if old is None:
+            inserts.append(row)
+        elif row != old:
+            updates.append(row)
+            changes[row[0]] = _changed_columns(row, old)
+    return inserts, updates, changes
+
+
+def _warn(read: Any, source: Any, database_only: list[str]) -> None:
+    for rejection in read.rejected:
+        logger.error("rejected set record: {}", rejection)
+    for set_id in read.duplicates:
+        logger.warning("set {} appears more than once in {}; the last record wins", set_id,
+                       source.sets_file)
+    if database_only:
+        logger.warning("{} set(s) are in the database but not in the source (kept, never deleted): {}",
+                       len(database_only), examples(database_only))
+
+
 @job(
     name="sync-missing-sets",
     help="Insert new and update changed sets from the card data into the card database.",
@@ -47,24 +73,9 @@ def run(ctx: JobContext) -> JobResult:
     source_ids = [record["id"] for record in read.sets]
     refuse_sample_mix(source, source_ids, stored)
 
-    inserts, updates, changes = [], [], {}
-    for record in read.sets:
-        row = set_row(record)
-        old = stored.get(row[0])
-        if old is None:
-            inserts.append(row)
-        elif row != old:
-            updates.append(row)
-            changes[row[0]] = _changed_columns(row, old)
+    inserts, updates, changes = _plan(read.sets, stored)
     database_only = sorted(set(stored) - set(source_ids))
-    for rejection in read.rejected:
-        logger.error("rejected set record: {}", rejection)
-    for set_id in read.duplicates:
-        logger.warning("set {} appears more than once in {}; the last record wins", set_id,
-                       source.sets_file)
-    if database_only:
-        logger.warning("{} set(s) are in the database but not in the source (kept, never deleted): {}",
-                       len(database_only), examples(database_only))
+    _warn(read, source, database_only)
 
     ctx.check_cancelled()
     if not ctx.dry_run and (inserts or updates):

@@ -15,10 +15,12 @@ The database is opened read-only; nothing is written.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee
 from loguru import logger
 from peewee import SqliteDatabase
 
@@ -77,6 +79,18 @@ class CheckContext:
 
 
 Check = Callable[[CheckContext], list[Finding]]
+
+#: What SQLite raises when pages are damaged ("database disk image is malformed"); peewee wraps it.
+UNREADABLE = (sqlite3.DatabaseError, peewee.DatabaseError)
+
+
+def _guarded(check: Check, c: CheckContext) -> list[Finding]:
+    """Run ``check``; a database too damaged to answer is an integrity error, not a crash."""
+    try:
+        return check(c)
+    except UNREADABLE as exc:
+        name = "integrity_check" if check is check_integrity else "unreadable_" + check.__name__[6:]
+        return [Finding(name, ERROR, 1, f"the database could not be read: {exc}", [str(exc)])]
 
 
 def check_integrity(c: CheckContext) -> list[Finding]:
@@ -232,20 +246,26 @@ def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | N
 )
 def run(ctx: JobContext) -> JobResult:
     db = ctx.card_db(readonly=True)
-    source, note = _load_source_ids(ctx, db)
-    check_context = CheckContext(db, ctx.options["examples"], source, note)
     findings: list[Finding] = []
+    try:
+        source, note = _load_source_ids(ctx, db)
+    except UNREADABLE as exc:  # the database's own pages, not the source, failed to read
+        source, note = None, f"the database could not be read: {exc}"
+    check_context = CheckContext(db, ctx.options["examples"], source, note)
     for check in CHECKS:
         ctx.check_cancelled()
-        findings.extend(check(check_context))
+        findings.extend(_guarded(check, check_context))
     findings.extend(check_primary_parity(ctx, db, ctx.options["examples"]))
     problems = [f for f in findings if f.count]
     for finding in problems:
         log = logger.error if finding.severity == ERROR else logger.warning
         log("{} {}: {} ({}){}", finding.severity, finding.check, finding.count, finding.description,
             ": " + "; ".join(finding.examples) if finding.examples else "")
-    counts = {row[0]: row[1] for row in db.execute_sql(
-        "SELECT 'sets', count(*) FROM pokemon_card_sets UNION ALL SELECT 'cards', count(*) FROM pokemon_cards")}
+    try:
+        counts = {row[0]: row[1] for row in db.execute_sql(
+            "SELECT 'sets', count(*) FROM pokemon_card_sets UNION ALL SELECT 'cards', count(*) FROM pokemon_cards")}
+    except UNREADABLE:
+        counts = {"sets": -1, "cards": -1}
     metrics: dict[str, float | int] = {"total_sets": counts["sets"], "total_cards": counts["cards"]}
     metrics.update({f.check: f.count for f in findings})
     errors = [f for f in problems if f.severity == ERROR]

@@ -174,3 +174,13 @@ def test_vacuum_is_skipped_when_the_disk_has_no_room_for_it(cli, env, fragmented
     assert "not enough disk for VACUUM" in result.stderr
     after = bigdb.facts_of(path)
     assert after["page_count"] == before["page_count"] and after["freelist"] > 0, "no VACUUM ran"
+
+
+def test_a_damaged_database_fails_cleanup_before_any_maintenance(cli, fragmented_db):
+    path, _ = fragmented_db
+    bigdb.damage_pages(path, first_page=3)
+    damaged = hashlib.sha256(path.read_bytes()).hexdigest()
+    result, run = run_json(cli, "--force")
+    assert result.exit_code == 1, result.output
+    assert "quick_check" in run["error"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == damaged, "no VACUUM or ANALYZE on a damaged file"

@@ -167,3 +167,14 @@ def test_the_real_2023_snapshot_validates_with_exact_source_counts(cli, db, env,
     totals = rows(db, "SELECT count(*) FROM pokemon_card_sets s WHERE (SELECT count(*) FROM pokemon_cards c "
                       "WHERE c.set_id = s.id) != coalesce(s.total, s.printed_total, 0)")[0][0]
     assert found["set_totals_disagree"]["count"] == totals
+
+
+def test_damaged_pages_are_an_integrity_error_exit_3_not_a_crash(cli, synced):
+    from tests.support.bigdb import damage_pages
+
+    damage_pages(synced)
+    result, run = run_json(cli, "validate-data-integrity")
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+    errors = {f["check"]: f for f in run["details"]["findings"] if f["severity"] == "error" and f["count"]}
+    assert "integrity_check" in errors, errors
+    assert run["status"] == "failed" and "data integrity errors" in run["error"]

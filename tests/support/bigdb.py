@@ -54,3 +54,18 @@ def copy_database(source: Path, target: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         if Path(str(source) + suffix).exists():
             shutil.copyfile(str(source) + suffix, str(target) + suffix)
+
+
+def damage_pages(path: Path, first_page: int = 2, length: int = 200) -> None:
+    """Scribble over the start and end of every page from ``first_page`` on, as a failing disk would,
+    after folding the WAL in so the damage is what SQLite reads."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.close()
+    with open(path, "r+b") as handle:
+        for page in range(first_page, pages + 1):
+            for offset in (0, page_size - length):  # the b-tree page header and the cell area
+                handle.seek((page - 1) * page_size + offset)
+                handle.write(bytes((page * 37 + i) % 256 for i in range(length)))
