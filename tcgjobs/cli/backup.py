@@ -1,12 +1,12 @@
 """``tcgjobs backup list | verify | restore``: look at, prove and use the backups.
 
-Exit codes: 0 success; 1 a verification or restore could not be done; 2 usage (unknown file,
-refusing to overwrite without ``--force``); 3 a corrupt backup; 75 the backup directory or card
-database is locked by a running job; 78 configuration.
+Each command's exit codes are declared once below (``LIST_EXIT_CODES`` ...) and shown in its
+``--help``; docs/backups.md lists the same codes (a test checks both).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -28,6 +28,36 @@ backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="List, verify and restore backups of the card database.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+LIST_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "listed (also when there are no backups)",
+    ExitCode.CONFIG: "invalid configuration",
+}
+VERIFY_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "every backup checked is verified",
+    ExitCode.FAILED: "a backup could not be checked (no room or no access for the temporary copy), "
+                     "or there are no backups",
+    ExitCode.USAGE: "no such backup, a file that is not a backup, or both FILE and --all",
+    ExitCode.PROBLEMS: "a backup is corrupt (takes precedence over 1)",
+    ExitCode.SKIPPED: "a running job holds the backup directory; nothing was checked",
+    ExitCode.CONFIG: "invalid configuration",
+}
+RESTORE_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "restored and checked",
+    ExitCode.FAILED: "not restored: the target exists and --force was not given, the backup could "
+                     "not be verified, the safety snapshot failed, or not enough disk space",
+    ExitCode.USAGE: "no such backup, a file that is not a backup, or a target that is a directory",
+    ExitCode.PROBLEMS: "the backup is corrupt; nothing was changed",
+    ExitCode.SKIPPED: "a running job holds the card database or backup directory; nothing was changed",
+    ExitCode.CONFIG: "invalid configuration",
+}
+
+
+def with_exit_codes(text: str, codes: dict[ExitCode, str]) -> str:
+    """A command's help: ``text`` and then one line per exit code (kept as is by click's ``\\b``)."""
+    lines = [textwrap.fill(meaning, 76, initial_indent=f"  {int(code):>2}  ", subsequent_indent=" " * 6)
+             for code, meaning in codes.items()]
+    return f"{text}\n\n\b\nExit codes:\n" + "\n".join(lines)
 
 
 def _holder(action: str) -> dict[str, Any]:
@@ -153,10 +183,10 @@ def restore_command(
     with common.errors_exit():
         source = resolve_backup(settings, file)
         target = to if to is not None else settings.database_path
-        if target.exists() and not force:
-            raise UsageError(f"{target} exists; refusing to overwrite it without --force")
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
+        if target.exists() and not force:
+            raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
         live = target.resolve() == settings.database_path.resolve()
         names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
@@ -172,9 +202,16 @@ def restore_command(
         common.print_text("\n".join(lines))
 
 
-backup_app.command("list")(list_command)
-backup_app.command("verify")(verify_command)
-backup_app.command("restore")(restore_command)
+backup_app.command("list", help=with_exit_codes(
+    "Every backup: name, created, size, compression, status and what rotation would do.",
+    LIST_EXIT_CODES))(list_command)
+backup_app.command("verify", help=with_exit_codes(
+    "Checksum, decompress, integrity check and row counts of one backup (default: the newest) or "
+    "all; records the result in the manifest.", VERIFY_EXIT_CODES))(verify_command)
+backup_app.command("restore", help=with_exit_codes(
+    "Verify a backup, then restore it: atomically to a new file, or through SQLite's backup API over "
+    "an existing database (--force), under the card-database lock, after a safety snapshot.",
+    RESTORE_EXIT_CODES))(restore_command)
 
 
 def register(app: typer.Typer) -> None:

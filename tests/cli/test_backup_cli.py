@@ -4,11 +4,14 @@ they leave behind."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
 from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
@@ -150,13 +153,65 @@ def test_restore_of_a_zstd_backup_and_an_original_backup_round_trip(cli, filled,
         assert rows(target, "pokemon_cards") == live_rows(filled, "pokemon_cards")
 
 
-def test_restore_refuses_to_overwrite_an_existing_database_without_force(cli, filled):
+def test_restore_refuses_to_overwrite_an_existing_database_without_force_and_exits_1(cli, filled):
     path = make_backup(filled, WHEN)
     before = filled.database_path.read_bytes()
     result = invoke(cli, "backup", "restore", path.name)
-    assert result.exit_code == 2, result.output
-    assert "--force" in result.output
+    assert result.exit_code == 1, result.output
+    assert "refusing to overwrite it without --force" in result.output
     assert filled.database_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("target", "code", "message"), [
+    ("no-such-backup", 2, "no backup 'no-such-backup'"),
+    ("directory", 2, "is a directory"),
+])
+def test_restore_usage_errors_exit_2_and_change_nothing(cli, filled, tmp_path, target, code, message):
+    path = make_backup(filled, WHEN)
+    args = ["no-such-backup"] if target == "no-such-backup" else [path.name, "--to", str(tmp_path), "--force"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke(cli, "backup", "restore", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_restore_of_a_backup_that_cannot_be_verified_exits_1_and_changes_nothing(cli, filled, env, tmp_path):
+    path = make_backup(filled, WHEN)
+    target = tmp_path / "existing.db"
+    target.write_bytes(b"keep me")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
+    result = invoke(cli, "backup", "restore", path.name, "--to", str(target), "--force")
+    assert result.exit_code == 1, result.output
+    assert "could not be verified" in result.output
+    assert target.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("command", [["list"], ["verify"], ["restore", "x"]])
+def test_backup_commands_exit_78_for_an_invalid_configuration(cli, filled, env, command):
+    env["TCGJOBS_BUSY_TIMEOUT_MS"] = "soon"
+    result = invoke(cli, "backup", *command)
+    assert result.exit_code == 78, result.output
+    assert "TCGJOBS_BUSY_TIMEOUT_MS" in result.output
+
+
+EXIT_CODE_TABLES = {"list": LIST_EXIT_CODES, "verify": VERIFY_EXIT_CODES, "restore": RESTORE_EXIT_CODES}
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODE_TABLES))
+def test_help_and_docs_list_every_exit_code_of_each_backup_command(cli, command):
+    codes = EXIT_CODE_TABLES[command]
+    result = invoke(cli, "backup", command, "--help")
+    assert result.exit_code == 0, result.output
+    help_text = " ".join(result.output.split())
+    for code, meaning in codes.items():
+        assert f"{int(code)} {meaning}" in help_text
+    docs = (Path(__file__).parents[2] / "docs" / "backups.md").read_text(encoding="utf-8")
+    [row] = [line for line in docs.splitlines() if line.startswith(f"| `tcgjobs backup {command}")]
+    documented = {int(code) for code in re.findall(r"(?:^|·)\s*(\d+)\b", row.rsplit("|", 2)[1])}
+    assert documented == {int(code) for code in codes}
 
 
 def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tmp_path):
