@@ -87,21 +87,29 @@ def _size(value: int) -> str:
     return str(value)
 
 
+SAFETY_RETENTION = "safety snapshot: never rotated, delete by hand"
+
+
 def list_command(as_json: JsonOption = False) -> None:
-    """Every backup: name, created, size, compression, status and what rotation would do."""
+    """Every backup: name, created, size, compression, status and what rotation would do; then
+    the safety snapshots taken by ``restore --force``."""
     settings = common.settings()
     backups = b.list_backups(settings.backup_dir)
+    safety = b.list_safety_snapshots(settings.backup_dir)
     reasons = retention_reasons(settings, backups)
+    reasons.update({item.name: SAFETY_RETENTION for item in safety})
     if as_json:
         common.print_json({"backup_dir": str(settings.backup_dir),
                            "backups": [{**item.as_json(), "retention": reasons[item.name]}
-                                       for item in backups]})
+                                       for item in backups],
+                           "safety_snapshots": [{**item.as_json(), "retention": reasons[item.name]}
+                                                for item in safety]})
         return
-    if not backups:
+    if not backups and not safety:
         common.print_text(f"no backups in {settings.backup_dir}")
         return
     rows = [(item.name, item.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), _size(item.size_bytes),
-             item.compression, item.status, reasons[item.name]) for item in backups]
+             item.compression, item.status, reasons[item.name]) for item in [*backups, *safety]]
     print_table(["name", "created", "size", "compression", "status", "retention"], rows)
 
 
@@ -110,7 +118,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
     candidates = [Path(file), settings.backup_dir / file]
     for candidate in candidates:
         if candidate.is_file():
-            if not b.is_backup_name(candidate.name):
+            if not b.is_restorable_name(candidate.name):
                 raise UsageError(f"{candidate} is not a backup (expected a name like "
                                  f"{b.backup_name(utcnow())})")
             return candidate
@@ -121,7 +129,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 def verify_command(
     file: Annotated[Optional[str], typer.Argument(  # noqa: UP007,UP045 (Typer needs Optional)
         help="Backup file or name (default: the newest).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Verify every backup.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Verify every backup and safety snapshot.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Checksum, decompress, integrity check and row counts; records the result. Exit 3 if any
@@ -134,6 +142,8 @@ def verify_command(
             targets = [resolve_backup(settings, file)]
         else:
             listed = b.list_backups(settings.backup_dir)
+            if all_:
+                listed += b.list_safety_snapshots(settings.backup_dir)
             if not listed:
                 raise JobFailed(f"no backups in {settings.backup_dir}")
             targets = [item.path for item in (listed if all_ else listed[:1])]

@@ -90,7 +90,7 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
     the decompressed copy is kept and returned (the caller removes it). Raises Unverifiable when
     the check itself could not be done, FileNotFoundError when the backup is gone.
     """
-    parsed = parse_name(path.name)
+    parsed = parse_name(path.name, safety=True)
     compression = parsed[1] if parsed else "gzip"
     manifest = read_manifest(path) or {}
     if expected_sha256 is None:
@@ -160,7 +160,7 @@ def record_verification(backup_path: Path, verification: Verification,
     """Store a verification's result in the manifest (creating one for the original's backups) and,
     for a sound backup without a checksum sidecar, write the sidecar."""
     manifest = read_manifest(backup_path) or {}
-    parsed = parse_name(backup_path.name)
+    parsed = parse_name(backup_path.name, safety=True)
     created_at, compression = parsed if parsed else (None, "gzip")
     manifest.pop("format", None)
     manifest.setdefault("name", backup_path.name)

@@ -16,6 +16,7 @@ from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tests.conftest import invoke
+from tests.health.support import run_health
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
 
 WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
@@ -246,7 +247,8 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     report = json.loads(result.stdout)["restore"]
     assert "backup API" in report["method"]
     safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
-    assert safety.status == "verified"
+    assert safety.status == "verified" and safety.is_safety_snapshot
+    assert safety.name.startswith("pre-restore-pokemon-data-") and safety.name.endswith(".sqlite3.db.gz")
     assert safety.manifest["origin"].startswith("safety snapshot")
     safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
     assert rows(safety_copy, "pokemon_card_sets") == changed
@@ -257,13 +259,85 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     restored.unlink()
 
 
+def restore_with_safety_snapshot(cli, settings, backup) -> b.Backup:
+    """Change the live database, restore ``backup`` over it with --force; the safety snapshot."""
+    conn = sqlite3.connect(settings.database_path)
+    with conn:
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    conn.close()
+    result = invoke(cli, "backup", "restore", backup.name, "--force")
+    assert result.exit_code == 0, result.output
+    [safety] = b.list_safety_snapshots(settings.backup_dir)
+    return safety
+
+
+def test_a_safety_snapshot_is_not_the_newest_verified_backup_nor_listed_as_a_backup(cli, filled):
+    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
+    safety = restore_with_safety_snapshot(cli, filled, old)
+    assert [item.name for item in b.list_backups(filled.backup_dir)] == [old.name]
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == old
+    assert {p.name for p in filled.backup_dir.iterdir()} == {
+        name + suffix for name in (old.name, safety.name) for suffix in ("", ".sha256", ".manifest.json")}
+    assert safety.manifest["kind"] == "safety-snapshot"
+    listed = json.loads(invoke(cli, "backup", "list", "--json").stdout)
+    assert [item["name"] for item in listed["backups"]] == [old.name]
+    assert [(item["name"], item["kind"], item["status"]) for item in listed["safety_snapshots"]] == [
+        (safety.name, "safety-snapshot", "verified")]
+    assert listed["safety_snapshots"][0]["retention"].startswith("safety snapshot: never rotated")
+    table = invoke(cli, "backup", "list").stdout.splitlines()
+    assert table[2].startswith(safety.name) and "safety snapshot: never rotated" in table[2]
+
+
+def test_a_safety_snapshot_does_not_hide_a_missed_backup_from_the_health_check(cli, filled):
+    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
+    restore_with_safety_snapshot(cli, filled, old)
+    code, checks, _ = run_health(cli)
+    assert checks["backup-age"]["level"] == "critical", checks["backup-age"]
+    assert old.name in checks["backup-age"]["detail"]
+    assert code == 3
+
+
+def test_rotation_neither_counts_nor_deletes_safety_snapshots(cli, filled):
+    now = datetime.now(UTC)
+    older = make_backup(filled, now - timedelta(days=2))
+    newer = make_backup(filled, now - timedelta(days=1))
+    safety = restore_with_safety_snapshot(cli, filled, newer)
+    result = invoke(cli, "run", "rotate-backups", "--ignore-deps", "--json", "--daily", "1", "--weekly", "0",
+                    "--monthly", "0", "--minimum", "1")
+    assert result.exit_code == 0, result.output
+    assert [item.name for item in b.list_backups(filled.backup_dir)] == [newer.name]
+    assert not older.exists()
+    assert [item.name for item in b.list_safety_snapshots(filled.backup_dir)] == [safety.name]
+    assert all(side.exists() for side in b.sidecars(safety.path))
+    assert safety.name not in {r["name"] for r in json.loads(result.stdout)["run"]["details"]["backups"]}
+
+
+def test_a_safety_snapshot_can_be_verified_and_restored(cli, filled, tmp_path):
+    backup = make_backup(filled, WHEN)
+    conn = sqlite3.connect(filled.database_path)
+    with conn:
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    conn.close()
+    before = live_rows(filled, "pokemon_card_sets")
+    assert invoke(cli, "backup", "restore", backup.name, "--force").exit_code == 0
+    [safety] = b.list_safety_snapshots(filled.backup_dir)
+    verified = invoke(cli, "backup", "verify", "--all", "--json")
+    assert verified.exit_code == 0, verified.output
+    assert {r["name"] for r in json.loads(verified.stdout)["results"]} == {backup.name, safety.name}
+    target = tmp_path / "undo.db"
+    result = invoke(cli, "backup", "restore", safety.name, "--to", str(target))
+    assert result.exit_code == 0, result.output
+    assert rows(target, "pokemon_card_sets") == before
+
+
 def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, filled):
     path = make_backup(filled, WHEN)
     with hold(lock_dir_for(filled.state_path), ["resource-card-database"], {"job": "sync-missing-cards"}):
         result = invoke(cli, "backup", "restore", path.name, "--force")
     assert result.exit_code == 75, result.output
     assert "sync-missing-cards" in result.output
-    assert len(b.list_backups(filled.backup_dir)) == 1  # no safety snapshot either
+    assert len(b.list_backups(filled.backup_dir)) == 1
+    assert b.list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
 
 
 def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, filled):
@@ -280,6 +354,7 @@ def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, fill
     assert not wal.exists()
     assert len(rows(filled.database_path, "pokemon_cards")) == 15
     assert len(b.list_backups(filled.backup_dir)) == 1
+    assert b.list_safety_snapshots(filled.backup_dir) == []
 
 
 def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):
