@@ -1,12 +1,12 @@
 """``tcgjobs backup list | verify | restore``: look at, prove and use the backups.
 
-Exit codes: 0 success; 1 a verification or restore could not be done; 2 usage (unknown file,
-refusing to overwrite without ``--force``); 3 a corrupt backup; 75 the backup directory or card
-database is locked by a running job; 78 configuration.
+Each command's exit codes are declared once below (``LIST_EXIT_CODES`` ...) and shown in its
+``--help``; docs/backups.md lists the same codes (a test checks both).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -28,6 +28,36 @@ backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="List, verify and restore backups of the card database.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+LIST_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "listed (also when there are no backups)",
+    ExitCode.CONFIG: "invalid configuration",
+}
+VERIFY_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "every backup checked is verified",
+    ExitCode.FAILED: "a backup could not be checked (no room or no access for the temporary copy), "
+                     "or there are no backups",
+    ExitCode.USAGE: "no such backup, a file that is not a backup, or both FILE and --all",
+    ExitCode.PROBLEMS: "a backup is corrupt (takes precedence over 1)",
+    ExitCode.SKIPPED: "a running job holds the backup directory; nothing was checked",
+    ExitCode.CONFIG: "invalid configuration",
+}
+RESTORE_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "restored and checked",
+    ExitCode.FAILED: "not restored: the target exists and --force was not given, the backup could "
+                     "not be verified, the safety snapshot failed, or not enough disk space",
+    ExitCode.USAGE: "no such backup, a file that is not a backup, or a target that is a directory",
+    ExitCode.PROBLEMS: "the backup is corrupt; nothing was changed",
+    ExitCode.SKIPPED: "a running job holds the card database or backup directory; nothing was changed",
+    ExitCode.CONFIG: "invalid configuration",
+}
+
+
+def with_exit_codes(text: str, codes: dict[ExitCode, str]) -> str:
+    """A command's help: ``text`` and then one line per exit code (kept as is by click's ``\\b``)."""
+    lines = [textwrap.fill(meaning, 76, initial_indent=f"  {int(code):>2}  ", subsequent_indent=" " * 6)
+             for code, meaning in codes.items()]
+    return f"{text}\n\n\b\nExit codes:\n" + "\n".join(lines)
 
 
 def _holder(action: str) -> dict[str, Any]:
@@ -57,21 +87,29 @@ def _size(value: int) -> str:
     return str(value)
 
 
+SAFETY_RETENTION = "safety snapshot: never rotated, delete by hand"
+
+
 def list_command(as_json: JsonOption = False) -> None:
-    """Every backup: name, created, size, compression, status and what rotation would do."""
+    """Every backup: name, created, size, compression, status and what rotation would do; then
+    the safety snapshots taken by ``restore --force``."""
     settings = common.settings()
     backups = b.list_backups(settings.backup_dir)
+    safety = b.list_safety_snapshots(settings.backup_dir)
     reasons = retention_reasons(settings, backups)
+    reasons.update({item.name: SAFETY_RETENTION for item in safety})
     if as_json:
         common.print_json({"backup_dir": str(settings.backup_dir),
                            "backups": [{**item.as_json(), "retention": reasons[item.name]}
-                                       for item in backups]})
+                                       for item in backups],
+                           "safety_snapshots": [{**item.as_json(), "retention": reasons[item.name]}
+                                                for item in safety]})
         return
-    if not backups:
+    if not backups and not safety:
         common.print_text(f"no backups in {settings.backup_dir}")
         return
     rows = [(item.name, item.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), _size(item.size_bytes),
-             item.compression, item.status, reasons[item.name]) for item in backups]
+             item.compression, item.status, reasons[item.name]) for item in [*backups, *safety]]
     print_table(["name", "created", "size", "compression", "status", "retention"], rows)
 
 
@@ -80,7 +118,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
     candidates = [Path(file), settings.backup_dir / file]
     for candidate in candidates:
         if candidate.is_file():
-            if not b.is_backup_name(candidate.name):
+            if not b.is_restorable_name(candidate.name):
                 raise UsageError(f"{candidate} is not a backup (expected a name like "
                                  f"{b.backup_name(utcnow())})")
             return candidate
@@ -91,7 +129,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 def verify_command(
     file: Annotated[Optional[str], typer.Argument(  # noqa: UP007,UP045 (Typer needs Optional)
         help="Backup file or name (default: the newest).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Verify every backup.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Verify every backup and safety snapshot.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Checksum, decompress, integrity check and row counts; records the result. Exit 3 if any
@@ -104,6 +142,8 @@ def verify_command(
             targets = [resolve_backup(settings, file)]
         else:
             listed = b.list_backups(settings.backup_dir)
+            if all_:
+                listed += b.list_safety_snapshots(settings.backup_dir)
             if not listed:
                 raise JobFailed(f"no backups in {settings.backup_dir}")
             targets = [item.path for item in (listed if all_ else listed[:1])]
@@ -153,10 +193,10 @@ def restore_command(
     with common.errors_exit():
         source = resolve_backup(settings, file)
         target = to if to is not None else settings.database_path
-        if target.exists() and not force:
-            raise UsageError(f"{target} exists; refusing to overwrite it without --force")
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
+        if target.exists() and not force:
+            raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
         live = target.resolve() == settings.database_path.resolve()
         names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
@@ -172,9 +212,16 @@ def restore_command(
         common.print_text("\n".join(lines))
 
 
-backup_app.command("list")(list_command)
-backup_app.command("verify")(verify_command)
-backup_app.command("restore")(restore_command)
+backup_app.command("list", help=with_exit_codes(
+    "Every backup: name, created, size, compression, status and what rotation would do.",
+    LIST_EXIT_CODES))(list_command)
+backup_app.command("verify", help=with_exit_codes(
+    "Checksum, decompress, integrity check and row counts of one backup (default: the newest) or "
+    "all; records the result in the manifest.", VERIFY_EXIT_CODES))(verify_command)
+backup_app.command("restore", help=with_exit_codes(
+    "Verify a backup, then restore it: atomically to a new file, or through SQLite's backup API over "
+    "an existing database (--force), under the card-database lock, after a safety snapshot.",
+    RESTORE_EXIT_CODES))(restore_command)
 
 
 def register(app: typer.Typer) -> None:

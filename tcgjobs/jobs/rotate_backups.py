@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -22,7 +23,7 @@ from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
 from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
-from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Policy, plan
+from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Decision, Policy, plan
 from tcgjobs.services.snapshots import cleanup_leftovers
 
 
@@ -85,6 +86,48 @@ def _uncompressed_twins(checked: list[_Checked]) -> list[b.Backup]:
             and c.backup.name.split(b.BASE_SUFFIX)[0] in sound_stamps]
 
 
+def _plan_rows(checked: list[_Checked], decisions: dict[str, Decision], twin_names: set[str],
+               verb: str) -> tuple[list[dict[str, Any]], list[b.Backup]]:
+    """One row per backup (name, status, action, reasons), each logged, and the backups to delete."""
+    rows, doomed = [], []
+    for item in checked:
+        backup = item.backup
+        if backup.name in twin_names:
+            action, reasons = "delete", ["leftover: uncompressed copy of a sound compressed backup"]
+        else:
+            decision = decisions[backup.name]
+            action, reasons = decision.action, decision.reasons
+        if item.note and item.status != SOUND:
+            reasons = [*reasons, item.note]
+        rows.append({"name": backup.name, "created_at": backup.created_at.isoformat(),
+                     "status": item.status, "size_bytes": backup.size_bytes, "action": action,
+                     "reasons": reasons})
+        log = logger.warning if item.status == CORRUPT and action == "delete" else logger.info
+        log("{} {} ({}): {}", "keep" if action == "keep" else verb, backup.name, item.status,
+            ", ".join(reasons))
+        if action == "delete":
+            doomed.append(backup)
+    return rows, doomed
+
+
+def _delete(doomed: list[b.Backup], orphans: list[Path]) -> tuple[int, int, list[str]]:
+    """Delete ``doomed`` backups with their sidecars, then orphaned sidecars.
+
+    Returns ``(backups deleted, bytes freed, failure messages)``; a failure does not stop the rest.
+    """
+    deleted, freed, failures = 0, 0, []
+    for backup in doomed:
+        try:
+            freed += b.remove_backup(backup.path)
+            deleted += 1
+        except OSError as exc:
+            failures.append(f"{backup.name}: {exc.strerror or exc}")
+    for orphan in orphans:
+        logger.info("removing orphaned sidecar {}", orphan.name)
+        orphan.unlink(missing_ok=True)
+    return deleted, freed, failures
+
+
 @job(
     name="rotate-backups",
     help="Calendar-based backup retention that never deletes the newest verified backup.",
@@ -127,36 +170,11 @@ def run(ctx: JobContext) -> JobResult:
     candidates = [Candidate(c.backup.name, c.backup.created_at, c.status) for c in checked
                   if c.backup.name not in twin_names]
     decisions = {d.key: d for d in plan(candidates, policy, ctx.started_at)}
-    rows, doomed = [], []
-    for item in checked:
-        backup = item.backup
-        if backup.name in twin_names:
-            action, reasons = "delete", ["leftover: uncompressed copy of a sound compressed backup"]
-        else:
-            decision = decisions[backup.name]
-            action, reasons = decision.action, decision.reasons
-        if item.note and item.status != SOUND:
-            reasons = [*reasons, item.note]
-        rows.append({"name": backup.name, "created_at": backup.created_at.isoformat(),
-                     "status": item.status, "size_bytes": backup.size_bytes, "action": action,
-                     "reasons": reasons})
-        log = logger.warning if item.status == CORRUPT and action == "delete" else logger.info
-        log("{} {} ({}): {}", "keep" if action == "keep" else verb, backup.name, item.status,
-            ", ".join(reasons))
-        if action == "delete":
-            doomed.append(backup)
+    rows, doomed = _plan_rows(checked, decisions, twin_names, verb)
     orphans = b.orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
     deleted, freed, failures = 0, 0, []
     if not ctx.dry_run:
-        for backup in doomed:
-            try:
-                freed += b.remove_backup(backup.path)
-                deleted += 1
-            except OSError as exc:
-                failures.append(f"{backup.name}: {exc.strerror or exc}")
-        for orphan in orphans:
-            logger.info("removing orphaned sidecar {}", orphan.name)
-            orphan.unlink(missing_ok=True)
+        deleted, freed, failures = _delete(doomed, orphans)
     unverifiable = [c.backup.name for c in checked if c.status == UNVERIFIABLE]
     corrupt = [c.backup.name for c in checked if c.status == CORRUPT]
     metrics = {"backups_total": len(checked), "kept": len(checked) - len(doomed),

@@ -8,6 +8,12 @@ replaced by ``-``), compressed with gzip (``.gz``) or zstd (``.zst``); the origi
 * ``<name>.sha256``: ``<hex>  <name>``, accepted by ``sha256sum -c``;
 * ``<name>.manifest.json``: what was backed up and the result of its last verification.
 
+A **safety snapshot** (taken by ``backup restore --force`` before it overwrites a database) has
+the same format, sidecars included, but its name starts with ``pre-restore-``
+(``pre-restore-pokemon-data-<time>.sqlite3.db.gz``), and :func:`list_backups` never returns it:
+it says nothing about whether the nightly backup ran, and rotation never counts or deletes it.
+:func:`list_safety_snapshots` lists them; ``backup restore`` accepts them like any backup.
+
 Listing is cheap (names, ``stat`` and the small sidecars; nothing is decompressed), so the health
 check can ask for the age of the newest verified backup every few minutes. A backup's status is
 "verified" when its manifest records a passed verification and the file's size and checksum
@@ -33,6 +39,9 @@ from tcgjobs.services.compression import CHUNK
 from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
 
 PREFIX = "pokemon-data-"
+SAFETY_PREFIX = "pre-restore-"
+SAFETY_ORIGIN = "safety snapshot"  # how a safety snapshot's manifest ``origin`` begins
+BACKUP, SAFETY_SNAPSHOT = "backup", "safety-snapshot"
 BASE_SUFFIX = ".sqlite3.db"
 EXTENSIONS = {"gzip": ".gz", "zstd": ".zst", "none": ""}
 CHECKSUM_SUFFIX = ".sha256"
@@ -42,7 +51,7 @@ MANIFEST_FORMAT = 1
 #: Temporary-file purposes of the backup code; leftovers with these purposes are ours to remove.
 TEMP_PURPOSES = ("backup", "backup-snapshot", "backup-verify", "backup-sidecar", "restore")
 
-_NAME = re.compile(r"^pokemon-data-(?P<stamp>.+?)\.sqlite3\.db(?P<ext>\.gz|\.zst)?$")
+_NAME = re.compile(r"^(?P<safety>pre-restore-)?pokemon-data-(?P<stamp>.+?)\.sqlite3\.db(?P<ext>\.gz|\.zst)?$")
 _STAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z$")
 
 
@@ -53,11 +62,17 @@ def backup_name(created_at: datetime, compression: str = "gzip") -> str:
     return f"{PREFIX}{stamp}{BASE_SUFFIX}{EXTENSIONS[compression]}"
 
 
-def parse_name(name: str) -> tuple[datetime | None, str] | None:
+def safety_snapshot_name(created_at: datetime, compression: str = "gzip") -> str:
+    """The file name of a safety snapshot taken at ``created_at``: a backup name with a prefix."""
+    return SAFETY_PREFIX + backup_name(created_at, compression)
+
+
+def parse_name(name: str, *, safety: bool = False) -> tuple[datetime | None, str] | None:
     """``(created_at or None if the time part is unparsable, compression)`` for a backup file name,
-    or None when ``name`` is not a backup (a sidecar, a temporary file, anything else)."""
+    or None when ``name`` is not a backup (a sidecar, a temporary file, anything else). With
+    ``safety``, safety snapshot names are parsed too."""
     match = _NAME.match(name)
-    if not match:
+    if not match or (match["safety"] and not safety):
         return None
     compression = {".gz": "gzip", ".zst": "zstd", None: "none"}[match["ext"]]
     stamp = _STAMP.match(match["stamp"])
@@ -71,7 +86,17 @@ def parse_name(name: str) -> tuple[datetime | None, str] | None:
 
 
 def is_backup_name(name: str) -> bool:
+    """A regular backup's name (not a safety snapshot's): what rotation may touch."""
     return parse_name(name) is not None
+
+
+def is_safety_snapshot_name(name: str) -> bool:
+    return name.startswith(SAFETY_PREFIX) and parse_name(name, safety=True) is not None
+
+
+def is_restorable_name(name: str) -> bool:
+    """A backup or a safety snapshot: what ``backup verify`` and ``backup restore`` accept."""
+    return parse_name(name, safety=True) is not None
 
 
 def checksum_path(path: Path) -> Path:
@@ -100,6 +125,11 @@ class Backup:
     checksum: str | None = None  # recorded SHA-256 (sidecar or manifest), if any
     reason: str | None = None  # why it is corrupt (or unverified)
     manifest: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    kind: str = BACKUP  # backup | safety-snapshot
+
+    @property
+    def is_safety_snapshot(self) -> bool:
+        return self.kind == SAFETY_SNAPSHOT
 
     @property
     def has_sidecars(self) -> bool:
@@ -109,7 +139,7 @@ class Backup:
         return {"name": self.name, "path": str(self.path), "created_at": self.created_at.isoformat(),
                 "size_bytes": self.size_bytes, "compression": self.compression, "status": self.status,
                 "verified_at": self.verified_at.isoformat() if self.verified_at else None,
-                "checksum": self.checksum, "reason": self.reason}
+                "checksum": self.checksum, "reason": self.reason, "kind": self.kind}
 
 
 def read_checksum_file(path: Path) -> str | None:
@@ -162,8 +192,13 @@ def _status(size: int, manifest: dict[str, Any] | None,
 
 
 def describe(path: Path) -> Backup | None:
-    """The :class:`Backup` for one file, or None if it is not a backup or has disappeared."""
-    parsed = parse_name(path.name)
+    """The :class:`Backup` for one file (a backup or a safety snapshot), or None if it is neither
+    or has disappeared.
+
+    A file with a regular backup name whose manifest ``origin`` says it is a safety snapshot
+    (written before safety snapshots had their own prefix) is a safety snapshot too.
+    """
+    parsed = parse_name(path.name, safety=True)
     if parsed is None:
         return None
     created_at, compression = parsed
@@ -177,22 +212,35 @@ def describe(path: Path) -> Backup | None:
     sidecar_sum = read_checksum_file(checksum_path(path))
     status, verified_at, reason = _status(stat.st_size, manifest, sidecar_sum)
     checksum = sidecar_sum or (manifest or {}).get("sha256")
+    origin = (manifest or {}).get("origin")
+    safety = path.name.startswith(SAFETY_PREFIX) or (
+        isinstance(origin, str) and origin.startswith(SAFETY_ORIGIN))
     return Backup(path.name, path, created_at, stat.st_size, compression, status, verified_at,
-                  checksum, reason, manifest)
+                  checksum, reason, manifest, SAFETY_SNAPSHOT if safety else BACKUP)
 
 
-def list_backups(backup_dir: Path) -> list[Backup]:
-    """Every backup in ``backup_dir``, newest first. Sidecars and temporary files are never listed.
-
-    Cheap: names, ``stat`` and the small sidecars. A missing directory has no backups.
-    """
+def _list(backup_dir: Path, kind: str) -> list[Backup]:
     try:
         entries = [entry for entry in os.scandir(backup_dir) if entry.is_file(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []
     found = [describe(Path(entry.path)) for entry in entries]
-    backups = [backup for backup in found if backup is not None]
+    backups = [backup for backup in found if backup is not None and backup.kind == kind]
     return sorted(backups, key=lambda b: (b.created_at, b.compression != "none", b.name), reverse=True)
+
+
+def list_backups(backup_dir: Path) -> list[Backup]:
+    """Every regular backup in ``backup_dir``, newest first. Sidecars, temporary files and safety
+    snapshots are never listed (so they count for neither freshness nor retention).
+
+    Cheap: names, ``stat`` and the small sidecars. A missing directory has no backups.
+    """
+    return _list(backup_dir, BACKUP)
+
+
+def list_safety_snapshots(backup_dir: Path) -> list[Backup]:
+    """The safety snapshots in ``backup_dir`` (see the module doc), newest first."""
+    return _list(backup_dir, SAFETY_SNAPSHOT)
 
 
 def newest_verified(backups: list[Backup]) -> Backup | None:

@@ -4,7 +4,8 @@
   verified there (checksum, integrity, row counts), fsynced and renamed: the path holds either
   nothing or the whole restored database.
 * Over an existing database (``--force``), in particular the live one: a safety snapshot of the
-  current database is taken first (a normal, verified backup), then the verified copy is written
+  current database is taken first (verified like a backup, but named ``pre-restore-...`` so that
+  neither rotation nor the backup-age check takes it for a regular backup), then the verified copy is written
   into it through SQLite's backup API inside one write transaction. Readers that hold the database
   open (the platform's APIs) see the old or the new content, never a mix, and stale ``-wal``/
   ``-shm`` files are handled by SQLite itself instead of being left next to a swapped file.
@@ -56,7 +57,8 @@ def _safety_snapshot(target: Path, settings: Settings) -> Path:
         raise JobFailed(f"cannot open {target} for the safety snapshot: {exc}") from exc
     try:
         report = create_backup(conn, target, settings.backup_dir, settings.temp_dir,
-                               origin=f"safety snapshot before a restore over {target}")
+                               origin=f"{b.SAFETY_ORIGIN} before a restore over {target}",
+                               safety_snapshot=True)
     except JobFailed as exc:
         raise JobFailed(f"the safety snapshot of {target} failed, nothing was restored: {exc} "
                         "(use --no-safety-snapshot to restore over a damaged database)") from exc

@@ -10,7 +10,9 @@ prior-art.md §1.3). Then:
 * the newest sound backup is always kept, whatever the policy;
 * backups dated in the future are kept (a clock problem is not a reason to delete);
 * only sound backups (``verified``) count toward any rule. An ``unverifiable`` backup is kept
-  and reported, never counted. A ``corrupt`` one is deleted, except when it is the only backup.
+  and reported, never counted. A ``corrupt`` one is deleted, except while no sound backup exists
+  (then every corrupt backup is kept: a damaged copy may still be partly salvageable, and an
+  unverifiable one is no proof that anything restorable is left).
 
 Pure: no files, no clock (``now`` is passed in).
 """
@@ -123,8 +125,8 @@ def plan(candidates: Sequence[Candidate], policy: Policy, now: datetime) -> list
         if candidate.status == UNVERIFIABLE:
             decision.reasons.append("unverifiable: kept, not counted")
         elif candidate.status == CORRUPT:
-            if len(ordered) == 1:
-                decision.reasons.append("corrupt, but the only backup")
+            if not sound:
+                decision.reasons.append("corrupt, kept: no verified backup exists")
             else:
                 decision.reasons.append("corrupt")
                 continue

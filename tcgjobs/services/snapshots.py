@@ -103,8 +103,9 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
 def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Path, temp_dir: Path, *,
                   compression: str = "gzip", reserve_bytes: int = 0, run_id: str | None = None,
                   origin: str = "backup-database", check: Callable[[], None] | None = None,
-                  now: datetime | None = None) -> BackupReport:
-    """Snapshot, check, compress, publish and verify one backup of ``source``.
+                  now: datetime | None = None, safety_snapshot: bool = False) -> BackupReport:
+    """Snapshot, check, compress, publish and verify one backup of ``source`` (with
+    ``safety_snapshot``, under a safety snapshot's name, which rotation and freshness ignore).
 
     Returns the report (``verified`` False when the written file failed verification; its manifest
     then says corrupt). Raises DiskFull (nothing left behind), JobFailed when the snapshot fails
@@ -116,7 +117,8 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     size = database_bytes(source_path)
     check_free_space([(temp_dir, size), (backup_dir, size)], reserve_bytes)
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
-    final = backup_dir / b.backup_name(created_at, compression)
+    name = b.safety_snapshot_name if safety_snapshot else b.backup_name
+    final = backup_dir / name(created_at, compression)
     if final.exists():
         raise JobFailed(f"{final.name} already exists; not overwriting a backup")
     snap = temp_path(temp_dir, "backup-snapshot", b.BASE_SUFFIX)
@@ -139,6 +141,7 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         "name": final.name,
         "created_at": created_at.isoformat(timespec="milliseconds"),
         "origin": origin,
+        "kind": b.SAFETY_SNAPSHOT if safety_snapshot else b.BACKUP,
         "run_id": run_id,
         "source": {"path": str(source_path), "size_bytes": size},
         "snapshot_bytes": snapshot_bytes,

@@ -90,7 +90,7 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
     the decompressed copy is kept and returned (the caller removes it). Raises Unverifiable when
     the check itself could not be done, FileNotFoundError when the backup is gone.
     """
-    parsed = parse_name(path.name)
+    parsed = parse_name(path.name, safety=True)
     compression = parsed[1] if parsed else "gzip"
     manifest = read_manifest(path) or {}
     if expected_sha256 is None:
@@ -102,53 +102,62 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
     except OSError as exc:
         raise Unverifiable(f"cannot use {scratch_dir} for the temporary copy: {exc.strerror or exc}") from exc
     copy = temp_path(scratch_dir, "restore" if keep_copy else "backup-verify", BASE_SUFFIX)
-
-    def result(ok: bool, reason: str | None, reader: HashingReader, size: int,
-               counts: dict[str, int] | None = None) -> Verification:
-        return Verification(ok, reason, reader.sha256.hexdigest(), reader.size, size, counts or {},
-                            datetime.now(UTC), copy if keep_copy and ok else None)
-
     success = False
     try:
-        with open(path, "rb") as raw:
-            reader = HashingReader(raw)
-            try:
-                with open_private(copy) as out, decompressor(reader, compression) as stream:
-                    size = copy_stream(stream, out, check)
-                    out.flush()
-                    os.fsync(out.fileno())
-                reader.drain()
-            except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
-                reader.drain()
-                reason = f"cannot decompress: {exc}"
-                if expected_sha256 and reader.sha256.hexdigest() != expected_sha256:
-                    reason = _mismatch(expected_sha256, reader.sha256.hexdigest()) + f" ({reason})"
-                return result(False, reason, reader, 0)
-            except OSError as exc:
-                raise Unverifiable(f"cannot check {path.name}: {exc.strerror or exc} "
-                                   f"({exc.filename or scratch_dir})") from exc
+        reader, size, reason = _decompress(path, copy, compression, scratch_dir, check)
         digest = reader.sha256.hexdigest()
         if expected_sha256 and digest != expected_sha256:
-            return result(False, _mismatch(expected_sha256, digest), reader, size)
-        try:
-            conn = open_snapshot(copy)
-            try:
-                problems = integrity_problems(conn)
-                counts = {} if problems else row_counts(conn)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            return result(False, f"not a valid SQLite database: {exc}", reader, size)
-        if problems:
-            return result(False, "integrity_check failed: " + "; ".join(problems[:3]), reader, size)
-        if expected_counts and counts != expected_counts:
-            return result(False, f"row counts {counts} differ from the recorded {expected_counts}",
-                          reader, size, counts)
-        success = True
-        return result(True, None, reader, size, counts)
+            mismatch = _mismatch(expected_sha256, digest)
+            reason = f"{mismatch} ({reason})" if reason else mismatch
+        counts: dict[str, int] = {}
+        if reason is None:
+            reason, counts = _examine_copy(copy, expected_counts)
+        success = reason is None
+        return Verification(success, reason, digest, reader.size, size, counts, datetime.now(UTC),
+                            copy if keep_copy and success else None)
     finally:
         if not (keep_copy and success):
             copy.unlink(missing_ok=True)
+
+
+def _decompress(path: Path, copy: Path, compression: str, scratch_dir: Path,
+                check: Callable[[], None] | None) -> tuple[HashingReader, int, str | None]:
+    """Hash ``path`` and decompress it into the new file ``copy`` in one pass (the whole file is
+    hashed even when decompression fails). Returns ``(reader, uncompressed bytes, why it could not
+    be decompressed or None)``. Raises Unverifiable when the copy cannot be written."""
+    with open(path, "rb") as raw:
+        reader = HashingReader(raw)
+        try:
+            with open_private(copy) as out, decompressor(reader, compression) as stream:
+                size = copy_stream(stream, out, check)
+                out.flush()
+                os.fsync(out.fileno())
+            reader.drain()
+        except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+            reader.drain()
+            return reader, 0, f"cannot decompress: {exc}"
+        except OSError as exc:
+            raise Unverifiable(f"cannot check {path.name}: {exc.strerror or exc} "
+                               f"({exc.filename or scratch_dir})") from exc
+    return reader, size, None
+
+
+def _examine_copy(copy: Path, expected_counts: dict[str, int] | None) -> tuple[str | None, dict[str, int]]:
+    """``(why the decompressed copy is unsound or None, its row counts)``."""
+    try:
+        conn = open_snapshot(copy)
+        try:
+            problems = integrity_problems(conn)
+            counts = {} if problems else row_counts(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"not a valid SQLite database: {exc}", {}
+    if problems:
+        return "integrity_check failed: " + "; ".join(problems[:3]), {}
+    if expected_counts and counts != expected_counts:
+        return f"row counts {counts} differ from the recorded {expected_counts}", counts
+    return None, counts
 
 
 def _mismatch(recorded: str, actual: str) -> str:
@@ -160,7 +169,7 @@ def record_verification(backup_path: Path, verification: Verification,
     """Store a verification's result in the manifest (creating one for the original's backups) and,
     for a sound backup without a checksum sidecar, write the sidecar."""
     manifest = read_manifest(backup_path) or {}
-    parsed = parse_name(backup_path.name)
+    parsed = parse_name(backup_path.name, safety=True)
     created_at, compression = parsed if parsed else (None, "gzip")
     manifest.pop("format", None)
     manifest.setdefault("name", backup_path.name)

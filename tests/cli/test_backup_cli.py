@@ -4,15 +4,19 @@ they leave behind."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
 from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tests.conftest import invoke
+from tests.health.support import run_health
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
 
 WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
@@ -150,13 +154,65 @@ def test_restore_of_a_zstd_backup_and_an_original_backup_round_trip(cli, filled,
         assert rows(target, "pokemon_cards") == live_rows(filled, "pokemon_cards")
 
 
-def test_restore_refuses_to_overwrite_an_existing_database_without_force(cli, filled):
+def test_restore_refuses_to_overwrite_an_existing_database_without_force_and_exits_1(cli, filled):
     path = make_backup(filled, WHEN)
     before = filled.database_path.read_bytes()
     result = invoke(cli, "backup", "restore", path.name)
-    assert result.exit_code == 2, result.output
-    assert "--force" in result.output
+    assert result.exit_code == 1, result.output
+    assert "refusing to overwrite it without --force" in result.output
     assert filled.database_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("target", "code", "message"), [
+    ("no-such-backup", 2, "no backup 'no-such-backup'"),
+    ("directory", 2, "is a directory"),
+])
+def test_restore_usage_errors_exit_2_and_change_nothing(cli, filled, tmp_path, target, code, message):
+    path = make_backup(filled, WHEN)
+    args = ["no-such-backup"] if target == "no-such-backup" else [path.name, "--to", str(tmp_path), "--force"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke(cli, "backup", "restore", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_restore_of_a_backup_that_cannot_be_verified_exits_1_and_changes_nothing(cli, filled, env, tmp_path):
+    path = make_backup(filled, WHEN)
+    target = tmp_path / "existing.db"
+    target.write_bytes(b"keep me")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env["TCGJOBS_TMPDIR"] = str(blocker / "tmp")
+    result = invoke(cli, "backup", "restore", path.name, "--to", str(target), "--force")
+    assert result.exit_code == 1, result.output
+    assert "could not be verified" in result.output
+    assert target.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("command", [["list"], ["verify"], ["restore", "x"]])
+def test_backup_commands_exit_78_for_an_invalid_configuration(cli, filled, env, command):
+    env["TCGJOBS_BUSY_TIMEOUT_MS"] = "soon"
+    result = invoke(cli, "backup", *command)
+    assert result.exit_code == 78, result.output
+    assert "TCGJOBS_BUSY_TIMEOUT_MS" in result.output
+
+
+EXIT_CODE_TABLES = {"list": LIST_EXIT_CODES, "verify": VERIFY_EXIT_CODES, "restore": RESTORE_EXIT_CODES}
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODE_TABLES))
+def test_help_and_docs_list_every_exit_code_of_each_backup_command(cli, command):
+    codes = EXIT_CODE_TABLES[command]
+    result = invoke(cli, "backup", command, "--help")
+    assert result.exit_code == 0, result.output
+    help_text = " ".join(result.output.split())
+    for code, meaning in codes.items():
+        assert f"{int(code)} {meaning}" in help_text
+    docs = (Path(__file__).parents[2] / "docs" / "backups.md").read_text(encoding="utf-8")
+    [row] = [line for line in docs.splitlines() if line.startswith(f"| `tcgjobs backup {command}")]
+    documented = {int(code) for code in re.findall(r"(?:^|·)\s*(\d+)\b", row.rsplit("|", 2)[1])}
+    assert documented == {int(code) for code in codes}
 
 
 def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tmp_path):
@@ -191,7 +247,8 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     report = json.loads(result.stdout)["restore"]
     assert "backup API" in report["method"]
     safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
-    assert safety.status == "verified"
+    assert safety.status == "verified" and safety.is_safety_snapshot
+    assert safety.name.startswith("pre-restore-pokemon-data-") and safety.name.endswith(".sqlite3.db.gz")
     assert safety.manifest["origin"].startswith("safety snapshot")
     safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
     assert rows(safety_copy, "pokemon_card_sets") == changed
@@ -202,13 +259,85 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     restored.unlink()
 
 
+def restore_with_safety_snapshot(cli, settings, backup) -> b.Backup:
+    """Change the live database, restore ``backup`` over it with --force; the safety snapshot."""
+    conn = sqlite3.connect(settings.database_path)
+    with conn:
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    conn.close()
+    result = invoke(cli, "backup", "restore", backup.name, "--force")
+    assert result.exit_code == 0, result.output
+    [safety] = b.list_safety_snapshots(settings.backup_dir)
+    return safety
+
+
+def test_a_safety_snapshot_is_not_the_newest_verified_backup_nor_listed_as_a_backup(cli, filled):
+    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
+    safety = restore_with_safety_snapshot(cli, filled, old)
+    assert [item.name for item in b.list_backups(filled.backup_dir)] == [old.name]
+    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == old
+    assert {p.name for p in filled.backup_dir.iterdir()} == {
+        name + suffix for name in (old.name, safety.name) for suffix in ("", ".sha256", ".manifest.json")}
+    assert safety.manifest["kind"] == "safety-snapshot"
+    listed = json.loads(invoke(cli, "backup", "list", "--json").stdout)
+    assert [item["name"] for item in listed["backups"]] == [old.name]
+    assert [(item["name"], item["kind"], item["status"]) for item in listed["safety_snapshots"]] == [
+        (safety.name, "safety-snapshot", "verified")]
+    assert listed["safety_snapshots"][0]["retention"].startswith("safety snapshot: never rotated")
+    table = invoke(cli, "backup", "list").stdout.splitlines()
+    assert table[2].startswith(safety.name) and "safety snapshot: never rotated" in table[2]
+
+
+def test_a_safety_snapshot_does_not_hide_a_missed_backup_from_the_health_check(cli, filled):
+    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
+    restore_with_safety_snapshot(cli, filled, old)
+    code, checks, _ = run_health(cli)
+    assert checks["backup-age"]["level"] == "critical", checks["backup-age"]
+    assert old.name in checks["backup-age"]["detail"]
+    assert code == 3
+
+
+def test_rotation_neither_counts_nor_deletes_safety_snapshots(cli, filled):
+    now = datetime.now(UTC)
+    older = make_backup(filled, now - timedelta(days=2))
+    newer = make_backup(filled, now - timedelta(days=1))
+    safety = restore_with_safety_snapshot(cli, filled, newer)
+    result = invoke(cli, "run", "rotate-backups", "--ignore-deps", "--json", "--daily", "1", "--weekly", "0",
+                    "--monthly", "0", "--minimum", "1")
+    assert result.exit_code == 0, result.output
+    assert [item.name for item in b.list_backups(filled.backup_dir)] == [newer.name]
+    assert not older.exists()
+    assert [item.name for item in b.list_safety_snapshots(filled.backup_dir)] == [safety.name]
+    assert all(side.exists() for side in b.sidecars(safety.path))
+    assert safety.name not in {r["name"] for r in json.loads(result.stdout)["run"]["details"]["backups"]}
+
+
+def test_a_safety_snapshot_can_be_verified_and_restored(cli, filled, tmp_path):
+    backup = make_backup(filled, WHEN)
+    conn = sqlite3.connect(filled.database_path)
+    with conn:
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    conn.close()
+    before = live_rows(filled, "pokemon_card_sets")
+    assert invoke(cli, "backup", "restore", backup.name, "--force").exit_code == 0
+    [safety] = b.list_safety_snapshots(filled.backup_dir)
+    verified = invoke(cli, "backup", "verify", "--all", "--json")
+    assert verified.exit_code == 0, verified.output
+    assert {r["name"] for r in json.loads(verified.stdout)["results"]} == {backup.name, safety.name}
+    target = tmp_path / "undo.db"
+    result = invoke(cli, "backup", "restore", safety.name, "--to", str(target))
+    assert result.exit_code == 0, result.output
+    assert rows(target, "pokemon_card_sets") == before
+
+
 def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, filled):
     path = make_backup(filled, WHEN)
     with hold(lock_dir_for(filled.state_path), ["resource-card-database"], {"job": "sync-missing-cards"}):
         result = invoke(cli, "backup", "restore", path.name, "--force")
     assert result.exit_code == 75, result.output
     assert "sync-missing-cards" in result.output
-    assert len(b.list_backups(filled.backup_dir)) == 1  # no safety snapshot either
+    assert len(b.list_backups(filled.backup_dir)) == 1
+    assert b.list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
 
 
 def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, filled):
@@ -225,6 +354,7 @@ def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, fill
     assert not wal.exists()
     assert len(rows(filled.database_path, "pokemon_cards")) == 15
     assert len(b.list_backups(filled.backup_dir)) == 1
+    assert b.list_safety_snapshots(filled.backup_dir) == []
 
 
 def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):

@@ -155,7 +155,7 @@ def test_a_corrupt_backup_is_not_deleted_when_it_is_the_only_backup(cli, filled)
     result, run = rotate(cli)
     assert result.exit_code == 0, result.output
     assert only.exists()
-    assert run["details"]["backups"][0]["reasons"][0] == "corrupt, but the only backup"
+    assert run["details"]["backups"][0]["reasons"][0] == "corrupt, kept: no verified backup exists"
 
 
 def test_an_empty_policy_is_refused_with_exit_78_and_nothing_touched(cli, filled):

@@ -191,3 +191,22 @@ def test_free_space_needs_on_one_filesystem_add_up(tmp_path):
     check_free_space([(tmp_path, share)], reserve_bytes=0)
     with pytest.raises(DiskFull, match=f"not enough disk space in {tmp_path}"):
         check_free_space([(tmp_path, share), (tmp_path / "..", share)], reserve_bytes=0)
+
+
+def test_safety_snapshot_names_are_parsed_only_when_asked_for():
+    name = b.safety_snapshot_name(WHEN)
+    assert name == "pre-restore-pokemon-data-2026-11-28T11-30-10-217Z.sqlite3.db.gz"
+    assert b.parse_name(name) is None and not b.is_backup_name(name)
+    assert b.parse_name(name, safety=True) == (WHEN, "gzip")
+    assert b.is_safety_snapshot_name(name) and b.is_restorable_name(name)
+    assert not b.is_safety_snapshot_name(b.backup_name(WHEN))
+
+
+def test_a_backup_named_file_whose_manifest_says_safety_snapshot_is_listed_as_one(filled):
+    """Safety snapshots written before they had their own prefix still never count as backups."""
+    path = make_backup(filled, WHEN)
+    manifest = b.read_manifest(path)
+    manifest.pop("format")
+    b.write_manifest(path, {**manifest, "origin": "safety snapshot before a restore over /x.db"})
+    assert b.list_backups(filled.backup_dir) == []
+    assert [item.path for item in b.list_safety_snapshots(filled.backup_dir)] == [path]

@@ -145,7 +145,37 @@ def test_unverifiable_backups_are_kept_but_never_counted():
 def test_a_corrupt_backup_is_kept_when_it_is_the_only_backup():
     decisions = plan([Candidate("only", at("2026-11-20"), "corrupt")], Policy(), at("2026-11-28"))
     assert decisions[0].keep
-    assert decisions[0].reasons == ["corrupt, but the only backup"]
+    assert decisions[0].reasons == ["corrupt, kept: no verified backup exists"]
+
+
+# (times, status of each time that is not verified, policy, expected kept set)
+SAFETY_CASES = [
+    pytest.param(
+        ["2026-11-20 00:00", "2026-11-21 00:00"],
+        {"2026-11-20 00:00": "corrupt", "2026-11-21 00:00": "unverifiable"},
+        Policy(daily=1, weekly=0, monthly=0, minimum=1),
+        ["2026-11-20 00:00", "2026-11-21 00:00"], id="corrupt-and-unverifiable-both-kept"),
+    pytest.param(
+        ["2026-11-20 00:00", "2026-11-21 00:00", "2026-11-22 00:00"],
+        {"2026-11-20 00:00": "corrupt", "2026-11-21 00:00": "corrupt", "2026-11-22 00:00": "unverifiable"},
+        Policy(daily=1, weekly=0, monthly=0, minimum=1),
+        ["2026-11-20 00:00", "2026-11-21 00:00", "2026-11-22 00:00"], id="no-sound-backup-deletes-nothing"),
+    pytest.param(
+        ["2026-11-20 00:00", "2026-11-21 00:00"],
+        {"2026-11-20 00:00": "corrupt", "2026-11-21 00:00": "corrupt"},
+        Policy(daily=1, weekly=0, monthly=0, minimum=1),
+        ["2026-11-20 00:00", "2026-11-21 00:00"], id="only-corrupt-backups-kept"),
+    pytest.param(
+        ["2026-11-20 00:00", "2026-11-21 00:00", "2026-11-22 00:00"],
+        {"2026-11-21 00:00": "corrupt", "2026-11-22 00:00": "unverifiable"},
+        Policy(daily=1, weekly=0, monthly=0, minimum=1),
+        ["2026-11-20 00:00", "2026-11-22 00:00"], id="corrupt-deleted-once-a-sound-backup-exists"),
+]
+
+
+@pytest.mark.parametrize(("times", "status", "policy", "expected"), SAFETY_CASES)
+def test_corrupt_backups_are_kept_while_no_sound_backup_exists(times, status, policy, expected):
+    assert kept(times, policy, status=status) == sorted(expected)
 
 
 def test_backups_dated_in_the_future_are_kept_and_take_the_newest_slots():
