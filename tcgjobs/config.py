@@ -187,8 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Consecutive failures of a job before one alert is sent (a recovery follows the first "
             "success).", p.int_between(1)),
     Setting("silence_until", ("TCGJOBS_SILENCE_UNTIL",), None,
-            "Mute Slack alerts until this ISO-8601 time (checks still run and record); see also "
-            "`tcgjobs notify silence`.", parse_optional_instant),
+            "Mute Slack alerts until this ISO-8601 time (without a zone: UTC; checks still run and "
+            "record); see also `tcgjobs notify silence`.", parse_optional_instant),
     Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
             "Seconds one dead-man ping may take; a failed ping is only a warning.",
             p.float_between(0.1, 60)),
