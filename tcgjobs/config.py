@@ -169,8 +169,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health_count_drop_critical_percent", ("TCGJOBS_HEALTH_COUNT_DROP_CRITICAL_PERCENT",), 10.0,
             "Drop (%) of sets or cards since the previous check at which card-counts is critical "
             "(an empty table always is).", p.float_between(0, 100)),
+    Setting("health_job_failures_warning", ("TCGJOBS_HEALTH_JOB_FAILURES_WARNING",), 1,
+            "Consecutive failures of a job that make its job:<name> check warn (late also warns).",
+            p.int_between(1)),
     Setting("health_job_failures_critical", ("TCGJOBS_HEALTH_JOB_FAILURES_CRITICAL",), 3,
-            "Consecutive failures of a job that make its job:<name> check critical (late: warning).",
+            "Consecutive failures of a job that make its job:<name> check critical.",
             p.int_between(1)),
     Setting("health_abandoned_window_hours", ("TCGJOBS_HEALTH_ABANDONED_WINDOW_HOURS",), 24.0,
             "How far back the abandoned-runs check looks.", p.float_between(0)),
@@ -184,8 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Consecutive failures of a job before one alert is sent (a recovery follows the first "
             "success).", p.int_between(1)),
     Setting("silence_until", ("TCGJOBS_SILENCE_UNTIL",), None,
-            "Mute Slack alerts until this ISO-8601 time (checks still run and record); see also "
-            "`tcgjobs notify silence`.", parse_optional_instant),
+            "Mute Slack alerts until this ISO-8601 time (without a zone: UTC; checks still run and "
+            "record); see also `tcgjobs notify silence`.", parse_optional_instant),
     Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
             "Seconds one dead-man ping may take; a failed ping is only a warning.",
             p.float_between(0.1, 60)),

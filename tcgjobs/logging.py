@@ -47,6 +47,10 @@ class Redactor:
                     self._secrets.add(parts.path)
                 if parts.query:
                     self._secrets.add(parts.query)
+            if "{job}" in value:  # a template: once filled in, only what precedes {job} is still literal
+                for piece in (value.split("{job}", 1)[0], parts.path.split("{job}", 1)[0]):
+                    if len(piece.rstrip("/")) >= 8:
+                        self._secrets.add(piece.rstrip("/"))
 
     def clear(self) -> None:
         self._secrets.clear()

@@ -60,3 +60,21 @@ def test_config_and_run_output_never_show_secrets(cli, env, tmp_path):
 def test_the_redactor_masks_secret_shapes_it_was_never_told_about(text):
     masked = tcg_logging.redact(text)
     assert PASSWORD not in masked and "abcdefghijkl" not in masked
+
+
+def test_a_filled_in_ping_url_is_masked_in_logs(env):
+    from loguru import logger
+
+    from tcgjobs.services.pings import ping_url
+
+    check_uuid = "5f0c2f5e-8d0b-4c7a-9e51-3b9a2d1c7e44"
+    env["TCGJOBS_PING_URL"] = f"https://hc-ping.com/{check_uuid}/{{job}}"
+    settings = make_settings()
+    stream = io.StringIO()
+    tcg_logging.configure(level="debug", fmt="json", stream=stream, secrets=settings.secret_values())
+    for kind, code in (("start", None), ("success", None), ("fail", 78)):
+        logger.warning("pinging {}", ping_url(settings.ping_url, "backup-database", kind, code))
+    logs = stream.getvalue()
+    assert logs.count("pinging ") == 3
+    assert check_uuid not in logs
+    assert "backup-database/start" in logs, "only the secret part is masked"

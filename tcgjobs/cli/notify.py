@@ -64,15 +64,18 @@ def _book() -> AlertBook:
 @notify_app.command("silence")
 def silence(
     until: Annotated[str, typer.Option("--until", metavar="TIME",
-                                       help="Duration (30m, 2h, 1d) or ISO-8601 time (naive = UTC).")],
+                                       help="Duration (30m, 2h, 1d) or ISO-8601 time; a time without a "
+                                            "zone (2026-11-28T18:00) is in TCGJOBS_TIMEZONE, like the "
+                                            "schedules; add Z or +01:00 to be explicit.")],
     reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown in listings).")] = None,  # noqa: UP007
     as_json: JsonOption = False,
 ) -> None:
     """Mute Slack alerts until TIME. Checks still run and record; when the silence ends, the next
     alert summarises what changed meanwhile."""
     now = utcnow()
+    zone = common.settings().timezone
     try:
-        end = parse_until(until, now)
+        end = parse_until(until, now, zone)
     except ValueError as exc:
         common.exit_with(UsageError(f"--until: {exc}"))
     if end <= now:
@@ -83,7 +86,8 @@ def silence(
     if as_json:
         common.print_json({"silence": created.as_json()})
     else:
-        common.print_text(f"alerts silenced until {when(end)} (silence {created.id}); "
+        local = "" if zone.key == "UTC" else f" ({end.astimezone(zone):%Y-%m-%d %H:%M} {zone.key})"
+        common.print_text(f"alerts silenced until {when(end)}{local} (silence {created.id}); "
                           f"end it early with `tcgjobs notify unsilence {created.id}`")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
@@ -11,11 +12,12 @@ from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import LedgerView, open_view
 from tcgjobs.errors import ExitCode, UsageError
-from tcgjobs.health.store import HealthStore, StoredCheck
+from tcgjobs.health.store import HealthStore, StoredCheck, has_table
 from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
 from tcgjobs.schedule import describe, next_due, utcnow
+from tcgjobs.services.alerting import AlertBook, Silence
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JobArgument = Annotated[Optional[str], typer.Argument(help="One job (default: all).")]  # noqa: UP007
@@ -29,6 +31,16 @@ def _view(settings: Settings) -> LedgerView:
 
 def _health(view: LedgerView) -> list[StoredCheck]:
     return list(HealthStore(view.db).current().values()) if view.db is not None else []
+
+
+def _silences(view: LedgerView, settings: Settings, now: datetime) -> list[Silence]:
+    """Active silences: ``notify silence`` ones and TCGJOBS_SILENCE_UNTIL, ending soonest first."""
+    found = []
+    if view.db is not None and has_table(view.db, "silences"):
+        found = AlertBook(view.db, settings).silences(now=now)
+    if settings.silence_until is not None and now < settings.silence_until:
+        found.append(Silence(None, now, settings.silence_until, "TCGJOBS_SILENCE_UNTIL", now, None))
+    return sorted(found, key=lambda silence: silence.until)
 
 
 def _jobs(name: str | None) -> list[Job]:
@@ -77,10 +89,13 @@ def status(
     statuses = [job_status(j, settings, view, now) for j in _jobs(job)]
     attention = [s for s in statuses if s.needs_attention]
     health = _health(view) if job is None else []  # issue 6: the last recorded health checks
+    silenced = _silences(view, settings, now)
     if as_json:
         common.print_json({"generated_at": now.isoformat(), "jobs": [s.as_json() for s in statuses],
                            "needs_attention": [s.job for s in attention],
-                           "health": [c.as_json() for c in health]})
+                           "health": [c.as_json() for c in health],
+                           "silences": [{"id": s.id, "until": s.until.isoformat(), "reason": s.reason}
+                                        for s in silenced]})
     else:
         rows = []
         for s in statuses:
@@ -102,6 +117,10 @@ def status(
             print_table(["check", "level", "since", "detail"],
                         [(c.name, c.level.value, when(c.level_since), c.detail[:100]) for c in health],
                         title=f"health (checked {when(max(c.checked_at for c in health))})")
+        for s in silenced:
+            common.print_text(f"alerts silenced until {when(s.until)}"
+                              + (f" (silence {s.id})" if s.id is not None else "")
+                              + (f": {s.reason}" if s.reason else ""))
     if check and attention:
         common.exit_code(ExitCode.PROBLEMS)
 

@@ -198,7 +198,7 @@ def postgres(env: CheckEnv) -> Iterator[CheckResult]:
 
 
 def jobs(env: CheckEnv) -> Iterator[CheckResult]:
-    """job:<name> for each job: late against its schedule (warning) or failing repeatedly (critical)."""
+    """job:<name> for each job: late against its schedule or failing (warning), failing repeatedly (critical)."""
     s = env.settings
     for job in all_jobs().values():
         name = f"job:{job.name}"
@@ -219,6 +219,8 @@ def jobs(env: CheckEnv) -> Iterator[CheckResult]:
             notes.append(f"{status.consecutive_failures} failure(s) in a row")
             if status.consecutive_failures >= s.health_job_failures_critical:
                 level = Level.CRITICAL
+            elif status.consecutive_failures >= s.health_job_failures_warning:
+                level = Level.WARNING
         if status.last_run and status.last_run.error and status.consecutive_failures:
             notes.append(f"last error: {status.last_run.error[:200]}")
         last = f"last run {status.last_status.value}" if status.last_status else "never run"

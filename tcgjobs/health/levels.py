@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 
 
@@ -48,8 +48,9 @@ def grade_below(value: float, warning: float, critical: float) -> Level:
     return Level.OK
 
 
-def parse_instant(raw: str) -> datetime:
-    """An ISO-8601 date-time (``2026-11-28T18:00``, ``...Z``, ``...+01:00``); naive means UTC."""
+def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """An ISO-8601 date-time (``2026-11-28T18:00``, ``...Z``, ``...+01:00``), in UTC; a time
+    without a zone is read in ``zone`` (UTC unless given)."""
     text = raw.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -57,7 +58,7 @@ def parse_instant(raw: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected an ISO-8601 time such as 2026-11-28T18:00Z, got {raw!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def parse_optional_instant(raw: str) -> datetime | None:
@@ -68,13 +69,14 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_until(raw: str, now: datetime) -> datetime:
-    """A silence end: a duration from ``now`` (``90m``, ``2h``, ``1d``) or an ISO-8601 time."""
+def parse_until(raw: str, now: datetime, zone: tzinfo = UTC) -> datetime:
+    """A silence end: a duration from ``now`` (``90m``, ``2h``, ``1d``) or an ISO-8601 time (one
+    without a zone is read in ``zone``: the CLI passes TCGJOBS_TIMEZONE, the zone of the schedules)."""
     match = _DURATION.match(raw)
     if match:
         return now + timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2).lower()])
     try:
-        return parse_instant(raw)
+        return parse_instant(raw, zone)
     except ValueError:
         raise ValueError(f"expected a duration (30m, 2h, 1d) or an ISO-8601 time, got {raw!r}") from None
 

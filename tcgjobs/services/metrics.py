@@ -7,7 +7,9 @@ nothing of the process leaks in):
 * ``tcgjobs_job_last_run_timestamp_seconds{job}`` — end (or start) of the newest run, any outcome
 * ``tcgjobs_job_duration_seconds{job}``, ``tcgjobs_job_last_exit_code{job}``,
   ``tcgjobs_job_consecutive_failures{job}``
-* ``tcgjobs_job_records_processed{job,kind}`` — the newest run's numeric metrics, by name
+* ``tcgjobs_job_records_processed{job,kind}`` — the newest run's counts, by name: integer metrics
+  only, and none that carries a unit (``*_bytes``, ``*_seconds``, ``*_ratio``, ``bytes_freed`` ...),
+  so the family holds one unit; sizes and durations are in the backup and job gauges
 * ``tcgjobs_health_check_level{check}`` — 0 ok, 1 warning, 2 critical;
   ``tcgjobs_health_last_check_timestamp_seconds``
 * ``tcgjobs_backup_newest_verified_timestamp_seconds``, ``tcgjobs_backup_files``,
@@ -17,17 +19,20 @@ The textfile (``tcgjobs.prom``) is rewritten whole from the ledger after every r
 (``write_to_textfile`` writes a temporary file and renames it). The push uses ``pushadd`` with the
 group ``job=<job>`` and includes the last-success gauge only for a successful run, so a failed run
 never erases the last success on the gateway; the pushed samples carry no ``job`` label of their
-own (the group's ``job`` label is added by the gateway).
+own (the group's ``job`` label is added by the gateway). A ``user:password@`` in the gateway URL
+is sent as HTTP basic auth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
+from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from tcgjobs.db.state import LedgerView, RunRecord, RunStatus
 from tcgjobs.health.store import StoredCheck
@@ -44,8 +49,16 @@ _JOB_GAUGES = {
     "exit_code": ("tcgjobs_job_last_exit_code", "Exit code of the newest finished run."),
     "failures": ("tcgjobs_job_consecutive_failures", "Failures since the last success."),
     "records": ("tcgjobs_job_records_processed",
-                "The newest run's counters (records inserted, bytes written, ...) by kind."),
+                "The newest run's counts (records inserted, sets skipped, ...) by kind."),
 }
+_UNIT_WORDS = frozenset({"bytes", "seconds", "ratio", "percent", "ms", "s"})
+
+
+def is_count(kind: str, value: Any) -> bool:
+    """Whether a run metric is a count of things (exported under records_processed): an integer
+    whose name carries no unit word (``source_bytes``, ``bytes_freed``, ``write_seconds``, ...)."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and not _UNIT_WORDS.intersection(kind.lower().split("_")))
 
 
 class _Gauges:
@@ -82,7 +95,7 @@ class _Gauges:
         if failures is not None:
             self._set("failures", job, failures)
         for kind, value in run.metrics.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if is_count(kind, value):
                 self._set("records", job, value, kind)
 
 
@@ -146,4 +159,25 @@ def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
     _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures)
     _health(registry, checks)
     _backups(registry, backups)
-    pushadd_to_gateway(url, job=run.job, registry=registry, timeout=timeout)
+    gateway, handler = gateway_and_handler(url)
+    pushadd_to_gateway(gateway, job=run.job, registry=registry, timeout=timeout, handler=handler)
+
+
+def gateway_and_handler(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
+    """``url`` without its ``user:password@`` part, and a prometheus_client handler that sends
+    that part as HTTP basic auth (prometheus_client cannot resolve a host with userinfo)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, default_handler
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port is not None else "")
+    gateway = urlunsplit(parts._replace(netloc=netloc))
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
+                data: bytes) -> Callable[[], None]:
+        return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+    return gateway, handler

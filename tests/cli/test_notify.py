@@ -84,6 +84,19 @@ def test_silence_accepts_an_iso_time(cli, env):
     assert parse_instant(json.loads(result.stdout)["silence"]["until"]) == at
 
 
+def test_silence_reads_a_time_without_zone_in_the_schedules_time_zone(cli, env):
+    env["TCGJOBS_TIMEZONE"] = "Europe/Berlin"
+    result = invoke(cli, "notify", "silence", "--until", "2030-01-01T00:00")
+    assert result.exit_code == 0, result.output
+    assert "until 2029-12-31 23:00:00 UTC (2030-01-01 00:00 Europe/Berlin)" in result.stdout
+    explicit = invoke(cli, "notify", "silence", "--until", "2030-07-01T00:00Z", "--json")
+    assert explicit.exit_code == 0, explicit.output
+    with sqlite3.connect(state_path(env)) as db:
+        stored = [parse_instant(row[0]) for row in db.execute("SELECT until FROM silences ORDER BY id")]
+    assert stored == [parse_instant("2029-12-31T23:00:00Z"), parse_instant("2030-07-01T00:00:00Z")]
+    assert "TCGJOBS_TIMEZONE" in invoke(cli, "notify", "silence", "--help").stdout
+
+
 @pytest.mark.parametrize("until", ["yesterday", "2000-01-01T00:00Z", "-5m"])
 def test_silence_refuses_a_bad_or_past_time_with_exit_2(cli, env, until):
     result = invoke(cli, "notify", "silence", "--until", until)

@@ -118,3 +118,23 @@ def test_a_disabled_job_is_never_late(cli, card_db_path, settings, env):
     connection.close()
     jobs = {j["job"]: j for j in json.loads(invoke(cli, "status", "--json").stdout)["jobs"]}
     assert jobs["backup-database"]["late"] is False and jobs["backup-database"]["enabled"] is False
+
+
+def test_status_shows_active_silences_as_text_and_json(cli, env):
+    assert json.loads(invoke(cli, "status", "--json").stdout)["silences"] == []
+    assert "silenced" not in invoke(cli, "status").stdout
+    result = invoke(cli, "notify", "silence", "--until", "2030-01-01T00:00:00Z", "--reason", "disk swap")
+    assert result.exit_code == 0, result.output
+    env["TCGJOBS_SILENCE_UNTIL"] = "2029-06-01T12:00:00Z"
+
+    document = json.loads(invoke(cli, "status", "--json").stdout)
+    assert [(s["until"], s["reason"]) for s in document["silences"]] == [
+        ("2029-06-01T12:00:00+00:00", "TCGJOBS_SILENCE_UNTIL"), ("2030-01-01T00:00:00+00:00", "disk swap")]
+    text = invoke(cli, "status")
+    assert text.exit_code == 0, text.output
+    assert "alerts silenced until 2030-01-01 00:00:00 UTC (silence 1): disk swap" in text.stdout
+    assert "alerts silenced until 2029-06-01 12:00:00 UTC: TCGJOBS_SILENCE_UNTIL" in text.stdout
+
+    assert invoke(cli, "notify", "unsilence").exit_code == 0
+    del env["TCGJOBS_SILENCE_UNTIL"]
+    assert json.loads(invoke(cli, "status", "--json").stdout)["silences"] == []

@@ -48,6 +48,15 @@ def test_parse_until_takes_a_duration_or_an_iso_time(raw, expected):
     assert parse_until(raw, NOW) == expected
 
 
+def test_parse_until_reads_a_time_without_zone_in_the_given_zone():
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    assert parse_until("2026-07-01T12:00", NOW, berlin) == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    assert parse_until("2026-07-01T12:00Z", NOW, berlin) == datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert parse_until("2h", NOW, berlin) == NOW + timedelta(hours=2)
+
+
 @pytest.mark.parametrize("raw", ["", "soon", "2h30", "5 parsecs", "28/11/2026"])
 def test_parse_until_rejects_anything_else(raw):
     with pytest.raises(ValueError, match="expected a duration"):

@@ -287,21 +287,40 @@ def test_late_job_warns(cli, cards, env):
     assert run_health(cli)[1]["job:cleanup-stale-data"]["level"] == "ok"
 
 
-def test_job_failing_repeatedly_is_critical(cli, cards, env):
+def _insert_failures(env, job: str, minutes_ago: tuple[int, ...]) -> None:
     ledger = Ledger.open(state_path(env), busy_timeout_ms=1000, stale_after=timedelta(minutes=1))
-    for minutes in (30, 20, 10):
+    for minutes in minutes_ago:
         started = utcnow() - timedelta(minutes=minutes)
-        ledger.insert(run_id=f"run{minutes}", job="cleanup-stale-data", trigger="schedule",
+        ledger.insert(run_id=f"run{minutes}", job=job, trigger="schedule",
                       started_at=started, finished_at=started, status=RunStatus.FAILED.value,
                       exit_code=1, duration_s=0.1, error="disk I/O error")
-        if minutes == 20:
-            code, checks, _ = run_health(cli)
-            assert checks["job:cleanup-stale-data"]["level"] == "ok"
-            assert "2 failure(s) in a row" in checks["job:cleanup-stale-data"]["detail"]
     ledger.close()
+
+
+def test_job_check_is_ok_then_warning_from_the_first_failure_then_critical_at_the_threshold(cli, cards, env):
+    code, checks, _ = run_health(cli)
+    assert (code, checks["job:cleanup-stale-data"]["level"]) == (0, "ok")
+    _insert_failures(env, "cleanup-stale-data", (30,))
+    code, checks, _ = run_health(cli)
+    assert (code, checks["job:cleanup-stale-data"]["level"]) == (0, "warning")
+    assert "1 failure(s) in a row" in checks["job:cleanup-stale-data"]["detail"]
+    _insert_failures(env, "cleanup-stale-data", (20,))
+    code, checks, _ = run_health(cli)
+    assert (code, checks["job:cleanup-stale-data"]["level"]) == (0, "warning")
+    assert "2 failure(s) in a row" in checks["job:cleanup-stale-data"]["detail"]
+    _insert_failures(env, "cleanup-stale-data", (10,))
     code, checks, _ = run_health(cli)
     assert (code, checks["job:cleanup-stale-data"]["level"]) == (3, "critical")
     assert "3 failure(s) in a row; last error: disk I/O error" in checks["job:cleanup-stale-data"]["detail"]
+
+
+def test_job_failures_warning_threshold_is_a_setting(cli, cards, env):
+    env["TCGJOBS_HEALTH_JOB_FAILURES_WARNING"] = "2"
+    run_health(cli)  # creates the state database
+    _insert_failures(env, "cleanup-stale-data", (30,))
+    assert run_health(cli)[1]["job:cleanup-stale-data"]["level"] == "ok"
+    _insert_failures(env, "cleanup-stale-data", (20,))
+    assert run_health(cli)[1]["job:cleanup-stale-data"]["level"] == "warning"
 
 
 def _wait_for_running_row(env: dict[str, str], job: str, deadline: float = 20) -> None:

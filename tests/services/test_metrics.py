@@ -52,11 +52,17 @@ def test_textfile_after_runs_matches_the_ledger_value_by_value(cli, env, metrics
         assert values[("tcgjobs_job_duration_seconds", (("job", job),))] == pytest.approx(last.duration_s)
         assert values[("tcgjobs_job_last_exit_code", (("job", job),))] == 0
         assert values[("tcgjobs_job_consecutive_failures", (("job", job),))] == 0
-        numeric = {k: v for k, v in last.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        assert numeric
-        for kind, value in numeric.items():
-            assert values[("tcgjobs_job_records_processed", (("job", job), ("kind", kind)))] == value
+        exported = {dict(labels)["kind"]: value for (name, labels), value in values.items()
+                    if name == "tcgjobs_job_records_processed" and dict(labels)["job"] == job}
+        counts = {k: v for k, v in last.metrics.items() if isinstance(v, int) and not isinstance(v, bool)
+                  and not {"bytes", "seconds", "ratio", "percent", "ms", "s"} & set(k.split("_"))}
+        assert counts and exported == counts, "records_processed holds the run's counts and nothing else"
     assert values[("tcgjobs_job_records_processed", (("job", "database-health-check"), ("kind", "warning")))] == 1
+    backup_kinds = {dict(labels)["kind"] for (name, labels) in values
+                    if name == "tcgjobs_job_records_processed" and dict(labels)["job"] == "backup-database"}
+    assert {"rows_total", "backups_total", "backup_verified"} <= backup_kinds
+    assert not backup_kinds & {"source_bytes", "uncompressed_bytes", "backup_size_bytes", "backups_total_bytes",
+                               "compression_ratio", "write_seconds", "duration_seconds"}, "no units mixed in"
     assert values[("tcgjobs_health_check_level", (("check", "wal-size"),))] == 1
     assert values[("tcgjobs_health_check_level", (("check", "quick-check"),))] == 0
     [backup] = list_backups(Path(env["BACKUP_DIR"]))
@@ -107,3 +113,22 @@ def test_an_unreachable_pushgateway_never_fails_the_job(cli, env, metrics_dir):
     assert result.exit_code == 0, result.output
     assert (metrics_dir / "tcgjobs.prom").exists()
     assert "RunMetrics on_finish failed" in result.stderr
+
+
+def test_pushgateway_credentials_in_the_url_are_sent_as_basic_auth_and_never_logged(cli, env, metrics_dir, slack):
+    import base64
+
+    host_port = slack.url.split("://", 1)[1].rstrip("/")
+    env["TCGJOBS_PUSHGATEWAY_URL"] = f"http://pusher:s3cret%2Fpass@{host_port}"
+    slack.script(200, 500)
+    first = invoke(cli, "run", "cleanup-stale-data")
+    assert first.exit_code == 0, first.output
+    assert "on_finish failed" not in first.stderr
+    second = invoke(cli, "run", "cleanup-stale-data")
+    assert second.exit_code == 0, second.output
+    assert "RunMetrics on_finish failed" in second.stderr  # the 500 is logged, with the URL redacted
+    assert [(r.method, r.path) for r in slack.requests] == [("POST", "/metrics/job/cleanup-stale-data")] * 2
+    expected = "Basic " + base64.b64encode(b"pusher:s3cret/pass").decode()
+    assert all(r.headers.get("Authorization") == expected for r in slack.requests)
+    for text in (first.output, first.stderr, second.output, second.stderr):
+        assert "s3cret" not in text
