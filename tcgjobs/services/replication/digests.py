@@ -17,7 +17,8 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication.mapping import RowMapper, Table, Unmappable, canonical, canonical_sql
+from tcgjobs.services.replication.mapping import (RowEncoder, RowMapper, Table, Unmappable, canonical,
+                                                  canonical_sql, copy_line)
 
 EXAMPLES = 10
 
@@ -30,11 +31,11 @@ def table_checksum(digests: dict[str, str]) -> str:
 
 @dataclass
 class SourceRow:
-    """One SQLite row: its id, canonical values and digest (or why it cannot be replicated)."""
+    """One SQLite row: its id, COPY line and digest (or why it cannot be replicated)."""
 
     id: str
     raw: tuple[Any, ...] | None
-    values: list[Any] | None
+    line: str | None  # None: not read again (fingerprint unchanged) or not mappable
     digest: str | None
     reason: str | None = None
     fingerprint: str | None = None
@@ -104,6 +105,8 @@ def source_rows(db: SqliteDatabase, table: Table,
     None.
     """
     mapper = RowMapper(table)
+    encode = RowEncoder(table).encode
+    md5 = hashlib.md5
     set_index = table.names.index("set_id") if "set_id" in table.names else None
     seen: set[str] = set()
     for item in _rows_to_map(db, table, known or {}):
@@ -123,15 +126,22 @@ def source_rows(db: SqliteDatabase, table: Table,
             continue
         seen.add(key)
         try:
-            values = mapper.values(raw)
-            digest = hashlib.md5(canonical(values).encode("utf-8")).hexdigest()
-        except Unmappable as exc:
-            yield SourceRow(key, raw, None, None, str(exc))
-            continue
-        except UnicodeEncodeError:
-            yield SourceRow(key, raw, None, None, "contains text that is not valid UTF-8")
-            continue
-        yield SourceRow(key, raw, values, digest, fingerprint=fp, set_id=set_value)
+            text, line = encode(raw)
+            digest = md5(text.encode("utf-8")).hexdigest()
+        except (Unmappable, UnicodeEncodeError):
+            text = line = None
+        if text is None:  # ask the column-by-column mapping for the reason
+            try:
+                values = mapper.values(raw)
+                digest = md5(canonical(values).encode("utf-8")).hexdigest()
+                line = copy_line(table, values, raw)
+            except Unmappable as exc:
+                yield SourceRow(key, raw, None, None, str(exc))
+                continue
+            except UnicodeEncodeError:
+                yield SourceRow(key, raw, None, None, "contains text that is not valid UTF-8")
+                continue
+        yield SourceRow(key, raw, line, digest, fingerprint=fp, set_id=set_value)
 
 
 def primary_digests(cursor: Any, table: Table, exclude: Collection[str] = (),

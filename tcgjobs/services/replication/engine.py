@@ -40,7 +40,7 @@ from tcgjobs.services.replication import bookkeeping, schema
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
                                                   primary_totals, source_rows)
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
+from tcgjobs.services.replication.mapping import CARDS, SETS, Table
 
 
 @dataclass
@@ -105,12 +105,12 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
             stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
             continue
         digests[row.id] = row.digest
-        if row.values is None:  # fingerprint unchanged since it was last sent
+        if row.line is None:  # fingerprint unchanged since it was last sent
             stats.unchanged += 1
             continue
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        yield copy_line(table, row.values, row.raw or ())
+        yield row.line
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
 
