@@ -233,8 +233,9 @@ class _Speculation(threading.Thread):
         try:
             connection.set_session(readonly=True)
             with connection.cursor() as cursor:
-                # One server process: the other core is busy reading SQLite meanwhile.
-                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
+                # Parallel workers: reading SQLite takes less time than one server process
+                # scanning, so the scan is what an unchanged run waits for.
+                self.totals = {t.name: primary_totals(cursor, t, parallel=True)
                                for t in (SETS, CARDS)}
         except Exception as exc:
             logger.debug("early verification failed: {}", exc)
