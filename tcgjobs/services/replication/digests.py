@@ -109,7 +109,8 @@ def source_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, st
     None. ``on_change`` is called once the table has a row to map (new or changed).
     """
     mapper = RowMapper(table)
-    encode = RowEncoder(table).encode
+    # Generated on the first row to map (an unchanged table never needs it).
+    encode: Callable[[tuple[Any, ...]], tuple[str, str]] | None = None
     md5 = hashlib.md5
     set_index = table.names.index("set_id") if "set_id" in table.names else None
     seen: set[str] = set()
@@ -129,6 +130,8 @@ def source_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, st
             yield SourceRow(key, raw, None, None, "duplicate id")
             continue
         seen.add(key)
+        if encode is None:
+            encode = RowEncoder(table).encode
         try:
             text, line = encode(raw)
             digest = md5(text.encode("utf-8")).hexdigest()
