@@ -17,8 +17,8 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication.mapping import (RowEncoder, RowMapper, Table, Unmappable, canonical,
-                                                  canonical_sql, copy_line)
+from tcgjobs.services.replication.mapping import (RowEncoder, RowMapper, Table, Unmappable,
+                                                  canonical, canonical_sql, copy_line)
 
 EXAMPLES = 10
 

@@ -46,12 +46,6 @@ def _pg_key(pair: tuple[str, Any]) -> tuple[int, str]:
     return (len(key), key) if key.isascii() else (len(key.encode("utf-8", "surrogatepass")), key)
 
 
-def _ordered_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A stable sort keeps duplicate keys in source order, so dict() keeps the last, as JSONB does.
-    pairs.sort(key=_pg_key)
-    return dict(pairs)
-
-
 def _reject_constant(name: str) -> Any:
     raise Unmappable(f"contains {name}, which is not valid JSON for PostgreSQL")
 
@@ -64,8 +58,6 @@ def _parse_float(text: str) -> Decimal:
     return Decimal(text)
 
 
-_DECODE = json.JSONDecoder(object_pairs_hook=_ordered_object, parse_float=_parse_float,
-                           parse_constant=_reject_constant).decode
 #: JSONB text of values without floats (floats are Decimals, which this encoder refuses).
 _ENCODE_FAST = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
 _ENCODE_STRING = json.JSONEncoder(ensure_ascii=False).encode
@@ -100,8 +92,8 @@ _KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # keys in source order
 
 
 def _jsonb_order(value: dict[str, Any] | list[Any]) -> Any:
-    """``value`` with every object's keys in JSONB order (the same result as :data:`_DECODE`,
-    whose per-object hook in Python is slower than reordering the C decoder's output)."""
+    """``value`` with every object's keys in JSONB order (reordering the C decoder's output is
+    faster than an ``object_pairs_hook`` called for every object)."""
     if type(value) is list:
         return [_jsonb_order(item) if type(item) in _NESTED else item for item in value]
     keys = tuple(value)  # a duplicate key holds its last value already, as in JSONB
@@ -477,7 +469,7 @@ class RowEncoder:
             "miss": self._miss, **{f"memo{i}": memo for i, memo in enumerate(self._memos)}}
         exec("\n".join(lines), namespace)  # noqa: S102 - code built above from the column list
         self.encode: Callable[[tuple[Any, ...]], tuple[str, str]] = namespace["encode"]
-        self.encode.__doc__ = "(canonical text, COPY line with its newline) of a row. Raises Unmappable."
+        self.encode.__doc__ = "(canonical text, COPY line) of a row. Raises Unmappable."
 
     def _miss(self, index: int, value: Any) -> tuple[str, str]:
         result = self._computes[index](value)
