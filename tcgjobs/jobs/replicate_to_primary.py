@@ -20,17 +20,17 @@ Exit codes: 0 replicated and verified; 1 rows skipped (unmappable) or verificati
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg2
-import psycopg2.errors
 from loguru import logger
 
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
 from tcgjobs.services import postgres
-from tcgjobs.services.replication import Outcome, replicate
+
+if TYPE_CHECKING:
+    from tcgjobs.services.replication import Outcome
 
 
 def _summary(outcome: Outcome) -> str:
@@ -68,6 +68,12 @@ def _details(outcome: Outcome) -> dict[str, Any]:
     ),
 )
 def run(ctx: JobContext) -> JobResult:
+    # Imported here: every CLI command imports this module, only this job needs them.
+    import psycopg2
+    import psycopg2.errors
+
+    from tcgjobs.services.replication import replicate
+
     target = postgres.describe_target(ctx.settings)  # ConfigError (78) when not configured
     db = ctx.card_db(readonly=True)
 

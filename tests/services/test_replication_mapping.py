@@ -10,8 +10,8 @@ import json
 import psycopg2
 import pytest
 
-from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowMapper, Table, Unmappable,
-                                                  canonical, canonical_sql, copy_line, decode,
+from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowEncoder, RowMapper, Table,
+                                                  Unmappable, canonical, canonical_sql, copy_line, decode,
                                                   pg_jsonb_text)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
@@ -113,6 +113,7 @@ def test_the_canonical_text_equals_postgresql_output_for_tricky_json(postgres_ur
             assert pg_jsonb_text(parsed) == single, text
             value = RowMapper(ONE_JSON).values((text, "x"))
             assert canonical(value) == row, text
+            assert RowEncoder(ONE_JSON).encode((text, "x"))[0] == row, text
     connection.close()
 
 
@@ -130,7 +131,8 @@ def test_rows_copied_into_postgresql_have_the_digest_computed_from_sqlite(postgr
                 raws = [tuple(row.get(c) for c in table.names) for row in rows]
                 types = ", ".join(f"{c.name} {c.pg_type}" for c in table.columns)
                 cursor.execute(f"CREATE TEMP TABLE {table.name} ({types})")
-                lines = "".join(copy_line(table, mapper.values(raw), raw) for raw in raws)
+                # The COPY lines of the fast encoder; the digests of the column-by-column mapping.
+                lines = "".join(RowEncoder(table).encode(raw)[1] for raw in raws)
                 cursor.copy_expert(f"COPY {table.name} FROM STDIN", io.StringIO(lines))
                 cursor.execute(f"SELECT id, md5({canonical_sql(table)}) FROM {table.name}")
                 expected = {raw[0]: hashlib.md5(canonical(mapper.values(raw)).encode()).hexdigest()
@@ -141,6 +143,45 @@ def test_rows_copied_into_postgresql_have_the_digest_computed_from_sqlite(postgr
                                          ['Mr. "Mime"'], "line\nbreak\r\tand \\ backslash")
     finally:
         connection.close()
+
+
+def _tricky_rows():
+    sets, cards = handcrafted_rows()
+    sets.append(a_set_row("dates", release_date="2022-02-25", updated_at="2023-03-31T15:04:05"))
+    for number, text in enumerate(TRICKY_JSON):
+        cards.append(a_card_row("swshp", f"J{number}", attacks=text, extra=text, images=text))
+    cards.append(a_card_row("swshp", "X1", name="line\nbreak\r\tand \\ backslash", hp=None,
+                            rules='["a \\"quoted\\" rule", "back\\\\slash", "NULL", ""]',
+                            evolves_from='"Mr. \\"Mime\\""', flavor_text="é ✓ \x01"))
+    cards.append(a_card_row("swshp", "X2", hp=-(2**31), evolves_from="[]", types="[]", extra=5.5,
+                            abilities=1))
+    return [(SETS, sets), (CARDS, cards)]
+
+
+def test_the_fast_encoder_gives_the_canonical_text_and_copy_line_of_the_mapping():
+    for table, rows in _tricky_rows():
+        mapper, encoder = RowMapper(table), RowEncoder(table)
+        for _ in range(2):  # the second time from its memo
+            for row in rows:
+                raw = tuple(row.get(c) for c in table.names)
+                values = mapper.values(raw)
+                assert encoder.encode(raw) == (canonical(values), copy_line(table, values, raw))
+
+
+@pytest.mark.parametrize("column, stored", [
+    ("hp", "abc"), ("hp", 2**31), ("hp", 1.0), ("attacks", "[{not json"), ("attacks", "[NaN]"),
+    ("abilities", '["\\u0000"]'), ("name", "nul\x00here"), ("name", None), ("name", b"blob"),
+    ("types", "[1, 2]"), ("types", None), ("subtypes", '{"a": 1}')
+])
+def test_the_fast_encoder_refuses_what_the_mapping_refuses(column, stored):
+    row = {**a_card_row("swshp", "1"), column: stored}
+    raw = tuple(row[c] for c in CARDS.names)
+    encoder = RowEncoder(CARDS)
+    for _ in range(2):
+        with pytest.raises(Unmappable):
+            encoder.encode(raw)
+    with pytest.raises(Unmappable):
+        RowMapper(CARDS).values(raw)
 
 
 def test_the_canonical_text_of_a_row_is_jsonb_text_of_its_values():

@@ -32,8 +32,9 @@ def record(cursor: Any, sent: dict[str, tuple[list[tuple[str, str, str]], dict[s
                        ([n for n, _ in stale], [k for _, k in stale]))
     if not rows:
         return
-    text = io.StringIO("".join("\t".join(v.translate(_MEMO_ESCAPES) for v in row) + "\n"
-                               for row in rows))
+    escapes = _MEMO_ESCAPES  # fingerprints and digests are hex, table names plain: only ids
+    text = io.StringIO("".join([f"{name}\t{key.translate(escapes)}\t{fp}\t{digest}\n"
+                                for name, key, fp, digest in rows]))
     if not any(memo.values()):  # first run: nothing to merge with
         cursor.copy_expert(f"COPY {schema.MEMO_TABLE} FROM STDIN", text)
         return

@@ -40,7 +40,7 @@ from tcgjobs.services.replication import bookkeeping, schema
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
                                                   primary_totals, source_rows)
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table, copy_line
+from tcgjobs.services.replication.mapping import CARDS, SETS, Table
 
 
 @dataclass
@@ -89,12 +89,12 @@ class _Staged:
 
 def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
               primary_ids: set[str], valid_sets: set[str] | None, staged: _Staged,
-              check: Callable[[], None]) -> Iterator[str]:
+              check: Callable[[], None], on_change: Callable[[], None]) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
     # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
     known = {key: value for key, value in known.items() if key in primary_ids}
-    for number, row in enumerate(source_rows(db, table, known)):
+    for number, row in enumerate(source_rows(db, table, known, on_change)):
         if number % 2000 == 0:
             check()
         stats.source_rows += 1
@@ -105,12 +105,12 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
             stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
             continue
         digests[row.id] = row.digest
-        if row.values is None:  # fingerprint unchanged since it was last sent
+        if row.line is None:  # fingerprint unchanged since it was last sent
             stats.unchanged += 1
             continue
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        yield copy_line(table, row.values, row.raw or ())
+        yield row.line
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
 
@@ -214,7 +214,11 @@ class _Speculation(threading.Thread):
         self.totals: dict[str, tuple[int, int, int]] | None = None
 
     def abandon(self) -> None:
-        """The run writes rows, so the result is not needed: stop the scan (it competes for CPU)."""
+        """The run writes rows, so the result is not needed: stop the scan (it competes for CPU).
+
+        Called as soon as a new or changed row is seen, and again before the writes."""
+        if self._abandoned:
+            return
         self._abandoned = True
         connection = self._connection
         if connection is not None:
@@ -233,8 +237,9 @@ class _Speculation(threading.Thread):
         try:
             connection.set_session(readonly=True)
             with connection.cursor() as cursor:
-                # One server process: the other core is busy reading SQLite meanwhile.
-                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
+                # Parallel workers: reading SQLite takes less time than one server process
+                # scanning, so the scan is what an unchanged run waits for.
+                self.totals = {t.name: primary_totals(cursor, t, parallel=True)
                                for t in (SETS, CARDS)}
         except Exception as exc:
             logger.debug("early verification failed: {}", exc)
@@ -264,7 +269,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
             memo, primary_ids = bookkeeping.read(cursor, plan)
             check()
             _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
-                           check)
+                           check, speculation.abandon if speculation else lambda: None)
             sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
             if speculation is not None and (any(item.rows for item in staged.values()) or (
                     delete and (sets.primary_only or cards.primary_only))):
@@ -322,9 +327,9 @@ def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _St
 
 def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
                    primary_ids: dict[str, set[str]], staged: dict[str, _Staged], delete: bool,
-                   check: Callable[[], None]) -> None:
+                   check: Callable[[], None], on_change: Callable[[], None]) -> None:
     """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
-    (None: a dry run, which only counts)."""
+    (None: a dry run, which only counts). ``on_change`` is called when a row is new or changed."""
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
             staged[table.name] = item = _Staged(TableStats(table.name))
@@ -334,7 +339,7 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
             lines = _classify(db, table, memo.get(table.name, {}), primary_ids[table.name],
-                              valid_sets, item, check)
+                              valid_sets, item, check, on_change)
             if cursor is None:
                 for _ in lines:
                     pass

@@ -46,12 +46,6 @@ def _pg_key(pair: tuple[str, Any]) -> tuple[int, str]:
     return (len(key), key) if key.isascii() else (len(key.encode("utf-8", "surrogatepass")), key)
 
 
-def _ordered_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A stable sort keeps duplicate keys in source order, so dict() keeps the last, as JSONB does.
-    pairs.sort(key=_pg_key)
-    return dict(pairs)
-
-
 def _reject_constant(name: str) -> Any:
     raise Unmappable(f"contains {name}, which is not valid JSON for PostgreSQL")
 
@@ -64,8 +58,6 @@ def _parse_float(text: str) -> Decimal:
     return Decimal(text)
 
 
-_DECODE = json.JSONDecoder(object_pairs_hook=_ordered_object, parse_float=_parse_float,
-                           parse_constant=_reject_constant).decode
 #: JSONB text of values without floats (floats are Decimals, which this encoder refuses).
 _ENCODE_FAST = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
 _ENCODE_STRING = json.JSONEncoder(ensure_ascii=False).encode
@@ -94,12 +86,36 @@ class _Raw(str):
     """Already-encoded JSONB text, inserted verbatim by :func:`canonical`."""
 
 
+_DECODE_PLAIN = json.JSONDecoder(parse_float=_parse_float, parse_constant=_reject_constant).decode
+_NESTED = (dict, list)
+_KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # keys in source order → JSONB order
+
+
+def _jsonb_order(value: dict[str, Any] | list[Any]) -> Any:
+    """``value`` with every object's keys in JSONB order (reordering the C decoder's output is
+    faster than an ``object_pairs_hook`` called for every object)."""
+    if type(value) is list:
+        return [_jsonb_order(item) if type(item) in _NESTED else item for item in value]
+    keys = tuple(value)  # a duplicate key holds its last value already, as in JSONB
+    order = _KEY_ORDERS.get(keys)
+    if order is None:
+        order = tuple(sorted(keys, key=lambda key: _pg_key((key, None))))
+        if len(_KEY_ORDERS) < 10_000:
+            _KEY_ORDERS[keys] = order
+    out = {}
+    for key in order:
+        item = value[key]
+        out[key] = _jsonb_order(item) if type(item) in _NESTED else item
+    return out
+
+
 def decode(text: str) -> Any:
     """Parse SQLite JSON text (objects key-ordered as JSONB orders them). Raises Unmappable."""
     if "\\u0000" in text:
         raise Unmappable("contains \\u0000, which PostgreSQL JSONB cannot store")
     try:
-        return _DECODE(text)
+        parsed = _DECODE_PLAIN(text)
+        return _jsonb_order(parsed) if type(parsed) in _NESTED else parsed
     except Unmappable:
         raise
     except (ValueError, RecursionError) as exc:
@@ -341,7 +357,9 @@ def _copy_escape(text: str) -> str:
 
 
 def _copy_jsonb(value: Any, original: Any) -> str:
-    return _copy_escape(str(value) if type(value) is _Raw else original)
+    # An integer stored in a JSON column is valid JSON once rendered as text.
+    text = original if type(original) is str else str(original)
+    return _copy_escape(str(value) if type(value) is _Raw else text)
 
 
 _COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
@@ -362,3 +380,106 @@ def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
         "\\N" if value is None else _COPY_FIELD[column.kind](value, original)
         for column, value, original in zip(table.columns, values, raw, strict=True)
     ]) + "\n"
+
+
+# --- the fast path: canonical text and COPY line of a row in one pass -----------------------
+
+_ENCODE_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII unescaped (as JSONB)
+
+
+def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tuple[str, str]]:
+    """SQLite value → (canonical text, COPY field) of one column, exactly as :func:`canonical`
+    and :func:`copy_line` print it. Raises Unmappable (the reason comes from :class:`RowMapper`)."""
+    copy_field = _COPY_FIELD[column.kind]
+    not_null = column.not_null
+    if column.kind == "text":
+        def encode_text(value: Any) -> tuple[str, str]:
+            if type(value) is str and "\x00" not in value:
+                if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+                    return _ENCODE_TEXT(value), value.translate(_COPY_ESCAPES)
+                return _ENCODE_TEXT(value), value
+            if value is None and not not_null:
+                return "null", "\\N"
+            raise Unmappable("not text")
+
+        return encode_text
+
+    def encode(value: Any) -> tuple[str, str]:
+        mapped = convert(value)
+        if mapped is None:
+            if not_null:
+                raise Unmappable("NULL")
+            return "null", "\\N"
+        canonical_text = str(mapped) if type(mapped) is _Raw else _ENCODE_ROW(mapped)
+        return canonical_text, copy_field(mapped, value)
+
+    return encode
+
+
+class RowEncoder:
+    """Per SQLite row (selected in :attr:`Table.names` order): its canonical text and its COPY
+    line in one pass, equal to ``canonical(RowMapper(table).values(row))`` and :func:`copy_line`.
+
+    Both are built from per-column fragments; the fragments of repeated values (JSON, arrays,
+    dates: types, legalities, retreat costs repeat across thousands of cards) are computed once
+    per distinct SQLite text. The per-row code is generated once per table (one function, no
+    per-column calls or loops for text columns and memoised values). Any value that cannot be
+    mapped raises Unmappable without detail: callers ask :class:`RowMapper` for the reason.
+    """
+
+    _LIMIT = 20_000  # memoised values per column
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._memos: list[dict[Any, tuple[str, str]]] = []
+        self._computes: list[Callable[[Any], tuple[str, str]]] = []
+        lines = ["def encode(row):"]
+        count = len(table.columns)
+        lines.append(f"    ({', '.join(f'v{i}' for i in range(count))},) = row")
+        for i, column in enumerate(table.columns):
+            # NULL repeats most: its fragments are known up front (a NOT NULL column raises).
+            self._memos.append({} if column.not_null else {None: ("null", "\\N")})
+            self._computes.append(_field(column, _UNMEMOISED[column.kind]))
+            if column.kind == "text":  # mostly unique values: encode inline
+                lines += [
+                    f"    if type(v{i}) is str and '\\x00' not in v{i}:",
+                    f"        c{i} = text(v{i})",
+                    f"        p{i} = v{i}.translate(escapes) if ('\\\\' in v{i} or '\\t' in v{i} "
+                    f"or '\\n' in v{i} or '\\r' in v{i}) else v{i}",
+                    "    else:",
+                    f"        c{i}, p{i} = computes[{i}](v{i})"]
+            elif column.kind == "int":
+                lines += [
+                    f"    if type(v{i}) is int and {INT_MIN} <= v{i} <= {INT_MAX}:",
+                    f"        c{i} = p{i} = str(v{i})",
+                    "    else:",
+                    f"        c{i}, p{i} = computes[{i}](v{i})"]
+            else:
+                lines += [
+                    "    try:",
+                    f"        c{i}, p{i} = memo{i}[v{i}]",
+                    "    except (KeyError, TypeError):",
+                    f"        c{i}, p{i} = miss({i}, v{i})"]
+        lines.append(f"    return ({'[' + ', '.join(['%s'] * count) + ']'!r} % "
+                     f"({', '.join(f'c{i}' for i in range(count))},), "
+                     f"{chr(9).join(['%s'] * count) + chr(10)!r} % "
+                     f"({', '.join(f'p{i}' for i in range(count))},))")
+        namespace: dict[str, Any] = {
+            "text": _ENCODE_TEXT, "escapes": _COPY_ESCAPES, "computes": self._computes,
+            "miss": self._miss, **{f"memo{i}": memo for i, memo in enumerate(self._memos)}}
+        exec("\n".join(lines), namespace)  # noqa: S102 - code built above from the column list
+        self.encode: Callable[[tuple[Any, ...]], tuple[str, str]] = namespace["encode"]
+        self.encode.__doc__ = "(canonical text, COPY line) of a row. Raises Unmappable."
+
+    def _miss(self, index: int, value: Any) -> tuple[str, str]:
+        result = self._computes[index](value)
+        memo = self._memos[index]
+        # Only text keys: 1 == 1.0 == True would confuse entries of other types.
+        if type(value) is str and len(memo) < self._LIMIT:
+            memo[value] = result
+        return result
+
+
+_UNMEMOISED: dict[str, Callable[[Any], Any]] = {
+    "text": _text, "int": _integer, "text[]": _text_array, "evolves_from": _evolves_from,
+    "jsonb": _json, "date": _date, "timestamp": _timestamp}
