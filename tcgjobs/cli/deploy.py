@@ -11,7 +11,6 @@ import typer
 from tcgjobs import __version__
 from tcgjobs.cli import common
 from tcgjobs.deploy.crontab import DEFAULT_ENV_FILE, DEFAULT_LOG_DIR, DEFAULT_USER, render_crontab
-from tcgjobs.deploy.k8s import render_k8s
 from tcgjobs.errors import UsageError
 
 DEFAULT_IMAGE = f"tcgjobs:{__version__}"
@@ -38,6 +37,8 @@ def k8s(
              "resource as one YAML stream (kubectl apply -f -).")] = None,
 ) -> None:
     """Kubernetes CronJobs, volumes and settings: one CronJob per job."""
+    from tcgjobs.deploy.k8s import render_k8s  # PyYAML: loaded only for this command
+
     settings = common.settings()
     try:
         bundle = render_k8s(settings, image=image, namespace=namespace)

@@ -16,18 +16,6 @@ from tests.conftest import popen_tcgjobs
 from tests.sources.builders import a_card, a_set, execute, rows, run_json, write_package, write_upstream
 
 
-@pytest.fixture
-def db(env) -> Path:
-    return Path(env["DATABASE_PATH"])
-
-
-@pytest.fixture
-def data(tmp_path, env) -> Path:
-    root = tmp_path / "data"
-    env["TCGJOBS_DATA_SOURCE"] = str(root)
-    return root
-
-
 def sync(cli, *args: str):
     sets, _ = run_json(cli, "sync-missing-sets")
     assert sets.exit_code in (0, 1), sets.output

@@ -13,18 +13,6 @@ from tests.sources.builders import a_card, a_set, execute, rows, run_json, write
 SAMPLE_SETS = ["base1", "sm12", "swsh9tg", "swshp", "xy7"]
 
 
-@pytest.fixture
-def db(env) -> Path:
-    return Path(env["DATABASE_PATH"])
-
-
-@pytest.fixture
-def data(tmp_path, env) -> Path:
-    root = tmp_path / "data"
-    env["TCGJOBS_DATA_SOURCE"] = str(root)
-    return root
-
-
 def set_ids(db: Path) -> list[str]:
     return [r[0] for r in rows(db, "SELECT id FROM pokemon_card_sets ORDER BY id")]
 

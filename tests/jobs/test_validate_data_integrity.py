@@ -13,11 +13,6 @@ from tests.sources.builders import a_card, a_set, execute, rows, run_json, write
 
 
 @pytest.fixture
-def db(env) -> Path:
-    return Path(env["DATABASE_PATH"])
-
-
-@pytest.fixture
 def synced(cli, db, tmp_path, env) -> Path:
     """A database synced from a small source: s1 with 3 cards, s2 with 2 (total 2 each)."""
     root = write_upstream(tmp_path / "data", [a_set("s1", total=3), a_set("s2")],
