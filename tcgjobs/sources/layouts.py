@@ -15,6 +15,7 @@ path is built from it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -157,13 +158,7 @@ class Source:
         """Every set record, validated. Raises SourceFileError when the file itself is unusable."""
         path = self.sets_file
         result = SetsRead()
-        valid = []
-        for position, record in enumerate(self._records(path)):
-            problems = set_problems(record)
-            if problems:
-                result.rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
-            else:
-                valid.append((position, record))
+        valid, result.rejected = _split_valid(path, self._records(path), set_problems)
         result.sets, result.duplicates = _dedupe(valid)
         return result
 
@@ -200,15 +195,22 @@ class Source:
         if raw is None and not path.exists():
             return None
         result = CardsRead(set_id, path)
-        valid = []
-        for position, record in enumerate(self._records(path, raw)):
-            problems = card_problems(record)
-            if problems:
-                result.rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
-            else:
-                valid.append((position, record))
+        valid, result.rejected = _split_valid(path, self._records(path, raw), card_problems)
         result.cards, result.duplicates = _dedupe(valid)
         return result
+
+
+def _split_valid(path: Path, records: Iterable[Any], problems_of: Callable[[Any], list[str]]
+                 ) -> tuple[list[tuple[int, Any]], list[Rejection]]:
+    """``(position, record)`` of each valid record, and a Rejection naming each invalid one."""
+    valid, rejected = [], []
+    for position, record in enumerate(records):
+        problems = problems_of(record)
+        if problems:
+            rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
+        else:
+            valid.append((position, record))
+    return valid, rejected
 
 
 def detect(root: Path, language: str = "en", *, is_sample: bool = False) -> Source:
