@@ -97,6 +97,8 @@ def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_b
     assert (m["cards_inserted"], m["cards_updated"], m["cards_unchanged"], m["cards_deleted"],
             m["cards_postgres_only"]) == (1, 1, 2, 0, 1)
     assert run["details"]["tables"]["cards"]["postgres_only_examples"] == ["swshp-SWSH050"]
+    assert [c["method"] for c in run["details"]["verification"]] == [
+        "scan before the writes, 0 changed rows re-read", "scan before the writes, 2 changed rows re-read"]
     after = dict(execute(primary, "SELECT id, updated_at FROM pokemon_cards"))
     assert after["swsh9tg-TG01"] > stamps["swsh9tg-TG01"]
     assert after["swshp-177a"] == stamps["swshp-177a"]
@@ -113,6 +115,8 @@ def test_with_delete_rows_only_postgres_has_are_deleted(cli, handcrafted, primar
 
     assert result.exit_code == ExitCode.OK, result.output
     assert (run["metrics"]["cards_deleted"], run["metrics"]["sets_deleted"]) == (2, 1)
+    assert run["metrics"]["verified"] == 1
+    assert all(c["method"].startswith("scan before the writes") for c in run["details"]["verification"])
     assert assert_primary_equals_sqlite(primary, handcrafted) == 3
 
 
@@ -249,6 +253,43 @@ def test_verification_catches_a_row_altered_in_postgres_after_the_merge(cli, han
     assert run["metrics"]["verified"] == 0
     cards = run["details"]["verification"][1]
     assert cards["different"] == ["swsh9tg-TG01"] and cards["equal"] is False
+
+
+def test_the_first_run_verifies_by_scanning_every_row_after_the_commit(cli, handcrafted, primary):
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert [c["method"] for c in run["details"]["verification"]] == ["scan", "scan"]
+
+
+def test_a_trigger_changing_rows_the_run_never_named_is_caught_by_a_full_scan(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    # Updating one card rewrites another: re-reading only the changed rows would miss it.
+    execute(primary, """
+        CREATE FUNCTION touch_other() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE pokemon_cards SET name = 'Tampered' WHERE id = 'swshp-177a'; RETURN NULL; END $$;
+        CREATE TRIGGER touch_other AFTER UPDATE ON pokemon_cards FOR EACH ROW
+        WHEN (NEW.id = 'swsh9tg-TG01') EXECUTE FUNCTION touch_other();""")
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Flareon V")])
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    cards = run["details"]["verification"][1]
+    assert cards["different"] == ["swshp-177a"] and cards["method"] == "scan"
+
+
+def test_a_blob_is_skipped_with_its_reason_in_full_and_incremental_runs(cli, handcrafted, primary):
+    execute_sqlite(handcrafted, "UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = 'swshp-177a'")
+
+    first, run = replicate(cli)
+    second, again = replicate(cli)
+
+    for result, payload in ((first, run), (second, again)):
+        assert result.exit_code == ExitCode.FAILED, result.output
+        assert "swshp-177a: flavor_text is a BLOB, not text" in payload["error"]
+        assert payload["metrics"]["cards_skipped"] == 1 and payload["metrics"]["verified"] == 1
+    assert (run["metrics"]["cards_inserted"], again["metrics"]["cards_unchanged"]) == (3, 3)
 
 
 def test_a_row_that_cannot_be_mapped_is_skipped_with_its_reason_and_fails_the_run(cli, db, primary):
@@ -412,6 +453,7 @@ def test_one_percent_of_the_2023_snapshot_changed_is_exactly_what_is_rewritten(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert run["metrics"]["cards_updated"] == 161 and run["metrics"]["cards_unchanged"] == 16109 - 161
+    assert run["details"]["verification"][1]["method"] == "scan before the writes, 161 changed rows re-read"
     assert assert_primary_equals_sqlite(primary, db) == 16109 + 151
 
 

@@ -191,11 +191,11 @@ def test_the_canonical_text_of_a_row_is_jsonb_text_of_its_values():
     assert '{"a": [1.5], "b": 1}]' in text
 
 
-def test_python_rendering_matches_sqlite_json_array_so_fingerprints_agree_across_runs(env):
+def test_both_renderings_agree_so_fingerprints_agree_between_full_and_incremental_runs(env):
     import sqlite3
     from pathlib import Path
 
-    from tcgjobs.services.replication.digests import _fingerprint_sql, fingerprint, rendered_row
+    from tcgjobs.services.replication.digests import _fingerprint_sql
     from tests.support.replication import write_card_db
 
     path = Path(env["DATABASE_PATH"])
@@ -206,8 +206,13 @@ def test_python_rendering_matches_sqlite_json_array_so_fingerprints_agree_across
     connection = sqlite3.connect(path)
     try:
         for table in (SETS, CARDS):
-            sql = f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table)} FROM {table.name}"
-            for row in connection.execute(sql):
-                assert fingerprint(rendered_row(row[:-1])) == fingerprint(row[-1]), row[0]
+            plain, safe = _fingerprint_sql(table, blob_safe=False), _fingerprint_sql(table)
+            rows = connection.execute(f"SELECT id, {plain}, {safe} FROM {table.name}").fetchall()
+            assert rows and all(row[1] == row[2] for row in rows)
+        connection.execute("UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = 'swshp-Q1'")
+        with pytest.raises(sqlite3.OperationalError, match="BLOB"):
+            connection.execute(f"SELECT {_fingerprint_sql(CARDS, blob_safe=False)} FROM pokemon_cards").fetchall()
+        rendered = dict(connection.execute(f"SELECT id, {_fingerprint_sql(CARDS)} FROM pokemon_cards"))
+        assert '{"blob":"00FF"}' in rendered["swshp-Q1"]
     finally:
         connection.close()

@@ -13,11 +13,15 @@
    move); delete rows only PostgreSQL has when asked to; update the bookkeeping; commit.
 5. Verify after commit, from the data itself: row counts and checksums of both sides (SQLite's
    from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
-   read, a second connection already computes PostgreSQL's checksums; if the run then writes no
-   row, that result stands (the tables were locked against writers from before it started until
-   the commit, so it is the committed state), otherwise they are computed again after the commit.
-   A mismatch fails the run naming example ids and forgets their bookkeeping, so the next run
-   sends them again.
+   read, a second connection already scans PostgreSQL and computes its checksums; the tables are
+   locked against other writers from before that scan until the commit, so the committed state
+   is that scan's state plus what this run changed. When the run changed few rows (at most a
+   quarter of a table, or 100) and no trigger or rule can change rows its statements do not name, the
+   committed checksum is that scan's, minus the digests PostgreSQL computed over the changed rows
+   before the change (before the merge; ``DELETE … RETURNING``), plus those it computes over the
+   same rows after the commit. Otherwise every row is scanned again after the commit, as also
+   when such a result disagrees (the full scan then names the rows). A mismatch fails the run
+   naming example ids and forgets their bookkeeping, so the next run sends them again.
 
 Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
 exactly as before.
@@ -40,7 +44,7 @@ from tcgjobs.services.replication import bookkeeping, schema
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
                                                   primary_totals, source_rows)
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table
+from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
 
 
 @dataclass
@@ -79,22 +83,38 @@ class Outcome:
         return all(c.equal for c in self.verification)
 
 
+#: A run that changes more than this share of a table's rows (and more than DELTA_MIN_ROWS)
+#: scans it again after the commit: reading the changed rows by id would cost about as much.
+DELTA_LIMIT = 0.25
+DELTA_MIN_ROWS = 100
+
+
+def _few(changed: int, source_rows: int) -> bool:
+    return changed <= max(DELTA_MIN_ROWS, DELTA_LIMIT * source_rows)
+
+
 @dataclass
 class _Staged:
     stats: TableStats
     digests: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
+    #: PostgreSQL's digests of the rows this run changed, as they were before (None: not kept,
+    #: the verification scans the table again).
+    before: dict[str, str] | None = None
+
+    def few_changes(self) -> bool:
+        return _few(self.rows, self.stats.source_rows)
 
 
 def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
               primary_ids: set[str], valid_sets: set[str] | None, staged: _Staged,
-              check: Callable[[], None], on_change: Callable[[], None]) -> Iterator[str]:
+              check: Callable[[], None]) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
     # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
     known = {key: value for key, value in known.items() if key in primary_ids}
-    for number, row in enumerate(source_rows(db, table, known, on_change)):
+    for number, row in enumerate(source_rows(db, table, known)):
         if number % 2000 == 0:
             check()
         stats.source_rows += 1
@@ -153,19 +173,29 @@ def _merge_sql(table: Table) -> str:
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged")
 
 
-def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empty: bool) -> None:
-    """COPY the rows to send: straight into an empty table, else into a staging table and merge."""
+def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empty: bool,
+          keep_before: bool) -> None:
+    """COPY the rows to send: straight into an empty table, else into a staging table and merge.
+
+    ``keep_before``: record PostgreSQL's digests of the rows about to change (for the
+    verification), unless the run changes too many of them for that to pay."""
     first = next(lines, None)
     if first is None:  # nothing to send (the generator has run to its end)
+        staged.before = {} if keep_before else None
         return
     lines = itertools.chain((first,), lines)
     columns = ", ".join(table.names)
     if empty:
         cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
         staged.stats.inserted = staged.rows
+        staged.before = {} if keep_before and staged.few_changes() else None
         return
     cursor.execute(_stage_sql(table))
     cursor.copy_expert(f"COPY stage_{table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+    if keep_before and staged.few_changes():
+        cursor.execute(f"SELECT t.id, md5({canonical_sql(table, 't')}) FROM {table.name} t "
+                       f"JOIN stage_{table.name} s ON s.id = t.id")
+        staged.before = dict(cursor.fetchall())
     cursor.execute(_merge_sql(table))
     inserted, updated = cursor.fetchone()
     stats = staged.stats
@@ -188,19 +218,34 @@ def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, primary_ids: s
             stats.unchanged += 1
 
 
-def _delete(cursor: Any, cards: TableStats, sets: TableStats) -> None:
-    if cards.primary_only_ids:
-        cursor.execute("DELETE FROM pokemon_cards WHERE id = ANY(%s)", (cards.primary_only_ids,))
-        cards.deleted = cursor.rowcount
-    if sets.primary_only_ids:
-        cursor.execute("DELETE FROM pokemon_card_sets s WHERE id = ANY(%s) AND NOT EXISTS "
-                       "(SELECT 1 FROM pokemon_cards c WHERE c.set_id = s.id) RETURNING id",
-                       (sets.primary_only_ids,))
-        gone = {row[0] for row in cursor.fetchall()}
-        sets.deleted = len(gone)
-        for key in sets.primary_only_ids:
+def _delete(cursor: Any, staged: dict[str, _Staged]) -> None:
+    """Delete the rows only PostgreSQL has (sets only once no card refers to them), keeping
+    their digests as they were for the verification."""
+    cards, sets = staged[CARDS.name], staged[SETS.name]
+    if cards.stats.primary_only_ids:
+        cursor.execute(f"DELETE FROM pokemon_cards t WHERE id = ANY(%s) "
+                       f"RETURNING id, md5({canonical_sql(CARDS, 't')})",
+                       (cards.stats.primary_only_ids,))
+        _deleted(cards, cursor.fetchall())
+    if sets.stats.primary_only_ids:
+        cursor.execute(f"DELETE FROM pokemon_card_sets t WHERE id = ANY(%s) AND NOT EXISTS "
+                       f"(SELECT 1 FROM pokemon_cards c WHERE c.set_id = t.id) "
+                       f"RETURNING id, md5({canonical_sql(SETS, 't')})",
+                       (sets.stats.primary_only_ids,))
+        gone = _deleted(sets, cursor.fetchall())
+        for key in sets.stats.primary_only_ids:
             if key not in gone:
                 logger.warning("set {} is only in PostgreSQL but still has cards there; kept", key)
+
+
+def _deleted(staged: _Staged, rows: list[tuple[str, str]]) -> set[str]:
+    staged.stats.deleted = len(rows)
+    if staged.before is not None:
+        if _few(staged.rows + len(rows), staged.stats.source_rows):
+            staged.before.update(rows)
+        else:
+            staged.before = None
+    return {key for key, _ in rows}
 
 
 class _Speculation(threading.Thread):
@@ -214,9 +259,7 @@ class _Speculation(threading.Thread):
         self.totals: dict[str, tuple[int, int, int]] | None = None
 
     def abandon(self) -> None:
-        """The run writes rows, so the result is not needed: stop the scan (it competes for CPU).
-
-        Called as soon as a new or changed row is seen, and again before the writes."""
+        """The result is not needed (the run changed too many rows to use it): stop the scan."""
         if self._abandoned:
             return
         self._abandoned = True
@@ -268,24 +311,25 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 speculation = _prepare(cursor, plan, connect)
             memo, primary_ids = bookkeeping.read(cursor, plan)
             check()
+            # The changed rows' digests are only worth keeping when the early scan's result can
+            # be used: no trigger or rule may change rows the run's statements do not name.
+            keep_before = speculation is not None and not plan.row_hooks
             _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
-                           check, speculation.abandon if speculation else lambda: None)
-            sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
-            if speculation is not None and (any(item.rows for item in staged.values()) or (
-                    delete and (sets.primary_only or cards.primary_only))):
-                speculation.abandon()
+                           check, keep_before)
             if dry_run:
                 return _dry_run_outcome(cursor, plan, staged, primary_ids, delete)
             if delete:
-                _delete(cursor, cards, sets)
+                _delete(cursor, staged)
+            if speculation is not None and all(i.before is None for i in staged.values()):
+                speculation.abandon()
             bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo)
             check()
             if speculation is not None:
                 speculation.join()
         connection.commit()
+        sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
         outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
-        wrote = any(s.inserted or s.updated or s.deleted for s in (sets, cards))
-        early = speculation.totals if speculation is not None and not wrote else None
+        early = speculation.totals if speculation is not None else None
         outcome.verification = _verify(connection, staged, delete, early)
         if not outcome.verified:
             bookkeeping.forget(connection, outcome.verification)
@@ -327,9 +371,9 @@ def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _St
 
 def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
                    primary_ids: dict[str, set[str]], staged: dict[str, _Staged], delete: bool,
-                   check: Callable[[], None], on_change: Callable[[], None]) -> None:
+                   check: Callable[[], None], keep_before: bool) -> None:
     """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
-    (None: a dry run, which only counts). ``on_change`` is called when a row is new or changed."""
+    (None: a dry run, which only counts); ``keep_before``: see :func:`_send`."""
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
             staged[table.name] = item = _Staged(TableStats(table.name))
@@ -339,12 +383,12 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
             lines = _classify(db, table, memo.get(table.name, {}), primary_ids[table.name],
-                              valid_sets, item, check, on_change)
+                              valid_sets, item, check)
             if cursor is None:
                 for _ in lines:
                     pass
             else:
-                _send(cursor, table, lines, item, empty=not primary_ids[table.name])
+                _send(cursor, table, lines, item, not primary_ids[table.name], keep_before)
 
 
 def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
@@ -359,9 +403,30 @@ def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
                 exclude = list(item.stats.skipped)
                 if not delete or table is SETS:
                     exclude += item.stats.primary_only_ids
-                totals = early[table.name] if early else None
-                results.append(compare(cursor, table, item.digests, exclude, totals))
+                totals = None
+                if early is not None and item.before is not None:
+                    totals = _committed_totals(cursor, table, early[table.name], item)
+                result = compare(cursor, table, item.digests, exclude, totals)
+                if totals is not None and not result.equal:  # scan every row; name the rows
+                    result = compare(cursor, table, item.digests, exclude)
+                elif totals is not None:
+                    result.method = f"scan before the writes, {len(item.memo)} changed rows re-read"
+                results.append(result)
         connection.rollback()
     finally:
         connection.set_session(readonly=False)
     return results
+
+
+def _committed_totals(cursor: Any, table: Table, scanned: tuple[int, int, int],
+                      item: _Staged) -> tuple[int, int, int]:
+    """The committed (count, sum 1, sum 2) of ``table``: the early scan's, with the digests of
+    the rows the run changed as they were before replaced by those PostgreSQL computes over the
+    same rows now (the tables were locked against other writers from the scan to the commit)."""
+    count, first, second = scanned
+    for digest in (item.before or {}).values():
+        count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
+    sent = [key for key, _, _ in item.memo]
+    for digest in (primary_digests(cursor, table, only=sent).values() if sent else ()):
+        count, first, second = count + 1, first + int(digest[:15], 16), second + int(digest[15:30], 16)
+    return count, first, second

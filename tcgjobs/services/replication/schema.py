@@ -82,6 +82,9 @@ class SchemaPlan:
     ddl: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     missing_tables: set[str] = field(default_factory=set)
+    #: Triggers and rules on the replicated tables ("table.name"): code that may change rows a
+    #: run's statements do not name, so the verification re-reads every row (see engine).
+    row_hooks: list[str] = field(default_factory=list)
 
     @property
     def actions(self) -> list[str]:
@@ -91,6 +94,11 @@ class SchemaPlan:
 _COLUMNS_SQL = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
 FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+"""
+_ROW_HOOKS_SQL = """
+SELECT tgname FROM pg_trigger WHERE tgrelid = %(rel)s::regclass AND NOT tgisinternal
+UNION ALL
+SELECT rulename FROM pg_rewrite WHERE ev_class = %(rel)s::regclass AND rulename <> '_RETURN'
 """
 _UNIQUE_ID_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
@@ -123,10 +131,18 @@ def inspect(connection: Any) -> SchemaPlan:
             _inspect_table(cursor, table, plan)
         if CARDS.name in plan.missing_tables or _relation(cursor, "idx_pokemon_cards_set_id")[0] is None:
             plan.ddl.append(INDEX_DDL)
-        if _relation(cursor, MEMO_TABLE)[0] is None:
+        memo_table = _relation(cursor, MEMO_TABLE)[0]
+        if memo_table is None:
             plan.missing_tables.add(MEMO_TABLE)
             plan.ddl.append(MEMO_DDL)
+        else:
+            _find_row_hooks(cursor, memo_table, plan)
     return plan
+
+
+def _find_row_hooks(cursor: Any, regclass: str, plan: SchemaPlan) -> None:
+    cursor.execute(_ROW_HOOKS_SQL, {"rel": regclass})
+    plan.row_hooks += [f"{regclass}.{name}" for (name,) in cursor.fetchall()]
 
 
 def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
@@ -163,6 +179,7 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
         if name not in _all_columns(table) and not_null and not has_default:
             plan.problems.append(f"{table.name}.{name} is NOT NULL without a default; rows "
                                  "replication inserts would violate it")
+    _find_row_hooks(cursor, regclass, plan)
     cursor.execute(_UNIQUE_ID_SQL, (regclass,))
     if not cursor.fetchone()[0]:
         plan.problems.append(f"{table.name}.id has no primary key or unique index "
