@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deployed import deployed_env  # noqa: E402
 from tcgjobs.db.cards import open_card_database  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent.parent / "shared" / "data" / "pokemon-tcg-data-2023"
@@ -149,7 +150,7 @@ def main() -> None:
         conn.close()
         size = db.stat().st_size
         (root / "tmp").mkdir()
-        env = {**os.environ, "DATABASE_PATH": str(db), "BACKUP_DIR": str(root / "backups"),
+        env = {**deployed_env(os.environ), "DATABASE_PATH": str(db), "BACKUP_DIR": str(root / "backups"),
                "TCGJOBS_TMPDIR": str(root / "tmp"), "TCGJOBS_LOG_FORMAT": "json", "DB": str(db)}
         results: dict[str, list[tuple[float, int]]] = {
             "pipeline": [], "gzip": [], "zstd": [], "work-gzip": [], "work-zstd": [], "fixed": []}

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from deployed import deployed_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
 
@@ -58,7 +60,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tcgjobs-bench-health-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TCGJOBS_", "SLACK_", "NOTIFICATION"))}
+    env = {k: v for k, v in deployed_env(os.environ).items()
+           if not k.startswith(("TCGJOBS_", "SLACK_", "NOTIFICATION"))}
     env.update(DATABASE_PATH=str(work / "db" / "pokemon-data.sqlite3.db"), BACKUP_DIR=str(work / "backups"),
                TCGJOBS_TMPDIR=str(work), TCGJOBS_LOG_LEVEL="error", TCGJOBS_LOG_FORMAT="json")
     database = Path(env["DATABASE_PATH"])

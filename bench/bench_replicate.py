@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psycopg2
 
+from deployed import deployed_env
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
 
@@ -91,7 +93,8 @@ def main() -> None:
     if not shutil.which("pgloader"):
         raise SystemExit("pgloader is not on PATH (Debian: apt-get install pgloader)")
     work = Path(tempfile.mkdtemp(prefix="bench-replicate-"))
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TCGJOBS_", "POSTGRES_"))}
+    base = {k: v for k, v in deployed_env(os.environ).items()
+            if not k.startswith(("TCGJOBS_", "POSTGRES_"))}
     env = {**base, "DATABASE_PATH": str(work / "cards.sqlite3"), "TCGJOBS_STATE_PATH":
            str(work / "state.sqlite3"), "TCGJOBS_DATA_SOURCE": str(args.data),
            "TCGJOBS_TMPDIR": str(work), "TCGJOBS_LOG_LEVEL": "warning", "TCGJOBS_LOG_FORMAT": "json"}

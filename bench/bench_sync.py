@@ -29,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from deployed import deployed_env
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
 
@@ -95,7 +97,7 @@ def _run(code: str, *args: str, env: dict[str, str]) -> dict:
 
 def one_round(data: Path) -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="tcgjobs-bench-") as tmp:
-        env = {**os.environ, "TCGJOBS_LOG_LEVEL": "error", "TCGJOBS_LOG_FORMAT": "json",
+        env = {**deployed_env(os.environ), "TCGJOBS_LOG_LEVEL": "error", "TCGJOBS_LOG_FORMAT": "json",
                "TCGJOBS_DATA_SOURCE": str(data),
                "DATABASE_PATH": str(Path(tmp) / "sync" / "pokemon-data.sqlite3.db")}
         floor = _run(FLOOR, str(data), str(Path(tmp) / "floor.sqlite3"), "gc-on", env=env)
