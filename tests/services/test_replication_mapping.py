@@ -213,6 +213,6 @@ def test_both_renderings_agree_so_fingerprints_agree_between_full_and_incrementa
         with pytest.raises(sqlite3.OperationalError, match="BLOB"):
             connection.execute(f"SELECT {_fingerprint_sql(CARDS, blob_safe=False)} FROM pokemon_cards").fetchall()
         rendered = dict(connection.execute(f"SELECT id, {_fingerprint_sql(CARDS)} FROM pokemon_cards"))
-        assert '{"blob":"00FF"}' in rendered["swshp-Q1"]
+        assert b'{"blob":"00FF"}' in rendered["swshp-Q1"]
     finally:
         connection.close()

@@ -48,17 +48,18 @@ def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
 
     ``json_array()`` refuses a BLOB; blob-safe, a BLOB renders as ``{"blob": "<hex>"}``
     (``json_object()`` stays JSON inside ``json_array()``, and no stored value renders as an
-    object). Both render every other row identically."""
+    object). Both render every other row identically. The UTF-8 text is returned as a BLOB:
+    Python hashes its bytes without decoding and encoding it again."""
     if not blob_safe:
-        return f"json_array({', '.join(table.names)})"
-    return "json_array(" + ", ".join(
+        return f"CAST(json_array({', '.join(table.names)}) AS BLOB)"
+    return "CAST(json_array(" + ", ".join(
         f"CASE WHEN typeof({c}) = 'blob' THEN json_object('blob', hex({c})) ELSE {c} END"
-        for c in table.names) + ")"
+        for c in table.names) + ") AS BLOB)"
 
 
-def fingerprint(rendered: str) -> str:
+def fingerprint(rendered: bytes) -> str:
     """The fingerprint of a SQLite row from its rendered values: equal means identical rows."""
-    return hashlib.blake2b(rendered.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return hashlib.blake2b(rendered, digest_size=16).hexdigest()
 
 
 def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]]:
