@@ -5,6 +5,7 @@ verification, and interruption (SIGTERM, deadline, kill -9) leaving the primary 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from tcgjobs.errors import ExitCode
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
-from tests.support.replication import (a_card_row, assert_primary_equals_sqlite, execute,
+from tests.support.replication import (a_card_row, a_set_row, assert_primary_equals_sqlite, execute,
                                        handcrafted_rows, snapshot, write_card_db)
 
 pytestmark = pytest.mark.postgres
@@ -387,6 +388,54 @@ def test_kill_9_mid_transfer_leaves_the_primary_unchanged(mid_transfer, primary)
 
     assert process.returncode == -signal.SIGKILL
     assert snapshot(primary) == before
+
+
+def _forked_children(pid: int) -> list[int]:
+    """Children of ``pid`` running its own program (forked, not a helper it executed)."""
+    def cmdline(process: int | str) -> bytes:
+        try:
+            return Path(f"/proc/{process}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    children = path.read_text().split() if path.exists() else []
+    return [int(child) for child in children if cmdline(child) == cmdline(pid)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see child processes")
+def test_sigterm_while_two_processes_map_stops_both_and_leaves_the_primary_unchanged(
+        db, primary, tmp_path):
+    import sqlite3
+
+    from tests.support.replication import CARD_COLUMNS
+
+    write_card_db(db, [a_set_row("big")], [])
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.executemany(
+            f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) VALUES ({', '.join('?' * len(CARD_COLUMNS))})",
+            ([row[c] for c in CARD_COLUMNS] for row in (
+                a_card_row("big", str(n), attacks=json.dumps([{"name": f"Attack {n}", "cost": ["Fire"]}]))
+                for n in range(12_000))))
+    connection.close()
+    process = popen_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
+    deadline, children = time.monotonic() + 60, []
+    while not children and process.poll() is None and time.monotonic() < deadline:
+        children = _forked_children(process.pid)
+        time.sleep(0.005)
+    assert children, "the second mapping process never started"
+
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == ExitCode.INTERRUPTED_SIGTERM, out + err
+    for child in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)
+    _wait_for_no_backend(primary)
+    assert execute(primary, "SELECT to_regclass('pokemon_cards')") == [(None,)]
 
 
 # --- round trips of data synced by the sync jobs ------------------------------------------------

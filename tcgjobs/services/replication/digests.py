@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from peewee import SqliteDatabase
 
+from tcgjobs.services.replication import workers
 from tcgjobs.services.replication.mapping import (RowEncoder, RowMapper, Table, Unmappable,
                                                   canonical, canonical_sql, copy_line)
 
 EXAMPLES = 10
+T = TypeVar("T")
 
 
 def table_checksum(digests: dict[str, str]) -> str:
@@ -30,17 +32,16 @@ def table_checksum(digests: dict[str, str]) -> str:
     return f"{sum(int(d[:15], 16) for d in values)}-{sum(int(d[15:30], 16) for d in values)}"
 
 
-@dataclass
-class SourceRow:
+class SourceRow(NamedTuple):
     """One SQLite row: its id, COPY line and digest (or why it cannot be replicated)."""
 
     id: str
-    raw: tuple[Any, ...] | None
     line: str | None  # None: not read again (fingerprint unchanged) or not mappable
     digest: str | None
     reason: str | None = None
     fingerprint: str | None = None
     set_id: Any = None
+    valid_id: bool = True  # a non-empty text (others are skipped and never count as seen)
 
 
 def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
@@ -62,19 +63,31 @@ def fingerprint(rendered: bytes) -> str:
     return hashlib.blake2b(rendered, digest_size=16).hexdigest()
 
 
-def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]]:
-    """(id, fingerprint, set_id) of every row of ``table``: rendered with plain ``json_array()``
-    (faster), or blob-safe when the table holds a BLOB."""
-    set_id = "set_id" if "set_id" in table.names else "NULL"
+def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
+                   convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
+    """``convert`` of every row of ``SELECT <columns>, <rendering> FROM <table>``, rendered with
+    plain ``json_array()`` (faster), or blob-safe when the table holds a BLOB."""
     for blob_safe in (False, True):
-        sql = f"SELECT id, {_fingerprint_sql(table, blob_safe)}, {set_id} FROM {table.name}"
+        sql = f"SELECT {columns}, {_fingerprint_sql(table, blob_safe)} FROM {table.name}"
         try:
-            return [(key, fingerprint(rendered), set_value)
-                    for key, rendered, set_value in db.connection().execute(sql)]
+            return [convert(row) for row in db.connection().execute(sql)]
         except sqlite3.OperationalError as exc:
             if blob_safe or "BLOB" not in str(exc):
                 raise
     raise AssertionError("unreachable")
+
+
+def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]]:
+    """(id, fingerprint, set_id) of every row of ``table``."""
+    set_id = "set_id" if "set_id" in table.names else "NULL"
+    return _read_rendered(db, table, f"id, {set_id}",
+                          lambda row: (row[0], fingerprint(row[2]), row[1]))
+
+
+def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], str]]:
+    """(raw values, fingerprint) of every row of ``table``."""
+    return _read_rendered(db, table, ", ".join(table.names),
+                          lambda row: (row[:-1], fingerprint(row[-1])))
 
 
 def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
@@ -84,8 +97,7 @@ def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
     columns = ", ".join(table.names)
     with_fingerprint = f"SELECT {columns}, {_fingerprint_sql(table)} FROM {table.name}"
     if not known:  # every row is read anyway
-        for row in db.execute_sql(with_fingerprint):
-            yield row[:-1], fingerprint(row[-1])
+        yield from _all_rows(db, table)
         return
     changed = []
     for key, fp, set_value in _fingerprints(db, table):
@@ -103,35 +115,67 @@ def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
                 yield row[:-1], fingerprint(row[-1])
 
 
+#: A table with at least this many rows to map is mapped by two processes (see workers.py).
+PARALLEL_MIN_ROWS = 4000
+
+
 def source_rows(db: SqliteDatabase, table: Table,
                 known: dict[str, tuple[str, str]] | None = None) -> Iterator[SourceRow]:
     """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
 
     ``known`` (id → (fingerprint, digest)) memoises the canonical digest of rows seen before:
     a row whose raw values have the same fingerprint has the same digest (a pure function of
-    them), so it is neither read into Python nor mapped again; its ``raw`` and ``values`` are
-    None.
+    them), so it is neither read into Python nor mapped again (its ``line`` is None). When
+    nothing is known, every row is read first and a large table is mapped by two processes.
+    A repeated id is skipped as a duplicate after its first row.
     """
+    known = known or {}
+    items: Iterable[Any] = _rows_to_map(db, table, known)
+    if not known:
+        rows = list(items)
+        if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
+            seen: set[str] = set()
+            mapped = workers.split_map(rows, lambda part: _map_rows(table, part, {}, set()))
+            yield from (_first_of_its_id(row, seen) for row in mapped)
+            return
+        items = rows
+    yield from _map_rows(table, items, known, set())
+
+
+def _first_of_its_id(row: SourceRow, seen: set[str]) -> SourceRow:
+    """``row``, or a duplicate when a row with its id came before (the halves of a parallel
+    mapping know only their own ids)."""
+    if not row.valid_id or row.reason == "duplicate id":
+        return row
+    if row.id in seen:
+        return SourceRow(row.id, None, None, "duplicate id")
+    seen.add(row.id)
+    return row
+
+
+def _map_rows(table: Table, items: Iterable[Any], known: dict[str, tuple[str, str]],
+              seen: set[str]) -> Iterator[SourceRow]:
+    """Map the items of :func:`_rows_to_map`; ``seen`` collects the ids met."""
     mapper = RowMapper(table)
     # Generated on the first row to map (an unchanged table never needs it).
     encode: Callable[[tuple[Any, ...]], tuple[str, str]] | None = None
     md5 = hashlib.md5
     set_index = table.names.index("set_id") if "set_id" in table.names else None
-    seen: set[str] = set()
-    for item in _rows_to_map(db, table, known or {}):
+    for item in items:
         if item[0] is None:
             _, key, fp, set_value = item
             seen.add(key)
-            yield SourceRow(key, None, None, (known or {})[key][1], fingerprint=fp, set_id=set_value)
+            yield SourceRow(key, None, known[key][1], fingerprint=fp, set_id=set_value)
             continue
         raw, fp = item
         key = raw[0]
         set_value = raw[set_index] if set_index is not None else None
         if not isinstance(key, str) or not key:
-            yield SourceRow(str(key), raw, None, None, f"id is {key!r}, not a non-empty text")
+            yield SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text",
+                            valid_id=False)
             continue
         if key in seen:
-            yield SourceRow(key, raw, None, None, "duplicate id")
+            yield SourceRow(key, None, None, "duplicate id")
             continue
         seen.add(key)
         if encode is None:
@@ -147,12 +191,12 @@ def source_rows(db: SqliteDatabase, table: Table,
                 digest = md5(canonical(values).encode("utf-8")).hexdigest()
                 line = copy_line(table, values, raw)
             except Unmappable as exc:
-                yield SourceRow(key, raw, None, None, str(exc))
+                yield SourceRow(key, None, None, str(exc))
                 continue
             except UnicodeEncodeError:
-                yield SourceRow(key, raw, None, None, "contains text that is not valid UTF-8")
+                yield SourceRow(key, None, None, "contains text that is not valid UTF-8")
                 continue
-        yield SourceRow(key, raw, line, digest, fingerprint=fp, set_id=set_value)
+        yield SourceRow(key, line, digest, fingerprint=fp, set_id=set_value)
 
 
 def primary_digests(cursor: Any, table: Table, exclude: Collection[str] = (),

@@ -1,0 +1,112 @@
+"""Mapping on two processes: the same rows as one process, failures reported, the child reaped."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from peewee import SqliteDatabase
+
+from tcgjobs.services.replication import digests, workers
+from tcgjobs.services.replication.digests import source_rows
+from tcgjobs.services.replication.mapping import CARDS, SETS
+from tests.support.replication import a_card_row, a_set_row, write_card_db
+
+pytestmark = pytest.mark.skipif(not workers.available(), reason="needs fork and two CPUs")
+
+
+def _square(part: Sequence[int]) -> Iterator[tuple[int, int]]:
+    for value in part:
+        yield value, os.getpid()
+
+
+def test_the_first_half_is_mapped_here_and_the_second_in_a_child_in_order():
+    results = list(workers.split_map(list(range(10)), _square))
+
+    assert [value for value, _ in results] == list(range(10))
+    assert {pid for _, pid in results[:5]} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in results[5:]}
+
+
+def _fail_in_child(part: Sequence[int]) -> Iterator[int]:
+    if part[0] >= 5:
+        raise ValueError("row 7 is broken")
+    yield from part
+
+
+def test_a_failing_child_raises_with_its_reason():
+    with pytest.raises(workers.WorkerFailed, match="ValueError: row 7 is broken"):
+        list(workers.split_map(list(range(10)), _fail_in_child))
+
+
+def test_stopping_early_kills_and_reaps_the_child(tmp_path: Path):
+    pid_file = tmp_path / "child.pid"
+
+    def slow_child(part: Sequence[int]) -> Iterator[int]:
+        if part[0] >= 5:
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(600)
+        yield from part
+
+    mapped = workers.split_map(list(range(10)), slow_child)
+    assert next(mapped) == 0
+    for _ in range(500):  # until the child has started
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.01)
+    mapped.close()
+
+    with pytest.raises(ProcessLookupError):  # killed and reaped: no such process any more
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def _rows(db_path: Path, monkeypatch, parallel: bool, table=CARDS) -> list[digests.SourceRow]:
+    monkeypatch.setattr(digests, "PARALLEL_MIN_ROWS", 10 if parallel else 10**9)
+    calls = []
+    real = workers.split_map
+    monkeypatch.setattr(workers, "split_map", lambda *a: calls.append(1) or real(*a))
+    db = SqliteDatabase(db_path)
+    try:
+        with db.atomic():
+            rows = list(source_rows(db, table))
+    finally:
+        db.close()
+    assert bool(calls) == parallel
+    return rows
+
+
+def test_two_processes_map_exactly_what_one_does(env, monkeypatch):
+    path = Path(env["DATABASE_PATH"])
+    cards = [a_card_row("swshp", str(n), name=f"Card {n} é\t\\", hp=None if n % 7 else n)
+             for n in range(1, 60)]
+    cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))
+    write_card_db(path, [a_set_row("swshp")], cards)
+
+    serial = _rows(path, monkeypatch, parallel=False)
+    parallel = _rows(path, monkeypatch, parallel=True)
+
+    assert len(serial) == 60 and sorted(parallel) == sorted(serial)
+    assert [r.reason for r in parallel if r.reason] == ["attacks is not valid JSON (Expecting "
+                                                        "property name enclosed in double quotes: "
+                                                        "line 1 column 3 (char 2))"]
+
+
+def test_an_id_repeated_across_the_halves_is_a_duplicate_after_its_first_row(tmp_path, monkeypatch):
+    path = tmp_path / "no-primary-key.sqlite3"
+    db = SqliteDatabase(path)
+    columns = ", ".join(f"{name} TEXT" for name in SETS.names)
+    db.execute_sql(f"CREATE TABLE pokemon_card_sets ({columns})")  # no primary key: ids may repeat
+    ids = [f"set{n}" for n in range(20)] + ["set3"]
+    for key in ids:
+        row = a_set_row(key)
+        db.execute_sql(f"INSERT INTO pokemon_card_sets ({', '.join(SETS.names)}) VALUES "
+                       f"({', '.join('?' * len(SETS.names))})", [row.get(n) for n in SETS.names])
+    db.close()
+
+    for parallel in (False, True):
+        rows = _rows(path, monkeypatch, parallel, table=SETS)
+        assert [r.id for r in rows] == ids
+        assert [r.reason for r in rows].count("duplicate id") == 1 and rows[-1].reason == "duplicate id"
