@@ -36,7 +36,7 @@ class SourceRow(NamedTuple):
     """One SQLite row: its id, COPY line and digest (or why it cannot be replicated)."""
 
     id: str
-    line: str | None  # None: not read again (fingerprint unchanged) or not mappable
+    line: str | None  # None: not mappable
     digest: str | None
     reason: str | None = None
     fingerprint: str | None = None
@@ -90,56 +90,56 @@ def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], s
                           lambda row: (row[:-1], fingerprint(row[-1])))
 
 
-def _rows_to_map(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
-                 ) -> Iterator[tuple[tuple[Any, ...], str] | tuple[None, str, str, Any]]:
-    """SQLite rows as (raw values, fingerprint) or, when ``known`` has the same fingerprint,
-    (None, id, fingerprint, set_id) without reading the values into Python."""
-    columns = ", ".join(table.names)
-    with_fingerprint = f"SELECT {columns}, {_fingerprint_sql(table)} FROM {table.name}"
-    if not known:  # every row is read anyway
-        yield from _all_rows(db, table)
-        return
-    changed = []
+def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
+                 present: set[str]) -> tuple[list[tuple[str, str, Any]], Iterator[SourceRow]]:
+    """(rows whose fingerprint equals the bookkeeping's ``known`` one and whose id PostgreSQL
+    has (``present``), as (id, digest, set_id); every other row, mapped, lazily). Run inside a
+    read transaction.
+
+    The digest is a pure function of the raw values, so a row with the same fingerprint has the
+    digest memoised in ``known`` (id → (fingerprint, digest)): it is neither read into Python
+    nor mapped again.
+    """
+    unchanged, changed = [], []
     for key, fp, set_value in _fingerprints(db, table):
-        memo = known.get(key) if isinstance(key, str) else None
-        if memo is not None and memo[0] == fp:
-            yield None, key, fp, set_value
+        memo = known.get(key) if type(key) is str else None
+        if memo is not None and memo[0] == fp and key in present:
+            unchanged.append((key, memo[1], set_value))
         else:
             changed.append(key)
-    if changed:
-        sql = f"{with_fingerprint} WHERE id IN (SELECT value FROM json_each(?))"
-        for row in db.execute_sql(sql, (json.dumps(changed),)):
+    seen = {key for key, _, _ in unchanged}
+    return unchanged, _map_rows(table, _read_rows(db, table, changed), seen) if changed else iter(())
+
+
+def _read_rows(db: SqliteDatabase, table: Table,
+               keys: list[Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(raw values, fingerprint) of the rows with these ids."""
+    with_fingerprint = f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table)} FROM {table.name}"
+    sql = f"{with_fingerprint} WHERE id IN (SELECT value FROM json_each(?))"
+    for row in db.execute_sql(sql, (json.dumps([k for k in keys if type(k) is str]),)):
+        yield row[:-1], fingerprint(row[-1])
+    if any(type(key) is not str for key in keys):  # ids json_each cannot match
+        for row in db.execute_sql(f"{with_fingerprint} WHERE typeof(id) != 'text'"):
             yield row[:-1], fingerprint(row[-1])
-        if any(not isinstance(key, str) for key in changed):  # ids json_each cannot match
-            for row in db.execute_sql(f"{with_fingerprint} WHERE typeof(id) != 'text'"):
-                yield row[:-1], fingerprint(row[-1])
 
 
 #: A table with at least this many rows to map is mapped by two processes (see workers.py).
 PARALLEL_MIN_ROWS = 4000
 
 
-def source_rows(db: SqliteDatabase, table: Table,
-                known: dict[str, tuple[str, str]] | None = None) -> Iterator[SourceRow]:
+def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
 
-    ``known`` (id → (fingerprint, digest)) memoises the canonical digest of rows seen before:
-    a row whose raw values have the same fingerprint has the same digest (a pure function of
-    them), so it is neither read into Python nor mapped again (its ``line`` is None). When
-    nothing is known, every row is read first and a large table is mapped by two processes.
-    A repeated id is skipped as a duplicate after its first row.
+    The rows are read first; a large table is then mapped by two processes. A repeated id is
+    skipped as a duplicate after its first row.
     """
-    known = known or {}
-    items: Iterable[Any] = _rows_to_map(db, table, known)
-    if not known:
-        rows = list(items)
-        if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
-            seen: set[str] = set()
-            mapped = workers.split_map(rows, lambda part: _map_rows(table, part, {}, set()))
-            yield from (_first_of_its_id(row, seen) for row in mapped)
-            return
-        items = rows
-    yield from _map_rows(table, items, known, set())
+    rows = _all_rows(db, table)
+    if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
+        seen: set[str] = set()
+        mapped = workers.split_map(rows, lambda part: _map_rows(table, part, set()))
+        yield from (_first_of_its_id(row, seen) for row in mapped)
+        return
+    yield from _map_rows(table, rows, set())
 
 
 def _first_of_its_id(row: SourceRow, seen: set[str]) -> SourceRow:
@@ -153,21 +153,15 @@ def _first_of_its_id(row: SourceRow, seen: set[str]) -> SourceRow:
     return row
 
 
-def _map_rows(table: Table, items: Iterable[Any], known: dict[str, tuple[str, str]],
+def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
               seen: set[str]) -> Iterator[SourceRow]:
-    """Map the items of :func:`_rows_to_map`; ``seen`` collects the ids met."""
+    """Map (raw values, fingerprint) items; ``seen`` holds the ids met before and collects these."""
     mapper = RowMapper(table)
     # Generated on the first row to map (an unchanged table never needs it).
     encode: Callable[[tuple[Any, ...]], tuple[str, str]] | None = None
     md5 = hashlib.md5
     set_index = table.names.index("set_id") if "set_id" in table.names else None
-    for item in items:
-        if item[0] is None:
-            _, key, fp, set_value = item
-            seen.add(key)
-            yield SourceRow(key, None, known[key][1], fingerprint=fp, set_id=set_value)
-            continue
-        raw, fp = item
+    for raw, fp in items:
         key = raw[0]
         set_value = raw[set_index] if set_index is not None else None
         if not isinstance(key, str) or not key:

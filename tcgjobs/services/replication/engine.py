@@ -42,8 +42,8 @@ from peewee import SqliteDatabase
 from tcgjobs.errors import SchemaError
 from tcgjobs.services.replication import bookkeeping, schema
 from tcgjobs.services.replication.bookkeeping import Memo
-from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, compare, primary_digests,
-                                                  primary_totals, source_rows)
+from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows, compare,
+                                                  primary_digests, primary_totals, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
 
 
@@ -112,9 +112,14 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
               check: Callable[[], None]) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
-    # Rows PostgreSQL lacks are always sent, whatever the bookkeeping says.
-    known = {key: value for key, value in known.items() if key in primary_ids}
-    for number, row in enumerate(source_rows(db, table, known)):
+    check()
+    if not primary_ids.isdisjoint(known):  # rows PostgreSQL lacks are sent whatever it says
+        unchanged, rows = changed_rows(db, table, known, primary_ids)
+        _count_unchanged(unchanged, valid_sets, staged)
+        check()
+    else:
+        rows = source_rows(db, table)
+    for number, row in enumerate(rows, 1):
         if number % 2000 == 0:
             check()
         stats.source_rows += 1
@@ -125,14 +130,28 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
             stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
             continue
         digests[row.id] = row.digest
-        if row.line is None:  # fingerprint unchanged since it was last sent
-            stats.unchanged += 1
-            continue
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        yield row.line
+        yield row.line  # a row with a digest always has its COPY line
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
+
+
+def _count_unchanged(unchanged: list[tuple[str, str, Any]], valid_sets: set[str] | None,
+                     staged: _Staged) -> None:
+    """Rows whose fingerprint is unchanged since they were sent: their digests are known."""
+    stats, digests = staged.stats, staged.digests
+    stats.source_rows += len(unchanged)
+    if valid_sets is None:
+        digests.update((key, digest) for key, digest, _ in unchanged)
+        stats.unchanged += len(unchanged)
+        return
+    for key, digest, set_value in unchanged:
+        if set_value in valid_sets:
+            digests[key] = digest
+            stats.unchanged += 1
+        else:
+            stats.skipped[key] = f"its set {set_value!r} is not replicated"
 
 
 class _LineReader:
