@@ -104,3 +104,7 @@ def _command_for(job: Job) -> Any:
 
 for _job in all_jobs().values():
     run_app.command(name=_job.name)(_command_for(_job))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(run_app, name="run")
