@@ -87,11 +87,14 @@ def test_top_level_help_of_the_process_lists_every_command():
         assert f"\n  {name} " in result.stdout
 
 
-def test_a_job_run_imports_only_the_run_command_and_no_other_services(tmp_path):
+def test_a_job_run_imports_only_the_run_command_and_no_other_jobs_services(tmp_path):
     code, modules = _modules_after(tmp_path, "run", "replicate-to-primary", "--dry-run", "--json")
     assert code == ExitCode.SKIPPED  # sync-missing-cards has never succeeded
     assert "tcgjobs.cli.run" in modules
     unwanted = {f"tcgjobs.cli.{name}" for name in ("backup", "notify", "deploy", "status", "config_cmd")}
+    unwanted |= {"tcgjobs.services.alerting", "tcgjobs.services.slack", "tcgjobs.services.backups",
+                 "tcgjobs.services.verification", "tcgjobs.services.snapshots", "tcgjobs.services.tempfiles",
+                 "tcgjobs.sources.layouts", "tcgjobs.sources.card_plan", "tcgjobs.health.checks"}
     assert modules & unwanted == set()
 
 
