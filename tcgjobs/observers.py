@@ -16,12 +16,12 @@ from tcgjobs.config import Settings
 from tcgjobs.db.state import FAILURE_STATUSES, LedgerView, RunStatus, open_view
 from tcgjobs.errors import ExitCode
 from tcgjobs.health.levels import Level, human_duration
-from tcgjobs.health.store import HealthStore, StoredCheck, open_state
 from tcgjobs.registry import Job, all_jobs
 from tcgjobs.runner import RunObserver, RunOutcome
 from tcgjobs.schedule import utcnow
 
 if TYPE_CHECKING:
+    from tcgjobs.health.store import StoredCheck
     from tcgjobs.services.alerting import Digest
     from tcgjobs.services.slack import Alert, SlackNotifier
 
@@ -79,6 +79,7 @@ class JobAlerts:
         return None
 
     def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+        from tcgjobs.health.store import open_state
         from tcgjobs.services.alerting import AlertBook, Observation, deliver
 
         if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
@@ -117,6 +118,8 @@ def backup_listing(settings: Settings) -> list[Any] | None:
 
 
 def _recorded_checks(history: LedgerView) -> dict[str, StoredCheck]:
+    from tcgjobs.health.store import HealthStore
+
     return HealthStore(history.db).current() if history.db is not None else {}
 
 

@@ -20,11 +20,11 @@ from loguru import logger
 
 from tcgjobs.context import JobContext
 from tcgjobs.health.levels import Level
-from tcgjobs.health.store import CheckResult, HealthStore, open_state
 from tcgjobs.registry import JobResult, job
 from tcgjobs.schedule import utcnow
 
 if TYPE_CHECKING:
+    from tcgjobs.health.store import CheckResult
     from tcgjobs.services.alerting import AlertBook
 
 
@@ -55,6 +55,7 @@ def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
 )
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.health.checks import CheckEnv, run_checks
+    from tcgjobs.health.store import HealthStore, open_state
     from tcgjobs.services.alerting import AlertBook
 
     settings = ctx.settings
