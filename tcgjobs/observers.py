@@ -1,13 +1,14 @@
 """The run observers wired in by default: job-failure alerts, metrics and dead-man pings.
 
 Observers are told about every run by the runner; their failures are logged as warnings and never
-change a run's outcome (borgmatic's monitoring-hook rule).
+change a run's outcome (borgmatic's monitoring-hook rule). Each imports its service (Slack and the
+alerting policy, metrics, pings) when it is used, so a run with none configured loads none of them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -15,12 +16,14 @@ from tcgjobs.config import Settings
 from tcgjobs.db.state import FAILURE_STATUSES, LedgerView, RunStatus, open_view
 from tcgjobs.errors import ExitCode
 from tcgjobs.health.levels import Level, human_duration
-from tcgjobs.health.store import HealthStore, StoredCheck, open_state
 from tcgjobs.registry import Job, all_jobs
 from tcgjobs.runner import RunObserver, RunOutcome
 from tcgjobs.schedule import utcnow
-from tcgjobs.services.alerting import AlertBook, Digest, Observation, deliver, silence_summary
-from tcgjobs.services.slack import Alert, SlackNotifier
+
+if TYPE_CHECKING:
+    from tcgjobs.health.store import StoredCheck
+    from tcgjobs.services.alerting import Digest
+    from tcgjobs.services.slack import Alert, SlackNotifier
 
 HEALTH_JOB = "database-health-check"
 
@@ -29,6 +32,8 @@ def notifier_for(settings: Settings) -> SlackNotifier | None:
     """The Slack notifier, or None when notifications are off."""
     if not settings.notifications_enabled or not settings.slack_webhook_url:
         return None
+    from tcgjobs.services.slack import SlackNotifier
+
     return SlackNotifier(settings.slack_webhook_url, timeout=settings.slack_timeout,
                          max_attempts=settings.slack_max_attempts,
                          max_retry_after=settings.slack_max_retry_after)
@@ -36,6 +41,9 @@ def notifier_for(settings: Settings) -> SlackNotifier | None:
 
 def job_alert(digest: Digest, outcome: RunOutcome, now: datetime) -> Alert:
     """The Slack message for one job's failure, reminder or recovery."""
+    from tcgjobs.services.alerting import silence_summary
+    from tcgjobs.services.slack import Alert
+
     fields: dict[str, Any] = {"status": outcome.status.value, "exit code": int(outcome.exit_code),
                               "run id": outcome.run_id[:8],
                               "consecutive failures": outcome.consecutive_failures}
@@ -71,6 +79,9 @@ class JobAlerts:
         return None
 
     def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+        from tcgjobs.health.store import open_state
+        from tcgjobs.services.alerting import AlertBook, Observation, deliver
+
         if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
             return
         if outcome.job == HEALTH_JOB and outcome.exit_code is ExitCode.PROBLEMS:
@@ -107,6 +118,8 @@ def backup_listing(settings: Settings) -> list[Any] | None:
 
 
 def _recorded_checks(history: LedgerView) -> dict[str, StoredCheck]:
+    from tcgjobs.health.store import HealthStore
+
     return HealthStore(history.db).current() if history.db is not None else {}
 
 

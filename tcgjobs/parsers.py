@@ -9,8 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -76,6 +74,8 @@ def parse_timezone(raw: str) -> ZoneInfo:
 
 
 def parse_cron(raw: str) -> str:
+    from croniter import croniter  # only a schedule set in the environment is parsed
+
     expr = " ".join(raw.split())
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
         raise ValueError(f"expected a 5-field cron expression such as '0 2 * * *', got {raw!r}")

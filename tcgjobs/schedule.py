@@ -3,15 +3,15 @@
 Cron expressions are evaluated in the configured time zone (TCGJOBS_TIMEZONE, default UTC) with
 croniter, the same 5-field dialect Kubernetes and cron use (day-of-month and day-of-week ORed,
 names allowed). Every datetime this module returns is timezone-aware UTC.
+
+croniter and cron-descriptor are imported by the functions that use them: a run of a job without
+dependencies needs neither, and only ``list`` and ``status`` put schedules into words.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-from cron_descriptor import ExpressionDescriptor, Options
-from croniter import croniter
 
 
 def utcnow() -> datetime:
@@ -20,11 +20,15 @@ def utcnow() -> datetime:
 
 def next_due(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first scheduled time strictly after ``after``."""
+    from croniter import croniter
+
     return croniter(expr, after.astimezone(tz)).get_next(datetime).astimezone(UTC)
 
 
 def previous_due(expr: str, tz: ZoneInfo, at: datetime) -> datetime:
     """The most recent scheduled time at or before ``at``."""
+    from croniter import croniter
+
     local = at.astimezone(tz)
     if croniter.match(expr, local.replace(second=0, microsecond=0)) and local.second == 0 \
             and local.microsecond == 0:
@@ -34,6 +38,8 @@ def previous_due(expr: str, tz: ZoneInfo, at: datetime) -> datetime:
 
 def describe(expr: str) -> str:
     """The schedule in words, e.g. "At 05:00, only on Sunday"."""
+    from cron_descriptor import ExpressionDescriptor, Options
+
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False

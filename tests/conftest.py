@@ -76,7 +76,7 @@ def cli() -> CliRunner:
 
 def invoke(runner: CliRunner, *args: str):
     """Run the CLI in-process; returns click's Result (exit_code, stdout, stderr, output)."""
-    from tcgjobs.cli import app
+    from tcgjobs.cli.app import app
 
     return runner.invoke(app, list(args), catch_exceptions=False)
 

@@ -1,8 +1,18 @@
-"""The Typer application: global options, logging set-up and the command groups."""
+"""The Typer application: global options, logging set-up and the commands.
+
+Each command module adds its commands to an app with ``register(app)``. ``main()`` builds the app
+with only the module of the command on its command line, so ``tcgjobs run JOB`` (every cron
+invocation) imports neither the other commands nor the services behind them. ``app`` is the whole
+application, built on first use.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Annotated, Optional
 
 import typer
@@ -13,15 +23,17 @@ from tcgjobs.cli import common
 from tcgjobs.config import load_settings
 from tcgjobs.errors import ConfigError
 
-app = typer.Typer(
-    name="tcgjobs",
-    help="One-shot maintenance jobs for the Pokemon TCG card-data platform. Each invocation runs "
-         "one job and exits with a status code; see `tcgjobs list`.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# Every command and the module of tcgjobs.cli that registers it, in the order ``--help`` lists them.
+COMMANDS: dict[str, str] = {
+    "list": "status",
+    "status": "status",
+    "history": "status",
+    "config": "config_cmd",
+    "run": "run",
+    "backup": "backup",
+    "notify": "notify",
+    "deploy": "deploy",
+}
 
 
 def _version(value: bool) -> None:
@@ -30,7 +42,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def callback(
     version: Annotated[Optional[bool], typer.Option(  # noqa: UP007 (Typer needs Optional)
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
@@ -54,19 +65,53 @@ def callback(
             logger.warning(warning)
 
 
-def _register_commands() -> None:
-    from tcgjobs.cli import backup, config_cmd, deploy, notify, run, status
+def build_app(only: Iterable[str] | None = None) -> typer.Typer:
+    """The application with the commands named in ``only`` (every command when None)."""
+    app = typer.Typer(
+        name="tcgjobs",
+        help="One-shot maintenance jobs for the Pokemon TCG card-data platform. Each invocation runs "
+             "one job and exits with a status code; see `tcgjobs list`.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(callback)
+    modules = dict.fromkeys(COMMANDS[name] for name in (COMMANDS if only is None else only))
+    for module in modules:
+        importlib.import_module(f"tcgjobs.cli.{module}").register(app)
+    return app
 
-    app.add_typer(run.run_app, name="run")
-    status.register(app)
-    config_cmd.register(app)
-    backup.register(app)
-    notify.register(app)
-    deploy.register(app)
+
+def commands_needed(args: Sequence[str]) -> list[str] | None:
+    """The commands an invocation of ``tcgjobs ARGS`` can reach; None for all of them.
+
+    The first argument that is not an option names the command (the app's own options take no
+    value). Help asked for before it, no command at all, or an unknown one get the whole app, so
+    that help and click's errors read as always; a bare ``--version`` exits before any command.
+    """
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    leading = args if command is None else args[:args.index(command)]
+    if "--help" in leading:
+        return None
+    if command in COMMANDS:
+        return [command]
+    if command is None and "--version" in leading:
+        return []
+    return None
 
 
-_register_commands()
+@cache
+def _whole_app() -> typer.Typer:
+    return build_app()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: every command (for tests and tools; ``main()`` builds only what it runs)."""
+    if name == "app":
+        return _whole_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    build_app(commands_needed(sys.argv[1:]))()

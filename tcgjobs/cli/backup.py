@@ -172,7 +172,7 @@ def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
     try:
         v.record_verification(path, result)
     except OSError as exc:
-        common.stderr.print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
+        common.stderr().print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
     return {"name": path.name, "status": "verified" if result.ok else "corrupt", "reason": result.reason,
             "sha256": result.sha256, "row_counts": result.row_counts}
 

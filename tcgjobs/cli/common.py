@@ -1,4 +1,8 @@
-"""What every command shares: loading settings at the edge, output mode, JSON, exits."""
+"""What every command shares: loading settings at the edge, output mode, JSON, exits.
+
+The rich consoles are created, and rich imported, on first use (a table or a progress bar on a
+terminal, a message on stderr): results, JSON and piped output are plain writes that never load it.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,43 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from functools import cache
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from tcgjobs.config import Settings, load_settings
 from tcgjobs.errors import ConfigError, ExitCode, TcgjobsError
 from tcgjobs.logging import redact
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 JSON_SCHEMA_VERSION = 1
 
-stdout = Console(soft_wrap=True, highlight=False)
-stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+@cache
+def stdout() -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True, highlight=False)
+
+
+@cache
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def stderr_is_terminal() -> bool:
+    """stderr is a tty (as for the log format) and rich takes it for a terminal too. The tty is
+    asked first, so that piped output does not load rich."""
+    return sys.stderr.isatty() and stderr().is_terminal
 
 
 def settings() -> Settings:
@@ -36,7 +60,7 @@ def settings() -> Settings:
 
 def exit_with(exc: TcgjobsError) -> NoReturn:
     """Print ``exc`` on stderr and exit with its code."""
-    stderr.print(f"error: {redact(str(exc))}", markup=False)
+    stderr().print(f"error: {redact(str(exc))}", markup=False)
     raise typer.Exit(int(exc.exit_code))
 
 

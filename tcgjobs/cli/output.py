@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from tcgjobs.cli import common
 from tcgjobs.config import Settings
 from tcgjobs.logging import redact
 from tcgjobs.reporting import NullReporter, Reporter
-from tcgjobs.runner import RunOutcome
+
+if TYPE_CHECKING:
+    from tcgjobs.runner import RunOutcome
 
 RULE = "=" * 50
 _STYLE = {"succeeded": "green", "dry-run": "cyan", "skipped": "yellow", "running": "blue"}
@@ -54,6 +53,8 @@ def print_outcome(outcome: RunOutcome) -> None:
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """A rich table on a terminal; tab-separated lines with a header when piped."""
     if common.is_terminal():
+        from rich.table import Table
+
         table = Table(title=title, show_lines=False)
         for column in columns:
             table.add_column(column)
@@ -64,7 +65,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
                 style = _STYLE.get(cells[index], "red" if cells[index] not in ("-", "never run") else "")
                 cells[index] = f"[{style}]{cells[index]}[/]" if style else cells[index]
             table.add_row(*cells)
-        common.stdout.print(table)
+        common.stdout().print(table)
         return
     common.print_text("\t".join(columns))
     for row in rows:
@@ -74,8 +75,10 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
 class _RichReporter:
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Any]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=common.stderr, transient=True) as bar:
+                      TimeElapsedColumn(), console=common.stderr(), transient=True) as bar:
             task = bar.add_task(description, total=total)
 
             class _Advance:
@@ -87,6 +90,6 @@ class _RichReporter:
 
 def reporter_for(as_json: bool, settings: Settings) -> Reporter:
     """Progress bars only for a person at a terminal."""
-    if as_json or not common.stderr.is_terminal or settings.log_format == "json":
+    if as_json or settings.log_format == "json" or not common.stderr_is_terminal():
         return NullReporter()
     return _RichReporter()

@@ -22,7 +22,7 @@ class JobGroup(TyperGroup):
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
-            common.stderr.print(f"error: unknown job {name!r}; valid jobs: {', '.join(self.commands)}",
+            common.stderr().print(f"error: unknown job {name!r}; valid jobs: {', '.join(self.commands)}",
                                 markup=False)
             raise typer.Exit(int(ExitCode.USAGE))
         return super().resolve_command(ctx, args)
@@ -104,3 +104,7 @@ def _command_for(job: Job) -> Any:
 
 for _job in all_jobs().values():
     run_app.command(name=_job.name)(_command_for(_job))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(run_app, name="run")

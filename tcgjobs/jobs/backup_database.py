@@ -13,8 +13,6 @@ from loguru import logger
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
-from tcgjobs.services.backups import list_backups
-from tcgjobs.services.snapshots import cleanup_leftovers, create_backup
 
 
 @job(
@@ -32,6 +30,9 @@ from tcgjobs.services.snapshots import cleanup_leftovers, create_backup
     ),
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.services.backups import list_backups
+    from tcgjobs.services.snapshots import cleanup_leftovers, create_backup
+
     settings = ctx.settings
     db = ctx.card_db(readonly=True)
     backup_dir, temp_dir = settings.backup_dir, settings.temp_dir

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee
 from loguru import logger
@@ -34,7 +35,9 @@ from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.db.sqlite import database_bytes
 from tcgjobs.registry import JobOption, JobResult, Resource, get_job, job
-from tcgjobs.services.tempfiles import Leftover, find_leftovers
+
+if TYPE_CHECKING:
+    from tcgjobs.services.tempfiles import Leftover
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def _vacuum_decision(ctx: JobContext, pages: _Pages) -> tuple[bool, str]:
 
 
 def _leftovers(ctx: JobContext) -> list[Leftover]:
+    from tcgjobs.services.tempfiles import find_leftovers
+
     backup_timeout = ctx.settings.job(get_job("backup-database")).timeout
     older_than = backup_timeout + ctx.options["leftover_margin_seconds"]
     return find_leftovers([ctx.settings.backup_dir, ctx.settings.temp_dir], older_than)

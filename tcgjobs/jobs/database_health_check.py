@@ -14,21 +14,24 @@ checks and shows them but records nothing and sends nothing.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from tcgjobs.context import JobContext
-from tcgjobs.health.checks import CheckEnv, run_checks
 from tcgjobs.health.levels import Level
-from tcgjobs.health.store import CheckResult, HealthStore, open_state
 from tcgjobs.registry import JobResult, job
 from tcgjobs.schedule import utcnow
-from tcgjobs.services.alerting import AlertBook, Observation, deliver, health_alert
+
+if TYPE_CHECKING:
+    from tcgjobs.health.store import CheckResult
+    from tcgjobs.services.alerting import AlertBook
 
 
 def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
     """Run the alerting policy; returns a short note about what was sent."""
     from tcgjobs.observers import notifier_for
+    from tcgjobs.services.alerting import Observation, deliver, health_alert
 
     now = utcnow()
     observations = [Observation(f"check:{r.name}", r.name, r.level, r.detail) for r in results]
@@ -51,6 +54,10 @@ def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
     timeout=60,
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.health.checks import CheckEnv, run_checks
+    from tcgjobs.health.store import HealthStore, open_state
+    from tcgjobs.services.alerting import AlertBook
+
     settings = ctx.settings
     state = open_state(settings.state_path, settings.busy_timeout_ms)
     ctx.watch_sqlite(state)

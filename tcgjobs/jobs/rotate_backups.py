@@ -14,22 +14,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
 from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Decision, Policy, plan
-from tcgjobs.services.snapshots import cleanup_leftovers
+
+if TYPE_CHECKING:
+    from tcgjobs.services.backups import Backup
 
 
 @dataclass
 class _Checked:
-    backup: b.Backup
+    backup: Backup
     status: str  # verified | unverifiable | corrupt
     note: str | None = None
 
@@ -39,7 +39,7 @@ def policy_from(options: dict) -> Policy:
                   yearly=options["yearly"], minimum=options["minimum"])
 
 
-def _record(backup: b.Backup, write: Callable[[], None]) -> None:
+def _record(backup: Backup, write: Callable[[], None]) -> None:
     """Store a verification result; a failure to store it is a warning, never the run's end."""
     try:
         write()
@@ -47,8 +47,11 @@ def _record(backup: b.Backup, write: Callable[[], None]) -> None:
         logger.warning("could not record the verification result of {}: {}", backup.name, exc)
 
 
-def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
+def _check(ctx: JobContext, backup: Backup) -> _Checked:
     """The backup's state for rotation; records new verification results unless dry run."""
+    from tcgjobs.services import backups as b
+    from tcgjobs.services import verification as v
+
     if backup.status == "corrupt":
         return _Checked(backup, CORRUPT, backup.reason)
     if backup.status == "verified":
@@ -78,16 +81,18 @@ def _check(ctx: JobContext, backup: b.Backup) -> _Checked:
     return _Checked(backup, CORRUPT, result.reason)
 
 
-def _uncompressed_twins(checked: list[_Checked]) -> list[b.Backup]:
+def _uncompressed_twins(checked: list[_Checked]) -> list[Backup]:
     """The original's uncompressed copies whose compressed version exists and is sound."""
-    sound_stamps = {c.backup.name.split(b.BASE_SUFFIX)[0] for c in checked
+    from tcgjobs.services.backups import BASE_SUFFIX
+
+    sound_stamps = {c.backup.name.split(BASE_SUFFIX)[0] for c in checked
                     if c.status == SOUND and c.backup.compression != "none"}
     return [c.backup for c in checked if c.backup.compression == "none"
-            and c.backup.name.split(b.BASE_SUFFIX)[0] in sound_stamps]
+            and c.backup.name.split(BASE_SUFFIX)[0] in sound_stamps]
 
 
 def _plan_rows(checked: list[_Checked], decisions: dict[str, Decision], twin_names: set[str],
-               verb: str) -> tuple[list[dict[str, Any]], list[b.Backup]]:
+               verb: str) -> tuple[list[dict[str, Any]], list[Backup]]:
     """One row per backup (name, status, action, reasons), each logged, and the backups to delete."""
     rows, doomed = [], []
     for item in checked:
@@ -110,15 +115,17 @@ def _plan_rows(checked: list[_Checked], decisions: dict[str, Decision], twin_nam
     return rows, doomed
 
 
-def _delete(doomed: list[b.Backup], orphans: list[Path]) -> tuple[int, int, list[str]]:
+def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[str]]:
     """Delete ``doomed`` backups with their sidecars, then orphaned sidecars.
 
     Returns ``(backups deleted, bytes freed, failure messages)``; a failure does not stop the rest.
     """
+    from tcgjobs.services.backups import remove_backup
+
     deleted, freed, failures = 0, 0, []
     for backup in doomed:
         try:
-            freed += b.remove_backup(backup.path)
+            freed += remove_backup(backup.path)
             deleted += 1
         except OSError as exc:
             failures.append(f"{backup.name}: {exc.strerror or exc}")
@@ -151,6 +158,9 @@ def _delete(doomed: list[b.Backup], orphans: list[Path]) -> tuple[int, int, list
     ),
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.services.backups import list_backups, orphan_sidecars
+    from tcgjobs.services.snapshots import cleanup_leftovers
+
     policy = policy_from(dict(ctx.options))
     policy.check()
     backup_dir = ctx.settings.backup_dir
@@ -159,7 +169,7 @@ def run(ctx: JobContext) -> JobResult:
     if not ctx.dry_run:
         leftovers = cleanup_leftovers(backup_dir, ctx.settings.temp_dir)
     checked = []
-    listed = b.list_backups(backup_dir)
+    listed = list_backups(backup_dir)
     with ctx.reporter.progress("checking backups", total=len(listed)) as bar:
         for backup in listed:
             ctx.check_cancelled()
@@ -171,7 +181,7 @@ def run(ctx: JobContext) -> JobResult:
                   if c.backup.name not in twin_names]
     decisions = {d.key: d for d in plan(candidates, policy, ctx.started_at)}
     rows, doomed = _plan_rows(checked, decisions, twin_names, verb)
-    orphans = b.orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
+    orphans = orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
     deleted, freed, failures = 0, 0, []
     if not ctx.dry_run:
         deleted, freed, failures = _delete(doomed, orphans)

@@ -21,19 +21,16 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobResult, Resource, job
-from tcgjobs.sources.card_plan import (Fingerprint, SetPlan, apply_plan, file_digest,
-                                      fingerprint_matches, load_fingerprints, plan_set, stored_rows,
-                                      unchanged_plan)
-from tcgjobs.sources.layouts import Source, SourceFileError, read_bytes
-from tcgjobs.sources.mapping import CARD_COLUMNS
-from tcgjobs.sources.runtime import (examples, fetch, load_source, refuse_sample_mix, select_list,
-                                     sync_database)
+
+if TYPE_CHECKING:
+    from tcgjobs.sources.card_plan import Fingerprint, SetPlan
+    from tcgjobs.sources.layouts import Source
 
 
 def _set_order(source: Source, source_set_ids: list[str]) -> tuple[list[str], list[str]]:
@@ -85,6 +82,11 @@ class _Totals:
 
 def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _RunState,
               totals: _Totals) -> None:
+    from tcgjobs.sources.card_plan import (apply_plan, file_digest, fingerprint_matches, plan_set,
+                                          stored_rows, unchanged_plan)
+    from tcgjobs.sources.layouts import SourceFileError, read_bytes
+    from tcgjobs.sources.runtime import examples
+
     path = source.card_file(set_id)
     if not path.exists():
         logger.warning("set {}: no card file at {}; skipped", set_id, path)
@@ -151,6 +153,10 @@ def _no_cyclic_gc() -> Iterator[None]:
     writes=frozenset({Resource.CARD_DB}),
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.sources.card_plan import load_fingerprints
+    from tcgjobs.sources.mapping import CARD_COLUMNS
+    from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
+
     source = load_source(ctx)
     sets_read = source.read_sets()
     db = sync_database(ctx)

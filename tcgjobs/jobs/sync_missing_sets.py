@@ -9,29 +9,28 @@ and id or position) and makes the run exit 1 after the valid sets were written.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobResult, Resource, job
-from tcgjobs.sources.mapping import SET_COLUMNS, set_row
-from tcgjobs.sources.runtime import (examples, fetch, load_source, refuse_sample_mix, select_list,
-                                     sync_database)
 
-_INSERT = (f"INSERT INTO pokemon_card_sets ({', '.join(SET_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(SET_COLUMNS))})")
-_UPDATE = (f"UPDATE pokemon_card_sets SET {', '.join(f'{c} = ?' for c in SET_COLUMNS[1:])} "
-           "WHERE id = ?")
+if TYPE_CHECKING:
+    from peewee import SqliteDatabase
 
 
 def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
+    from tcgjobs.sources.mapping import SET_COLUMNS
+
     return [column for column, a, b in zip(SET_COLUMNS, new, old, strict=True) if a != b]
 
 
 def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]:
     """Rows to insert, rows to update, and the changed columns of each updated set."""
+    from tcgjobs.sources.mapping import set_row
+
     inserts, updates, changes = [], [], {}
     for record in records:
         row = set_row(record)
@@ -44,7 +43,23 @@ def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
     return inserts, updates, changes
 
 
+def _write(db: SqliteDatabase, inserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> None:
+    """Insert and update the sets, all in one transaction."""
+    from tcgjobs.sources.mapping import SET_COLUMNS
+
+    insert = (f"INSERT INTO pokemon_card_sets ({', '.join(SET_COLUMNS)}) "
+              f"VALUES ({', '.join('?' * len(SET_COLUMNS))})")
+    update = (f"UPDATE pokemon_card_sets SET {', '.join(f'{c} = ?' for c in SET_COLUMNS[1:])} "
+              "WHERE id = ?")
+    with db.atomic():
+        connection = db.connection()
+        connection.executemany(insert, inserts)
+        connection.executemany(update, [row[1:] + (row[0],) for row in updates])
+
+
 def _warn(read: Any, source: Any, database_only: list[str]) -> None:
+    from tcgjobs.sources.runtime import examples
+
     for rejection in read.rejected:
         logger.error("rejected set record: {}", rejection)
     for set_id in read.duplicates:
@@ -63,6 +78,9 @@ def _warn(read: Any, source: Any, database_only: list[str]) -> None:
     writes=frozenset({Resource.CARD_DB}),
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.sources.mapping import SET_COLUMNS
+    from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
+
     source = load_source(ctx)
     read = source.read_sets()
     db = sync_database(ctx)
@@ -80,10 +98,7 @@ def run(ctx: JobContext) -> JobResult:
     ctx.check_cancelled()
     if not ctx.dry_run and (inserts or updates):
         assert db is not None
-        with db.atomic():
-            connection = db.connection()
-            connection.executemany(_INSERT, inserts)
-            connection.executemany(_UPDATE, [row[1:] + (row[0],) for row in updates])
+        _write(db, inserts, updates)
     for row in inserts:
         logger.info("{}set added: {} ({})", "dry run: " if ctx.dry_run else "", row[1], row[0])
     for set_id, columns in changes.items():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee
 from loguru import logger
@@ -28,9 +28,9 @@ from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.errors import ConfigError
 from tcgjobs.registry import JobOption, JobResult, job
-from tcgjobs.sources.coverage import SourceIds, source_ids
-from tcgjobs.sources.layouts import SourceFileError
-from tcgjobs.sources.runtime import load_source, table_columns
+
+if TYPE_CHECKING:
+    from tcgjobs.sources.coverage import SourceIds
 
 ERROR, WARNING = "error", "warning"
 
@@ -129,6 +129,8 @@ def check_required_fields(c: CheckContext) -> list[Finding]:
 
 
 def _invalid_json(c: CheckContext, table: str, columns: tuple[str, ...], check: str) -> Finding:
+    from tcgjobs.sources.runtime import table_columns
+
     present = [col for col in columns if col in table_columns(c.db, table)]
     bad = " OR ".join(f"({col} IS NOT NULL AND NOT json_valid({col}))" for col in present)
     which = " || ' ' || ".join(
@@ -221,6 +223,10 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
 
 def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | None, str]:
     """The source's ids, or None and why coverage cannot be checked."""
+    from tcgjobs.sources.coverage import source_ids
+    from tcgjobs.sources.layouts import SourceFileError
+    from tcgjobs.sources.runtime import load_source
+
     try:
         source = load_source(ctx)
         if source.is_sample:

@@ -1,0 +1,91 @@
+"""Benchmark: whole-process wall time of short ``tcgjobs`` invocations (interpreter and import
+start-up, settings, and for ``run`` the runner and ledger), which every cron invocation pays.
+
+Usage:
+    .venv/bin/python bench/bench_startup.py [--rounds 11] [--against DIR]
+
+``--against DIR`` also times the ``tcgjobs`` package in the source tree DIR (for example an export
+of another commit: ``git archive COMMIT tcgjobs | tar -x -C DIR``) with the same interpreter,
+interleaved with this checkout's runs so that both see the same machine load. Every run uses a
+fresh temporary environment without PostgreSQL, so ``run replicate-to-primary`` stops early (75
+without ``--ignore-deps``, 78 with it), like an unconfigured cron run. Both trees are byte-compiled
+first, as an installed package is: otherwise a stale or missing ``__pycache__`` (for example with
+PYTHONDONTWRITEBYTECODE set) would time the compiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = (
+    ("--version",),
+    ("run", "replicate-to-primary", "--dry-run"),
+    ("run", "replicate-to-primary", "--dry-run", "--ignore-deps"),
+    ("run", "backup-database", "--dry-run", "--json"),
+    ("status", "--json"),
+    ("list",),
+)
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(tree: Path, command: tuple[str, ...], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and exit code of ``python -m tcgjobs COMMAND`` importing tcgjobs
+    from ``tree``."""
+    cpu, started = _cpu_of_children(), time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "tcgjobs", *command], env={**env, "PYTHONPATH": str(tree)},
+                            cwd=env["TCGJOBS_TMPDIR"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started, _cpu_of_children() - cpu, result.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--against", type=Path, help="another source tree holding a tcgjobs package")
+    args = parser.parse_args()
+    trees = {"this checkout": ROOT} | ({str(args.against): args.against.resolve()} if args.against else {})
+    for tree in trees.values():
+        compileall.compile_dir(tree / "tcgjobs", quiet=1)
+    work = Path(tempfile.mkdtemp(prefix="tcgjobs-bench-startup-"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TCGJOBS_", "POSTGRES_", "SLACK_", "NOTIFICATION", "DATABASE_", "BACKUP_"))}
+    env.update(DATABASE_PATH=str(work / "pokemon-data.sqlite3.db"), BACKUP_DIR=str(work / "backups"),
+               TCGJOBS_STATE_PATH=str(work / "state.sqlite3"), TCGJOBS_TMPDIR=str(work))
+    walls: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    cpus: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    codes: dict[tuple[str, tuple[str, ...]], int] = {}
+    try:
+        for _ in range(args.rounds + 1):  # the first round only warms the caches
+            for command in COMMANDS:
+                for name, tree in trees.items():
+                    wall, cpu, codes[name, command] = timed(tree, command, env)
+                    walls.setdefault((name, command), []).append(wall)
+                    cpus.setdefault((name, command), []).append(cpu)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"python {sys.version.split()[0]}, cpus: {os.cpu_count()}, {args.rounds} rounds, medians "
+          "of wall and CPU (user+sys) seconds")
+    print(f"{'command':48} " + " ".join(f"{name[-30:]:>30}" for name in trees))
+    for command in COMMANDS:
+        cells = [f"{statistics.median(walls[name, command][1:]):.3f} wall "
+                 f"{statistics.median(cpus[name, command][1:]):.3f} cpu (exit {codes[name, command]})"
+                 for name in trees]
+        print(f"{' '.join(command):48} " + " ".join(f"{cell:>30}" for cell in cells))
+
+
+if __name__ == "__main__":
+    main()

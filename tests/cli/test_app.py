@@ -1,0 +1,105 @@
+"""The app is built with only the command a process runs: the static command map must match what
+each module registers, and a one-job run must not import the other commands and their services."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+import tcgjobs.cli
+from tcgjobs.cli.app import COMMANDS, build_app, commands_needed
+from tcgjobs.errors import ExitCode
+from tests.conftest import run_tcgjobs
+
+# Runs main() with the given arguments and writes the names of the imported modules to a file.
+MODULES_AFTER_MAIN = """
+import sys
+from tcgjobs.cli import main
+
+out, sys.argv = sys.argv[1], ["tcgjobs", *sys.argv[2:]]
+try:
+    main()
+finally:
+    with open(out, "w") as file:
+        file.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+def _registered(module_name: str) -> set[str]:
+    probe = typer.Typer()
+    importlib.import_module(f"tcgjobs.cli.{module_name}").register(probe)
+    return {c.name for c in probe.registered_commands} | {g.name for g in probe.registered_groups}
+
+
+def _modules_after(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    listing = tmp_path / "modules.txt"
+    result = subprocess.run([sys.executable, "-c", MODULES_AFTER_MAIN, str(listing), *args],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, set(listing.read_text().split())
+
+
+def test_command_map_names_exactly_what_each_module_registers():
+    for module_name in set(COMMANDS.values()):
+        assert _registered(module_name) == {name for name, module in COMMANDS.items()
+                                            if module == module_name}
+
+
+def test_every_command_module_is_in_the_command_map():
+    modules = {info.name for info in pkgutil.iter_modules(tcgjobs.cli.__path__)}
+    registering = {name for name in modules
+                   if hasattr(importlib.import_module(f"tcgjobs.cli.{name}"), "register")}
+    assert registering == set(COMMANDS.values())
+
+
+@pytest.mark.parametrize(("args", "needed"), [
+    (["run", "backup-database", "--dry-run"], ["run"]),
+    (["history", "--help"], ["history"]),
+    (["--version", "status"], ["status"]),
+    (["--version"], []),
+    (["--help"], None),
+    (["--help", "run"], None),
+    (["--version", "--help"], None),
+    ([], None),
+    (["--bogus"], None),
+    (["vacuum-everything"], None),
+])
+def test_commands_needed_reads_the_command_word(args, needed):
+    assert commands_needed(args) == needed
+
+
+def test_the_whole_app_lists_every_command_in_the_map_order(cli):
+    result = cli.invoke(build_app(), ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == list(COMMANDS)
+
+
+def test_top_level_help_of_the_process_lists_every_command():
+    result = run_tcgjobs("--help")
+    assert result.returncode == 0, result.stderr
+    for name in COMMANDS:
+        assert f"\n  {name} " in result.stdout
+
+
+def test_a_job_run_imports_only_the_run_command_and_no_other_jobs_services(tmp_path):
+    code, modules = _modules_after(tmp_path, "run", "replicate-to-primary", "--dry-run", "--json")
+    assert code == ExitCode.SKIPPED  # sync-missing-cards has never succeeded
+    assert "tcgjobs.cli.run" in modules
+    unwanted = {f"tcgjobs.cli.{name}" for name in ("backup", "notify", "deploy", "status", "config_cmd")}
+    unwanted |= {"tcgjobs.services.alerting", "tcgjobs.services.slack", "tcgjobs.services.backups",
+                 "tcgjobs.services.verification", "tcgjobs.services.snapshots", "tcgjobs.services.tempfiles",
+                 "tcgjobs.sources.layouts", "tcgjobs.sources.card_plan", "tcgjobs.health.checks",
+                 "rich.console", "rich.progress", "rich.table"}  # output is piped
+    assert modules & unwanted == set()
+
+
+def test_version_imports_no_command(tmp_path):
+    code, modules = _modules_after(tmp_path, "--version")
+    assert code == 0
+    assert not {f"tcgjobs.cli.{name}" for name in set(COMMANDS.values())} & modules
