@@ -84,23 +84,10 @@ def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]
                           lambda row: (row[0], fingerprint(row[2]), row[1]))
 
 
-_RENDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def python_fingerprint(raw: tuple[Any, ...]) -> str:
-    """The fingerprint of already-read values: SQLite's ``json_array()`` rendering computed in
-    Python (equal for text, integers and NULL, all a replicable row holds; any other value only
-    makes a fingerprint that never matches, so its row is simply mapped again)."""
-    try:
-        rendered = _RENDER(raw)
-    except (TypeError, ValueError):
-        rendered = repr(raw)
-    return fingerprint(rendered.encode("utf-8", "surrogatepass"))
-
-
-def _with_fingerprints(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    for raw in rows:
-        yield raw, python_fingerprint(raw)
+def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], str]]:
+    """(raw values, fingerprint) of every row of ``table``."""
+    return _read_rendered(db, table, ", ".join(table.names),
+                          lambda row: (row[:-1], fingerprint(row[-1])))
 
 
 def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
@@ -146,15 +133,13 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     The rows are read first; a large table is then mapped by two processes. A repeated id is
     skipped as a duplicate after its first row.
     """
-    # Fingerprints are computed in Python here, so each process computes those of its rows.
-    rows = db.connection().execute(f"SELECT {', '.join(table.names)} FROM {table.name}").fetchall()
+    rows = _all_rows(db, table)
     if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
         seen: set[str] = set()
-        mapped = workers.split_map(
-            rows, lambda part: _map_rows(table, _with_fingerprints(part), set()))
+        mapped = workers.split_map(rows, lambda part: _map_rows(table, part, set()))
         yield from (_first_of_its_id(row, seen) for row in mapped)
         return
-    yield from _map_rows(table, _with_fingerprints(rows), set())
+    yield from _map_rows(table, rows, set())
 
 
 def _first_of_its_id(row: SourceRow, seen: set[str]) -> SourceRow:
