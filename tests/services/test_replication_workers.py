@@ -23,16 +23,17 @@ def _square(part: Sequence[int]) -> Iterator[tuple[int, int]]:
         yield value, os.getpid()
 
 
-def test_the_first_half_is_mapped_here_and_the_second_in_a_child_in_order():
-    results = list(workers.split_map(list(range(10)), _square))
+def test_the_first_part_is_mapped_here_and_the_rest_in_a_child_in_order():
+    results = list(workers.split_map(list(range(100)), _square))
 
-    assert [value for value, _ in results] == list(range(10))
-    assert {pid for _, pid in results[:5]} == {os.getpid()}
-    assert os.getpid() not in {pid for _, pid in results[5:]}
+    own = int(100 * workers.OWN_SHARE)
+    assert [value for value, _ in results] == list(range(100))
+    assert {pid for _, pid in results[:own]} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in results[own:]}
 
 
 def _fail_in_child(part: Sequence[int]) -> Iterator[int]:
-    if part[0] >= 5:
+    if part[0] >= 4:
         raise ValueError("row 7 is broken")
     yield from part
 
@@ -46,7 +47,7 @@ def test_stopping_early_kills_and_reaps_the_child(tmp_path: Path):
     pid_file = tmp_path / "child.pid"
 
     def slow_child(part: Sequence[int]) -> Iterator[int]:
-        if part[0] >= 5:
+        if part[0] >= 4:
             pid_file.write_text(str(os.getpid()))
             time.sleep(600)
         yield from part

@@ -2,8 +2,8 @@
 
 A full replication maps every SQLite row to its COPY line and canonical digest, which is pure
 Python work bound to one core while PostgreSQL's COPY barely uses the other. :func:`split_map`
-forks a child that maps the second half of the rows (inherited, not copied: the child only reads
-them) while this process maps the first half and streams it; the child's results come back
+forks a child that maps the second part of the rows (inherited, not copied: the child only reads
+them) while this process maps the first part and streams it; the child's results come back
 through a pipe, pickled, once it is done. The child touches no database connection, lock or log:
 it maps, writes its result and leaves with ``os._exit``. If this process stops early (an error,
 SIGTERM, the deadline), the child is killed and reaped.
@@ -35,10 +35,15 @@ def available() -> bool:
     return (cpus or 1) >= 2
 
 
+#: The share of the items this process maps: it also streams its results (and then the child's)
+#: while the child only maps, so the child takes a little more.
+OWN_SHARE = 0.45
+
+
 def split_map(items: Sequence[T], work: Callable[[Sequence[T]], Iterable[R]]) -> Iterator[R]:
-    """``work(items[:half])`` here, streamed as it is produced, then the results of
-    ``work(items[half:])``, computed meanwhile by a forked child. Raises WorkerFailed."""
-    half = len(items) // 2
+    """``work`` of the first items (:data:`OWN_SHARE`) here, streamed as it is produced, then
+    ``work`` of the rest, computed meanwhile by a forked child. Raises WorkerFailed."""
+    half = int(len(items) * OWN_SHARE)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
