@@ -15,6 +15,9 @@ run ledger (imports excluded), and the peak RSS (``os.wait4``). Per round:
 * unchanged — replicate-to-primary again with nothing changed;
 * 1% changed — after changing the name of every 100th card (161 cards) in SQLite.
 
+Before each measured process the script runs CHECKPOINT and waits a second, so work PostgreSQL
+left over from the previous step (a new database, a load) does not land in the measurement.
+
 Targets (issue 5): full ≤ pgloader; 1% and unchanged ≤ 0.3 × full; peak RSS < 150 MB.
 Medians of ``--rounds`` rounds are reported, as a Markdown table.
 """
@@ -69,6 +72,14 @@ class Primary:
         self.created.append(name)
         return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
+    def settle(self) -> None:
+        """Before each measurement: write out what earlier steps left in PostgreSQL's buffers
+        (new databases, loads), so no checkpoint lands in the measured process, then let the
+        machine go idle for a moment."""
+        with self.admin.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+        time.sleep(1.0)
+
     def drop_all(self) -> None:
         with self.admin.cursor() as cursor:
             for name in self.created:
@@ -76,7 +87,8 @@ class Primary:
         self.admin.close()
 
 
-def _replicate(env: dict[str, str], url: str) -> tuple[float, float, float, dict]:
+def _replicate(env: dict[str, str], url: str, primary: Primary) -> tuple[float, float, float, dict]:
+    primary.settle()
     wall, rss, out = _run([sys.executable, "-m", "tcgjobs", "run", "replicate-to-primary",
                            "--json", "--ignore-deps"], {**env, "TCGJOBS_POSTGRES_URL": url})
     run = json.loads(out)["run"]
@@ -112,20 +124,21 @@ def main() -> None:
             shutil.copy(work / "cards.sqlite3", source)
             round_env = {**env, "DATABASE_PATH": str(source)}
             url = primary.new("full")
-            wall, job_s, rss, metrics = _replicate(round_env, url)
+            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
             assert metrics["cards_inserted"] > 0
             record("full wall", wall), record("full job", job_s), record("full rss", rss)
             pg_url = primary.new("pgloader")
+            primary.settle()
             wall, rss, _ = _run(["pgloader", "--quiet", f"sqlite://{source}", pg_url], base)
             record("pgloader wall", wall), record("pgloader rss", rss)
-            wall, job_s, rss, metrics = _replicate(round_env, url)
+            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
             assert metrics["cards_updated"] == metrics["cards_inserted"] == 0
             record("unchanged wall", wall), record("unchanged job", job_s), record("unchanged rss", rss)
             with sqlite3.connect(source) as connection:
                 changed = connection.execute("UPDATE pokemon_cards SET name = name || ' (bench)' "
                                              "WHERE rowid % 100 = 0").rowcount
             connection.close()
-            wall, job_s, rss, metrics = _replicate(round_env, url)
+            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
             assert metrics["cards_updated"] == changed, metrics
             record("1% wall", wall), record("1% job", job_s), record("1% rss", rss)
     finally:
