@@ -41,7 +41,6 @@ class SourceRow(NamedTuple):
     reason: str | None = None
     fingerprint: str | None = None
     set_id: Any = None
-    valid_id: bool = True  # a non-empty text (others are skipped and never count as seen)
 
 
 def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
@@ -130,27 +129,32 @@ PARALLEL_MIN_ROWS = 4000
 def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
 
-    The rows are read first; a large table is then mapped by two processes. A repeated id is
-    skipped as a duplicate after its first row.
+    The rows are read first; a large table is then mapped by two processes (in no particular
+    order). A repeated id is skipped as a duplicate after its first row.
     """
-    rows = _all_rows(db, table)
+    rows, repeated = _without_repeats(_all_rows(db, table))
+    yield from (SourceRow(key, None, None, "duplicate id") for key in repeated)
     if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
-        seen: set[str] = set()
-        mapped = workers.split_map(rows, lambda part: _map_rows(table, part, set()))
-        yield from (_first_of_its_id(row, seen) for row in mapped)
-        return
-    yield from _map_rows(table, rows, set())
+        yield from workers.split_map(rows, lambda part: _map_rows(table, part, set()))
+    else:
+        yield from _map_rows(table, rows, set())
 
 
-def _first_of_its_id(row: SourceRow, seen: set[str]) -> SourceRow:
-    """``row``, or a duplicate when a row with its id came before (the halves of a parallel
-    mapping know only their own ids)."""
-    if not row.valid_id or row.reason == "duplicate id":
-        return row
-    if row.id in seen:
-        return SourceRow(row.id, None, None, "duplicate id")
-    seen.add(row.id)
-    return row
+def _without_repeats(rows: list[tuple[tuple[Any, ...], str]],
+                     ) -> tuple[list[tuple[tuple[Any, ...], str]], list[str]]:
+    """(``rows`` without the later rows of a repeated id, the ids of those later rows)."""
+    keys = [raw[0] for raw, _ in rows]
+    if len(set(keys)) == len(keys):
+        return rows, []
+    seen: set[Any] = set()
+    kept, repeated = [], []
+    for row, key in zip(rows, keys, strict=True):
+        if type(key) is str and key and key in seen:
+            repeated.append(key)
+        else:
+            seen.add(key)
+            kept.append(row)
+    return kept, repeated
 
 
 def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
@@ -165,8 +169,7 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
         key = raw[0]
         set_value = raw[set_index] if set_index is not None else None
         if not isinstance(key, str) or not key:
-            yield SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text",
-                            valid_id=False)
+            yield SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text")
             continue
         if key in seen:
             yield SourceRow(key, None, None, "duplicate id")

@@ -1,12 +1,13 @@
-"""Mapping rows on two cores: one half in this process, the other in a forked child at once.
+"""Mapping rows on two cores: part of them in this process, the rest in a forked child at once.
 
 A full replication maps every SQLite row to its COPY line and canonical digest, which is pure
-Python work bound to one core while PostgreSQL's COPY barely uses the other. :func:`split_map`
-forks a child that maps the second part of the rows (inherited, not copied: the child only reads
-them) while this process maps the first part and streams it; the child's results come back
-through a pipe, pickled, once it is done. The child touches no database connection, lock or log:
-it maps, writes its result and leaves with ``os._exit``. If this process stops early (an error,
-SIGTERM, the deadline), the child is killed and reaped.
+Python work bound to one core. :func:`split_map` forks a child that maps the larger part of the
+rows (inherited, not copied: the child only reads them) while this process maps the rest. The
+child sends its results through a pipe in pickled batches as it goes; this process passes them on
+between its own results, so whoever consumes them (PostgreSQL's COPY) works all along rather than
+at the end. The child touches no database connection, lock or log: it maps, writes and leaves
+with ``os._exit``. If this process stops early (an error, SIGTERM, the deadline), the child is
+killed and reaped.
 """
 
 from __future__ import annotations
@@ -14,16 +15,24 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: The share of the items this process maps: it also passes on every result (its own and the
+#: child's), so the child takes the larger part.
+OWN_SHARE = 0.45
+BATCH = 500  # results per batch the child sends
+POLL_EVERY = 100  # own results between two looks at the pipe
+_HEADER = struct.Struct(">Q")
+
 
 class WorkerFailed(RuntimeError):
-    """The child process could not map its half (the message says why)."""
+    """The child process could not map its part (the message says why)."""
 
 
 def available() -> bool:
@@ -35,35 +44,72 @@ def available() -> bool:
     return (cpus or 1) >= 2
 
 
-#: The share of the items this process maps: it also streams its results (and then the child's)
-#: while the child only maps, so the child takes a little more.
-OWN_SHARE = 0.45
-
-
 def split_map(items: Sequence[T], work: Callable[[Sequence[T]], Iterable[R]]) -> Iterator[R]:
-    """``work`` of the first items (:data:`OWN_SHARE`) here, streamed as it is produced, then
-    ``work`` of the rest, computed meanwhile by a forked child. Raises WorkerFailed."""
-    half = int(len(items) * OWN_SHARE)
+    """``work`` of the first items (:data:`OWN_SHARE`) here and of the rest in a forked child,
+    meanwhile; the results of both as they come. Raises WorkerFailed."""
+    own = int(len(items) * OWN_SHARE)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _child(work, items[half:], read_fd, write_fd)
+        _child(work, items[own:], read_fd, write_fd)
     os.close(write_fd)
     try:
-        yield from work(items[:half])
-        with os.fdopen(read_fd, "rb", closefd=False) as pipe:
-            payload = pipe.read()  # until the child closes its end (it is done or dead)
+        os.set_blocking(read_fd, False)
+        batches = _Batches(read_fd)
+        for number, result in enumerate(work(items[:own]), 1):
+            yield result
+            if number % POLL_EVERY == 0:
+                yield from batches.ready()
+        os.set_blocking(read_fd, True)
+        yield from batches.ready(wait=True)
         _, status = os.waitpid(pid, 0)
         pid = 0
-        ok, result = pickle.loads(payload) if payload else (False, f"wait status {status}")
-        if not ok or status:
-            raise WorkerFailed(f"the second mapping process failed: {result}")
-        yield from result
+        if status or not batches.done:
+            raise WorkerFailed(f"the second mapping process failed: {batches.error or status}")
     finally:
         os.close(read_fd)
         if pid:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+
+
+class _Batches:
+    """Reads the child's frames: a length, then a pickled ("rows", list), ("error", text) or
+    ("done", None)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+        self.done = False
+        self.error: str | None = None
+
+    def ready(self, wait: bool = False) -> Iterator[Any]:
+        """The results of every complete batch that has arrived (``wait``: until the end)."""
+        while True:
+            try:
+                chunk = os.read(self._fd, 1 << 20)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                self._buffer += chunk
+            yield from self._complete()
+            if chunk == b"" or (chunk is None and not wait):
+                return
+
+    def _complete(self) -> Iterator[Any]:
+        while len(self._buffer) >= _HEADER.size:
+            (length,) = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + length
+            if len(self._buffer) < end:
+                return
+            kind, payload = pickle.loads(self._buffer[_HEADER.size:end])
+            del self._buffer[:end]
+            if kind == "rows":
+                yield from payload
+            elif kind == "error":
+                self.error = payload
+            else:
+                self.done = True
 
 
 def _child(work: Callable[[Sequence[T]], Iterable[R]], part: Sequence[T], read_fd: int,
@@ -76,12 +122,23 @@ def _child(work: Callable[[Sequence[T]], Iterable[R]], part: Sequence[T], read_f
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, signal.SIG_DFL)
-        try:
-            payload = pickle.dumps((True, list(work(part))), pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:  # reported by the parent, which raises WorkerFailed
-            payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
         with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(payload)
+            def send(kind: str, payload: Any) -> None:
+                data = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+                pipe.write(_HEADER.pack(len(data)) + data)
+                pipe.flush()
+
+            try:
+                batch: list[R] = []
+                for result in work(part):
+                    batch.append(result)
+                    if len(batch) == BATCH:
+                        send("rows", batch)
+                        batch = []
+                send("rows", batch)
+                send("done", None)
+            except Exception as exc:  # reported by the parent, which raises WorkerFailed
+                send("error", f"{type(exc).__name__}: {exc}")
         code = 0
     finally:
         os._exit(code)  # no atexit, no finalizers: the parent's connections stay untouched
