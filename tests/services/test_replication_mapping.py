@@ -12,7 +12,7 @@ import pytest
 
 from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowEncoder, RowMapper, Table,
                                                   Unmappable, canonical, canonical_sql, copy_line, decode,
-                                                  pg_jsonb_text)
+                                                  jsonb_build_array_sql, pg_jsonb_text)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
 
@@ -138,6 +138,9 @@ def test_rows_copied_into_postgresql_have_the_digest_computed_from_sqlite(postgr
                 expected = {raw[0]: hashlib.md5(canonical(mapper.values(raw)).encode()).hexdigest()
                             for raw in raws}
                 assert dict(cursor.fetchall()) == expected
+                cursor.execute(f"SELECT count(*) FROM {table.name} WHERE "
+                               f"{canonical_sql(table)} IS DISTINCT FROM {jsonb_build_array_sql(table)}")
+                assert cursor.fetchone() == (0,)
             cursor.execute("SELECT rules, evolves_from, name FROM pokemon_cards WHERE id = 'swshp-X1'")
             assert cursor.fetchone() == (['a "quoted" rule', "back\\slash", "{braces}", "NULL", ""],
                                          ['Mr. "Mime"'], "line\nbreak\r\tand \\ backslash")

@@ -309,9 +309,26 @@ TABLES = (SETS, CARDS)
 
 
 def canonical_sql(table: Table, alias: str = "") -> str:
-    """SQL computing the canonical text of a PostgreSQL row of ``table``."""
+    """SQL computing the canonical text of a PostgreSQL row of ``table``: exactly
+    ``jsonb_build_array(<columns>)::text`` (:func:`jsonb_build_array_sql`), assembled from each
+    column's own JSON text, which costs the server about a third less than building the array
+    (the verification computes it for every row of the table)."""
     prefix = f"{alias}." if alias else ""
-    return "jsonb_build_array(" + ", ".join(prefix + c for c in table.names) + ")::text"
+    parts = []
+    for column in table.columns:
+        name = prefix + column.name
+        if column.kind in ("jsonb", "int"):  # their text is their JSON text
+            parts.append(f"coalesce({name}::text, 'null')")
+        elif column.kind == "text":
+            parts.append(f"coalesce(to_json({name})::text, 'null')")
+        else:  # arrays, dates and timestamps as JSONB prints them
+            parts.append(f"coalesce(to_jsonb({name})::text, 'null')")
+    return "('[' || " + " || ', ' || ".join(parts) + " || ']')"
+
+
+def jsonb_build_array_sql(table: Table) -> str:
+    """The definition :func:`canonical_sql` computes faster (the tests compare the two)."""
+    return "jsonb_build_array(" + ", ".join(table.names) + ")::text"
 
 
 _ENCODE_ROW = _json_encoder(default=lambda o: _reject_constant("value"))
