@@ -50,19 +50,25 @@ _MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def read(cursor: Any, plan: schema.SchemaPlan) -> tuple[Memo, dict[str, set[str]]]:
-    """(the bookkeeping, the ids PostgreSQL has) per table; empty for tables still missing."""
+    """(the bookkeeping of the rows PostgreSQL has, the ids it has) per table; empty for tables
+    still missing. (Bookkeeping of rows deleted from PostgreSQL by others is left alone: it is
+    never read, and overwritten if the row is sent again.)"""
     memo: Memo = {SETS.name: {}, CARDS.name: {}}
-    if schema.MEMO_TABLE not in plan.missing_tables:
-        cursor.execute(f"SELECT table_name, id, source_fingerprint, digest FROM {schema.MEMO_TABLE}")
-        for name, key, fp, digest in cursor:
-            memo.setdefault(name, {})[key] = (fp, digest)
-    ids = {}
+    ids: dict[str, set[str]] = {SETS.name: set(), CARDS.name: set()}
+    with_memo = schema.MEMO_TABLE not in plan.missing_tables
     for table in (SETS, CARDS):
         if table.name in plan.missing_tables:
-            ids[table.name] = set()
-        else:
+            continue
+        if not with_memo:
             cursor.execute(f"SELECT id FROM {table.name}")
             ids[table.name] = {row[0] for row in cursor}
+            continue
+        cursor.execute(f"SELECT t.id, m.source_fingerprint, m.digest FROM {table.name} t "
+                       f"LEFT JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = t.id",
+                       (table.name,))
+        rows = cursor.fetchall()
+        ids[table.name] = {key for key, _, _ in rows}
+        memo[table.name] = {key: (fp, digest) for key, fp, digest in rows if fp is not None}
     return memo, ids
 
 
