@@ -456,6 +456,9 @@ def _round_trip(cli, db: Path, url: str) -> dict[str, int]:
     assert again.exit_code == ExitCode.OK, again.output
     m = second["metrics"]
     assert (m["sets_inserted"], m["sets_updated"], m["cards_inserted"], m["cards_updated"]) == (0, 0, 0, 0)
+    # Nothing was even sent: the fingerprints of the first (full) read match the second's.
+    assert [c["method"] for c in second["details"]["verification"]] == [
+        "scan before the writes, 0 changed rows re-read"] * 2
     assert snapshot(url) == before
     return {"compared": compared, **run["metrics"]}
 
