@@ -415,7 +415,8 @@ def test_sigterm_while_two_processes_map_stops_both_and_leaves_the_primary_uncha
     connection = sqlite3.connect(db)
     with connection:
         connection.executemany(
-            f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) VALUES ({', '.join('?' * len(CARD_COLUMNS))})",
+            f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(CARD_COLUMNS))})",
             ([row[c] for c in CARD_COLUMNS] for row in (
                 a_card_row("big", str(n), attacks=json.dumps([{"name": f"Attack {n}", "cost": ["Fire"]}]))
                 for n in range(12_000))))

@@ -214,7 +214,8 @@ def test_both_renderings_agree_so_fingerprints_agree_between_full_and_incrementa
             assert rows and all(row[1] == row[2] for row in rows)
         connection.execute("UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = 'swshp-Q1'")
         with pytest.raises(sqlite3.OperationalError, match="BLOB"):
-            connection.execute(f"SELECT {_fingerprint_sql(CARDS, blob_safe=False)} FROM pokemon_cards").fetchall()
+            plain = _fingerprint_sql(CARDS, blob_safe=False)
+            connection.execute(f"SELECT {plain} FROM pokemon_cards").fetchall()
         rendered = dict(connection.execute(f"SELECT id, {_fingerprint_sql(CARDS)} FROM pokemon_cards"))
         assert b'{"blob":"00FF"}' in rendered["swshp-Q1"]
     finally:

@@ -16,12 +16,13 @@
    read, a second connection already scans PostgreSQL and computes its checksums; the tables are
    locked against other writers from before that scan until the commit, so the committed state
    is that scan's state plus what this run changed. When the run changed few rows (at most a
-   quarter of a table, or 100) and no trigger or rule can change rows its statements do not name, the
-   committed checksum is that scan's, minus the digests PostgreSQL computed over the changed rows
-   before the change (before the merge; ``DELETE … RETURNING``), plus those it computes over the
-   same rows after the commit. Otherwise every row is scanned again after the commit, as also
-   when such a result disagrees (the full scan then names the rows). A mismatch fails the run
-   naming example ids and forgets their bookkeeping, so the next run sends them again.
+   quarter of a table, or 100) and no trigger or rule can change rows its statements do not
+   name, the committed checksum is that scan's, minus the digests PostgreSQL computed over the
+   changed rows before the change (before the merge; ``DELETE … RETURNING``), plus those it
+   computes over the same rows after the commit. Otherwise every row is scanned again after the
+   commit, as also when such a result disagrees (the full scan then names the rows). A mismatch
+   fails the run naming example ids and forgets their bookkeeping, so the next run sends them
+   again.
 
 Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
 exactly as before.
@@ -113,7 +114,8 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
     stats, digests = staged.stats, staged.digests
     check()
-    if not primary_ids.isdisjoint(known):  # rows PostgreSQL lacks are sent whatever it says
+    # Rows PostgreSQL lacks are sent whatever the bookkeeping says.
+    if not primary_ids.isdisjoint(known):
         unchanged, rows = changed_rows(db, table, known, primary_ids)
         _count_unchanged(unchanged, valid_sets, staged)
         check()
