@@ -23,13 +23,12 @@ def _square(part: Sequence[int]) -> Iterator[tuple[int, int]]:
         yield value, os.getpid()
 
 
-def test_the_first_part_is_mapped_here_and_the_rest_in_a_child_and_nothing_is_lost():
-    results = list(workers.split_map(list(range(5000)), _square))
+def test_the_child_maps_its_items_and_this_process_those_it_reads_after_the_fork():
+    results = list(workers.split_map(range(3000), lambda: range(3000, 5000), _square))
 
-    own = int(5000 * workers.OWN_SHARE)
     assert sorted(value for value, _ in results) == list(range(5000))
-    assert {pid for value, pid in results if value < own} == {os.getpid()}
-    assert os.getpid() not in {pid for value, pid in results if value >= own}
+    assert {pid for value, pid in results if value >= 3000} == {os.getpid()}
+    assert os.getpid() not in {pid for value, pid in results if value < 3000}
 
 
 def test_the_childs_batches_are_passed_on_while_this_process_still_maps(tmp_path: Path):
@@ -37,52 +36,72 @@ def test_the_childs_batches_are_passed_on_while_this_process_still_maps(tmp_path
 
     def work(part: Sequence[int]) -> Iterator[int]:
         for value in part:
-            if value == 1000:  # this process waits here until the child has mapped everything
+            if value == 3500:  # this process waits here until the child has mapped everything
                 for _ in range(1000):
                     if finished.exists():
                         break
                     time.sleep(0.01)
             yield value
-        if part[0] != 0:
+        if part[0] == 0:
             finished.touch()
 
-    results = list(workers.split_map(list(range(5000)), work))
+    results = list(workers.split_map(range(3000), lambda: range(3000, 5000), work))
 
-    own = int(5000 * workers.OWN_SHARE)
-    first_from_child = next(i for i, value in enumerate(results) if value >= own)
-    assert first_from_child < results.index(1000 + 2 * workers.POLL_EVERY)
+    first_from_child = next(i for i, value in enumerate(results) if value < 3000)
+    assert first_from_child < results.index(3500 + 2 * workers.POLL_EVERY)
     assert sorted(results) == list(range(5000))
 
 
 def _fail_in_child(part: Sequence[int]) -> Iterator[int]:
-    if part[0] >= 4:
+    if part[0] == 0:
         raise ValueError("row 7 is broken")
     yield from part
 
 
 def test_a_failing_child_raises_with_its_reason():
     with pytest.raises(workers.WorkerFailed, match="ValueError: row 7 is broken"):
-        list(workers.split_map(list(range(10)), _fail_in_child))
+        list(workers.split_map(range(5), lambda: range(5, 10), _fail_in_child))
 
 
-def test_stopping_early_kills_and_reaps_the_child(tmp_path: Path):
-    pid_file = tmp_path / "child.pid"
-
-    def slow_child(part: Sequence[int]) -> Iterator[int]:
-        if part[0] >= 4:
+def _child_writing_its_pid(pid_file: Path):
+    def work(part: Sequence[int]) -> Iterator[int]:
+        if part[0] == 0:
             pid_file.write_text(str(os.getpid()))
             time.sleep(600)
         yield from part
 
-    mapped = workers.split_map(list(range(10)), slow_child)
-    assert next(mapped) == 0
+    return work
+
+
+def _wait_for(path: Path) -> int:
     for _ in range(500):  # until the child has started
-        if pid_file.exists() and pid_file.read_text():
+        if path.exists() and path.read_text():
             break
         time.sleep(0.01)
+    return int(path.read_text())
+
+
+def test_stopping_early_kills_and_reaps_the_child(tmp_path: Path):
+    pid_file = tmp_path / "child.pid"
+    mapped = workers.split_map(range(5), lambda: range(5, 10), _child_writing_its_pid(pid_file))
+    assert next(mapped) == 5
+    child = _wait_for(pid_file)
     mapped.close()
 
     with pytest.raises(ProcessLookupError):  # killed and reaped: no such process any more
+        os.kill(child, 0)
+
+
+def test_a_failure_reading_this_process_items_kills_the_child_and_is_raised(tmp_path: Path):
+    pid_file = tmp_path / "child.pid"
+
+    def own_items() -> range:
+        _wait_for(pid_file)
+        raise RuntimeError("cannot read the rest")
+
+    with pytest.raises(RuntimeError, match="cannot read the rest"):
+        next(workers.split_map(range(5), own_items, _child_writing_its_pid(pid_file)))
+    with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
 
 
@@ -133,3 +152,21 @@ def test_an_id_repeated_across_the_parts_is_skipped_once_as_a_duplicate(tmp_path
         rows = _rows(path, monkeypatch, parallel, table=SETS)
         assert sorted(r.id for r in rows) == sorted(ids)
         assert [r.id for r in rows if r.reason == "duplicate id"] == ["set3"]
+
+
+@pytest.mark.parametrize("blob_in", ["the child's rows", "this process's rows"])
+def test_a_blob_before_or_after_the_fork_still_skips_only_its_row(env, monkeypatch, blob_in):
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, [a_set_row("swshp")], [a_card_row("swshp", str(n)) for n in range(1, 41)])
+    blob_id = "swshp-1" if blob_in == "the child's rows" else "swshp-40"  # read first / last
+    db = SqliteDatabase(path)
+    db.execute_sql("UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = ?", (blob_id,))
+    monkeypatch.setattr(digests, "PARALLEL_MIN_ROWS", 10)
+    try:
+        with db.atomic():
+            rows = list(source_rows(db, CARDS))
+    finally:
+        db.close()
+
+    assert sorted(r.id for r in rows) == sorted(f"swshp-{n}" for n in range(1, 41))
+    assert [(r.id, r.reason) for r in rows if r.reason] == [(blob_id, "flavor_text is a BLOB, not text")]

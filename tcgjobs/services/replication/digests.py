@@ -129,24 +129,64 @@ PARALLEL_MIN_ROWS = 4000
 def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
 
-    The rows are read first; a large table is then mapped by two processes (in no particular
-    order). A repeated id is skipped as a duplicate after its first row.
+    A large table is mapped by two processes (in no particular order): a forked child maps the
+    rows read first while this process reads and maps the rest. A repeated id is skipped as a
+    duplicate after its first row.
     """
+    total = db.connection().execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+    if total >= PARALLEL_MIN_ROWS and workers.available():
+        try:
+            yield from _two_processes(db, table, total)
+            return
+        except _BlobFound:
+            pass  # nothing was yielded: map in one process, reading blob-safe
     rows, repeated = _without_repeats(_all_rows(db, table))
     yield from (SourceRow(key, None, None, "duplicate id") for key in repeated)
-    if len(rows) >= PARALLEL_MIN_ROWS and workers.available():
-        yield from workers.split_map(rows, lambda part: _map_rows(table, part, set()))
-    else:
-        yield from _map_rows(table, rows, set())
+    yield from _map_rows(table, rows, set())
 
 
-def _without_repeats(rows: list[tuple[tuple[Any, ...], str]],
+class _BlobFound(Exception):
+    """The table holds a BLOB, which the plain rendering refuses (raised before any row is
+    yielded)."""
+
+
+def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[SourceRow]:
+    try:
+        rows = db.connection().execute(
+            f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table, blob_safe=False)} "
+            f"FROM {table.name}")
+        first = rows.fetchmany(total - int(total * workers.OWN_SHARE))
+    except sqlite3.OperationalError as exc:
+        if "BLOB" in str(exc):
+            raise _BlobFound from None
+        raise
+    child_rows, repeated = _without_repeats([(row[:-1], fingerprint(row[-1])) for row in first])
+    seen = {raw[0] for raw, _ in child_rows}
+
+    def own_rows() -> list[tuple[tuple[Any, ...], str]]:
+        try:
+            own = [(row[:-1], fingerprint(row[-1])) for row in rows]
+        except sqlite3.OperationalError as exc:
+            if "BLOB" in str(exc):
+                raise _BlobFound from None
+            raise
+        kept, more = _without_repeats(own, seen)
+        repeated.extend(more)
+        return kept
+
+    # own_rows() runs before the first result, so a BLOB stops this before anything is yielded.
+    yield from workers.split_map(child_rows, own_rows, lambda part: _map_rows(table, part, set()))
+    yield from (SourceRow(key, None, None, "duplicate id") for key in repeated)
+
+
+def _without_repeats(rows: list[tuple[tuple[Any, ...], str]], seen: set[Any] | None = None,
                      ) -> tuple[list[tuple[tuple[Any, ...], str]], list[str]]:
-    """(``rows`` without the later rows of a repeated id, the ids of those later rows)."""
+    """(``rows`` without the later rows of a repeated id, or of an id in ``seen``; the ids of
+    the rows left out)."""
     keys = [raw[0] for raw, _ in rows]
-    if len(set(keys)) == len(keys):
+    if len(set(keys)) == len(keys) and (not seen or seen.isdisjoint(keys)):
         return rows, []
-    seen: set[Any] = set()
+    seen = set(seen or ())
     kept, repeated = [], []
     for row, key in zip(rows, keys, strict=True):
         if type(key) is str and key and key in seen:

@@ -1,13 +1,13 @@
 """Mapping rows on two cores: part of them in this process, the rest in a forked child at once.
 
 A full replication maps every SQLite row to its COPY line and canonical digest, which is pure
-Python work bound to one core. :func:`split_map` forks a child that maps the larger part of the
-rows (inherited, not copied: the child only reads them) while this process maps the rest. The
-child sends its results through a pipe in pickled batches as it goes; this process passes them on
-between its own results, so whoever consumes them (PostgreSQL's COPY) works all along rather than
-at the end. The child touches no database connection, lock or log: it maps, writes and leaves
-with ``os._exit``. If this process stops early (an error, SIGTERM, the deadline), the child is
-killed and reaped.
+Python work bound to one core. :func:`split_map` forks a child that maps the rows read so far
+(inherited, not copied: the child only reads them) while this process reads the rest and maps
+them. The child sends its results through a pipe in pickled batches as it goes; this process
+passes them on between its own results, so whoever consumes them (PostgreSQL's COPY) works all
+along rather than at the end. The child touches no database connection, lock or log: it maps,
+writes and leaves with ``os._exit``. If this process stops early (an error, SIGTERM, the
+deadline), the child is killed and reaped.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any, NoReturn, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: The share of the items this process maps: it also passes on every result (its own and the
-#: child's), so the child takes the larger part.
-OWN_SHARE = 0.45
+#: The share of the rows a caller should leave to this process: it also reads them after the
+#: fork and passes on every result (its own and the child's), so the child takes the larger part.
+OWN_SHARE = 0.4
 BATCH = 500  # results per batch the child sends
 POLL_EVERY = 100  # own results between two looks at the pipe
 _HEADER = struct.Struct(">Q")
@@ -44,19 +44,22 @@ def available() -> bool:
     return (cpus or 1) >= 2
 
 
-def split_map(items: Sequence[T], work: Callable[[Sequence[T]], Iterable[R]]) -> Iterator[R]:
-    """``work`` of the first items (:data:`OWN_SHARE`) here and of the rest in a forked child,
-    meanwhile; the results of both as they come. Raises WorkerFailed."""
-    own = int(len(items) * OWN_SHARE)
+def split_map(child_items: Sequence[T], own_items: Callable[[], Sequence[T]],
+              work: Callable[[Sequence[T]], Iterable[R]]) -> Iterator[R]:
+    """``work(child_items)`` in a forked child and, meanwhile, ``work(own_items())`` here
+    (``own_items`` is called after the fork, before the first result, so that reading them
+    overlaps the child's work; what it raises stops the child); the results of both as they
+    come. Raises WorkerFailed."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _child(work, items[own:], read_fd, write_fd)
+        _child(work, child_items, read_fd, write_fd)
     os.close(write_fd)
     try:
+        own = own_items()
         os.set_blocking(read_fd, False)
         batches = _Batches(read_fd)
-        for number, result in enumerate(work(items[:own]), 1):
+        for number, result in enumerate(work(own), 1):
             yield result
             if number % POLL_EVERY == 0:
                 yield from batches.ready()
