@@ -62,6 +62,10 @@ def fingerprint(rendered: bytes) -> str:
     return hashlib.blake2b(rendered, digest_size=16).hexdigest()
 
 
+def _refuses_blob(exc: sqlite3.OperationalError) -> bool:
+    return "BLOB" in str(exc)  # json_array(): "JSON cannot hold BLOB values"
+
+
 def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
                    convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
     """``convert`` of every row of ``SELECT <columns>, <rendering> FROM <table>``, rendered with
@@ -71,7 +75,7 @@ def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
         try:
             return [convert(row) for row in db.connection().execute(sql)]
         except sqlite3.OperationalError as exc:
-            if blob_safe or "BLOB" not in str(exc):
+            if blob_safe or not _refuses_blob(exc):
                 raise
     raise AssertionError("unreachable")
 
@@ -157,7 +161,7 @@ def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[Sou
             f"FROM {table.name}")
         first = rows.fetchmany(total - int(total * workers.OWN_SHARE))
     except sqlite3.OperationalError as exc:
-        if "BLOB" in str(exc):
+        if _refuses_blob(exc):
             raise _BlobFound from None
         raise
     child_rows, repeated = _without_repeats([(row[:-1], fingerprint(row[-1])) for row in first])
@@ -167,7 +171,7 @@ def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[Sou
         try:
             own = [(row[:-1], fingerprint(row[-1])) for row in rows]
         except sqlite3.OperationalError as exc:
-            if "BLOB" in str(exc):
+            if _refuses_blob(exc):
                 raise _BlobFound from None
             raise
         kept, more = _without_repeats(own, seen)
