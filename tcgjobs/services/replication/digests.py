@@ -13,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -62,22 +63,41 @@ def fingerprint(rendered: bytes) -> str:
     return hashlib.blake2b(rendered, digest_size=16).hexdigest()
 
 
-def _refuses_blob(exc: sqlite3.OperationalError) -> bool:
-    return "BLOB" in str(exc)  # json_array(): "JSON cannot hold BLOB values"
+def _select_rendered(table: Table, columns: str, blob_safe: bool = True) -> str:
+    """``SELECT <columns>, <rendering> FROM <table>`` (see :func:`_fingerprint_sql`)."""
+    return f"SELECT {columns}, {_fingerprint_sql(table, blob_safe)} FROM {table.name}"
+
+
+def _with_fingerprint(row: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]:
+    """(raw values, fingerprint) of a row of :func:`_select_rendered` over every column."""
+    return row[:-1], fingerprint(row[-1])
+
+
+class _BlobFound(Exception):
+    """The table holds a BLOB, which the plain rendering refuses."""
+
+
+@contextmanager
+def _blob_found() -> Iterator[None]:
+    """SQLite's refusal of a BLOB in ``json_array()`` as _BlobFound; other errors as they are."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "BLOB" in str(exc):  # "JSON cannot hold BLOB values"
+            raise _BlobFound from None
+        raise
 
 
 def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
                    convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
-    """``convert`` of every row of ``SELECT <columns>, <rendering> FROM <table>``, rendered with
-    plain ``json_array()`` (faster), or blob-safe when the table holds a BLOB."""
-    for blob_safe in (False, True):
-        sql = f"SELECT {columns}, {_fingerprint_sql(table, blob_safe)} FROM {table.name}"
-        try:
+    """``convert`` of every row of :func:`_select_rendered`, rendered with plain ``json_array()``
+    (faster), or blob-safe when the table holds a BLOB."""
+    try:
+        with _blob_found():
+            sql = _select_rendered(table, columns, blob_safe=False)
             return [convert(row) for row in db.connection().execute(sql)]
-        except sqlite3.OperationalError as exc:
-            if blob_safe or not _refuses_blob(exc):
-                raise
-    raise AssertionError("unreachable")
+    except _BlobFound:
+        return [convert(row) for row in db.connection().execute(_select_rendered(table, columns))]
 
 
 def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]]:
@@ -89,8 +109,7 @@ def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]
 
 def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], str]]:
     """(raw values, fingerprint) of every row of ``table``."""
-    return _read_rendered(db, table, ", ".join(table.names),
-                          lambda row: (row[:-1], fingerprint(row[-1])))
+    return _read_rendered(db, table, ", ".join(table.names), _with_fingerprint)
 
 
 def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
@@ -117,13 +136,12 @@ def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
 def _read_rows(db: SqliteDatabase, table: Table,
                keys: list[Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(raw values, fingerprint) of the rows with these ids."""
-    with_fingerprint = f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table)} FROM {table.name}"
-    sql = f"{with_fingerprint} WHERE id IN (SELECT value FROM json_each(?))"
-    for row in db.execute_sql(sql, (json.dumps([k for k in keys if type(k) is str]),)):
-        yield row[:-1], fingerprint(row[-1])
+    select = _select_rendered(table, ", ".join(table.names))
+    sql = f"{select} WHERE id IN (SELECT value FROM json_each(?))"
+    yield from map(_with_fingerprint,
+                   db.execute_sql(sql, (json.dumps([k for k in keys if type(k) is str]),)))
     if any(type(key) is not str for key in keys):  # ids json_each cannot match
-        for row in db.execute_sql(f"{with_fingerprint} WHERE typeof(id) != 'text'"):
-            yield row[:-1], fingerprint(row[-1])
+        yield from map(_with_fingerprint, db.execute_sql(f"{select} WHERE typeof(id) != 'text'"))
 
 
 #: A table with at least this many rows to map is mapped by two processes (see workers.py).
@@ -149,31 +167,19 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     yield from _map_rows(table, rows, set())
 
 
-class _BlobFound(Exception):
-    """The table holds a BLOB, which the plain rendering refuses (raised before any row is
-    yielded)."""
-
-
 def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[SourceRow]:
-    try:
+    """The rows read first are mapped by a forked child (see workers.py). Raises _BlobFound,
+    before yielding anything, when the plain rendering meets a BLOB."""
+    with _blob_found():
         rows = db.connection().execute(
-            f"SELECT {', '.join(table.names)}, {_fingerprint_sql(table, blob_safe=False)} "
-            f"FROM {table.name}")
+            _select_rendered(table, ", ".join(table.names), blob_safe=False))
         first = rows.fetchmany(total - int(total * workers.OWN_SHARE))
-    except sqlite3.OperationalError as exc:
-        if _refuses_blob(exc):
-            raise _BlobFound from None
-        raise
-    child_rows, repeated = _without_repeats([(row[:-1], fingerprint(row[-1])) for row in first])
+    child_rows, repeated = _without_repeats(list(map(_with_fingerprint, first)))
     seen = {raw[0] for raw, _ in child_rows}
 
     def own_rows() -> list[tuple[tuple[Any, ...], str]]:
-        try:
-            own = [(row[:-1], fingerprint(row[-1])) for row in rows]
-        except sqlite3.OperationalError as exc:
-            if _refuses_blob(exc):
-                raise _BlobFound from None
-            raise
+        with _blob_found():
+            own = list(map(_with_fingerprint, rows))
         kept, more = _without_repeats(own, seen)
         repeated.extend(more)
         return kept
