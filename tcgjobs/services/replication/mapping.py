@@ -58,6 +58,9 @@ def _parse_float(text: str) -> Decimal:
     return Decimal(text)
 
 
+_ENCODE_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII unescaped (as JSONB)
+
+
 def _json_encoder(default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
     """``json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False, default=default).encode``
     (JSONB's separators, non-ASCII unescaped), calling the C encoder directly: the same text
@@ -66,19 +69,16 @@ def _json_encoder(default: Callable[[Any], Any] | None = None) -> Callable[[Any]
     make = json.encoder.c_make_encoder
     if make is None:  # an interpreter without the C accelerator
         return encoder.encode
-    chunks = make(None, encoder.default, json.encoder.encode_basestring, None, ": ", ", ",
-                  False, False, True)
-    text = json.encoder.encode_basestring
+    chunks = make(None, encoder.default, _ENCODE_TEXT, None, ": ", ", ", False, False, True)
 
     def encode(value: Any) -> str:
-        return text(value) if type(value) is str else "".join(chunks(value, 0))
+        return _ENCODE_TEXT(value) if type(value) is str else "".join(chunks(value, 0))
 
     return encode
 
 
 #: JSONB text of values without floats (floats are Decimals, which this encoder refuses).
 _ENCODE_FAST = _json_encoder()
-_ENCODE_STRING = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _numeric_text(value: Decimal) -> str:
@@ -94,7 +94,7 @@ def pg_jsonb_text(value: Any) -> str:
         return _numeric_text(value)
     if isinstance(value, dict):
         items = sorted(value.items(), key=_pg_key)
-        return "{" + ", ".join(f"{_ENCODE_STRING(k)}: {pg_jsonb_text(v)}" for k, v in items) + "}"
+        return "{" + ", ".join(f"{_ENCODE_TEXT(k)}: {pg_jsonb_text(v)}" for k, v in items) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(pg_jsonb_text(v) for v in value) + "]"
     return _ENCODE_FAST(value)
@@ -115,6 +115,8 @@ def _decode_plain(text: str) -> Any:
     except StopIteration:
         return _DECODER.decode(text)
     return value if end == len(text) else _DECODER.decode(text)
+
+
 _NESTED = (dict, list)
 _KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # keys in source order → JSONB order
 
@@ -233,30 +235,26 @@ _DATE = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})\Z")
 _TIMESTAMP = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})\Z")
 
 
-def _date(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    match = _DATE.match(text)
-    try:
-        if not match:
-            raise ValueError
-        return date(*map(int, match.groups())).isoformat()
-    except ValueError:
-        raise Unmappable(f"is not a YYYY/MM/DD date: {text!r}") from None
+def _temporal(pattern: re.Pattern[str], make: Callable[..., date], expected: str,
+              ) -> Callable[[Any], str | None]:
+    """A converter of SQLite text matching ``pattern`` to ISO text of ``make(*groups)``."""
+    def convert(value: Any) -> str | None:
+        text = _text(value)
+        if text is None:
+            return None
+        match = pattern.match(text)
+        try:
+            if not match:
+                raise ValueError
+            return make(*map(int, match.groups())).isoformat()
+        except ValueError:
+            raise Unmappable(f"is not {expected}: {text!r}") from None
+
+    return convert
 
 
-def _timestamp(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    match = _TIMESTAMP.match(text)
-    try:
-        if not match:
-            raise ValueError
-        return datetime(*map(int, match.groups())).isoformat()
-    except ValueError:
-        raise Unmappable(f"is not a YYYY/MM/DD HH:MM:SS timestamp: {text!r}") from None
+_date = _temporal(_DATE, date, "a YYYY/MM/DD date")
+_timestamp = _temporal(_TIMESTAMP, datetime, "a YYYY/MM/DD HH:MM:SS timestamp")
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -428,7 +426,6 @@ def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
 
 # --- the fast path: canonical text and COPY line of a row in one pass -----------------------
 
-_ENCODE_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII unescaped (as JSONB)
 
 
 def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tuple[str, str]]:
