@@ -16,7 +16,6 @@ PYTHONDONTWRITEBYTECODE set) would time the compiler.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import resource
 import shutil
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deployed import deployed_env
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = (
@@ -58,10 +59,8 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="another source tree holding a tcgjobs package")
     args = parser.parse_args()
     trees = {"this checkout": ROOT} | ({str(args.against): args.against.resolve()} if args.against else {})
-    for tree in trees.values():
-        compileall.compile_dir(tree / "tcgjobs", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="tcgjobs-bench-startup-"))
-    env = {k: v for k, v in os.environ.items()
+    env = {k: v for k, v in deployed_env(os.environ, trees.values()).items()
            if not k.startswith(("TCGJOBS_", "POSTGRES_", "SLACK_", "NOTIFICATION", "DATABASE_", "BACKUP_"))}
     env.update(DATABASE_PATH=str(work / "pokemon-data.sqlite3.db"), BACKUP_DIR=str(work / "backups"),
                TCGJOBS_STATE_PATH=str(work / "state.sqlite3"), TCGJOBS_TMPDIR=str(work))

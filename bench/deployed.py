@@ -9,13 +9,15 @@ about 0.1-0.2 s per process on a 2-core machine, which is not what a cron run pa
 from __future__ import annotations
 
 import compileall
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def deployed_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` without PYTHONDONTWRITEBYTECODE, after compiling tcgjobs' bytecode once."""
-    compileall.compile_dir(ROOT / "tcgjobs", quiet=1)
+def deployed_env(environ: Mapping[str, str], trees: Iterable[Path] = (ROOT,)) -> dict[str, str]:
+    """``environ`` without PYTHONDONTWRITEBYTECODE, after compiling the bytecode of the tcgjobs
+    package in each of ``trees`` (source trees: this checkout by default)."""
+    for tree in trees:
+        compileall.compile_dir(tree / "tcgjobs", quiet=1)
     return {key: value for key, value in environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
