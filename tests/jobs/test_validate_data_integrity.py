@@ -19,9 +19,13 @@ def synced(cli, db, tmp_path, env) -> Path:
                           {"s1": [a_card("s1", str(n)) for n in (1, 2, 3)],
                            "s2": [a_card("s2", str(n)) for n in (1, 2)]})
     env["TCGJOBS_DATA_SOURCE"] = str(root)
+    sync(cli)
+    return db
+
+
+def sync(cli) -> None:
     assert run_json(cli, "sync-missing-sets")[0].exit_code == 0
     assert run_json(cli, "sync-missing-cards")[0].exit_code == 0
-    return db
 
 
 def findings(run) -> dict[str, dict]:
@@ -41,8 +45,7 @@ def test_a_clean_database_passes_with_every_count_zero(cli, synced):
 
 
 def test_the_synced_sample_has_only_the_promo_total_warning(cli, db):
-    assert run_json(cli, "sync-missing-sets")[0].exit_code == 0
-    assert run_json(cli, "sync-missing-cards")[0].exit_code == 0
+    sync(cli)
     result, run = run_json(cli, "validate-data-integrity")
     assert result.exit_code == 0, result.output
     found = findings(run)
@@ -152,8 +155,7 @@ def test_a_missing_database_is_a_configuration_error(cli, db):
 @pytest.mark.slow
 def test_the_real_2023_snapshot_validates_with_exact_source_counts(cli, db, env, shared_data):
     env["TCGJOBS_DATA_SOURCE"] = str(shared_data)
-    assert run_json(cli, "sync-missing-sets")[0].exit_code == 0
-    assert run_json(cli, "sync-missing-cards")[0].exit_code == 0
+    sync(cli)
     result, run = run_json(cli, "validate-data-integrity")
     assert result.exit_code == 0, result.output
     found = findings(run)
