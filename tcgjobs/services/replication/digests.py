@@ -27,10 +27,22 @@ EXAMPLES = 10
 T = TypeVar("T")
 
 
+def with_digests(totals: tuple[int, int, int], removed: Iterable[str] = (),
+                 added: Iterable[str] = ()) -> tuple[int, int, int]:
+    """``totals`` (row count, sum 1, sum 2) without the rows whose digests are ``removed`` and
+    with those whose digests are ``added`` (each sum adds a 60-bit slice of every digest)."""
+    count, first, second = totals
+    for digest in removed:
+        count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
+    for digest in added:
+        count, first, second = count + 1, first + int(digest[:15], 16), second + int(digest[15:30], 16)
+    return count, first, second
+
+
 def table_checksum(digests: dict[str, str]) -> str:
     """The checksum of a table from its per-row digests (see the module docstring)."""
-    values = digests.values()
-    return f"{sum(int(d[:15], 16) for d in values)}-{sum(int(d[15:30], 16) for d in values)}"
+    _, first, second = with_digests((0, 0, 0), added=digests.values())
+    return f"{first}-{second}"
 
 
 class SourceRow(NamedTuple):
@@ -280,10 +292,10 @@ def primary_checksum(cursor: Any, table: Table, exclude: Collection[str] = (),
                      totals: tuple[int, int, int] | None = None) -> tuple[int, str]:
     """(row count, checksum) of ``table`` in PostgreSQL without the ``exclude`` rows, from
     ``totals`` (of :func:`primary_totals`) when given."""
-    count, first, second = totals if totals is not None else primary_totals(cursor, table)
+    totals = totals if totals is not None else primary_totals(cursor, table)
     if exclude:
-        for digest in primary_digests(cursor, table, only=exclude).values():
-            count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
+        totals = with_digests(totals, removed=primary_digests(cursor, table, only=exclude).values())
+    count, first, second = totals
     return count, f"{first}-{second}"
 
 

@@ -44,7 +44,8 @@ from tcgjobs.errors import SchemaError
 from tcgjobs.services.replication import bookkeeping, schema
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows, compare,
-                                                  primary_digests, primary_totals, source_rows)
+                                                  primary_digests, primary_totals, source_rows,
+                                                  with_digests)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
 
 
@@ -444,10 +445,6 @@ def _committed_totals(cursor: Any, table: Table, scanned: tuple[int, int, int],
     """The committed (count, sum 1, sum 2) of ``table``: the early scan's, with the digests of
     the rows the run changed as they were before replaced by those PostgreSQL computes over the
     same rows now (the tables were locked against other writers from the scan to the commit)."""
-    count, first, second = scanned
-    for digest in (item.before or {}).values():
-        count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
     sent = [key for key, _, _ in item.memo]
-    for digest in (primary_digests(cursor, table, only=sent).values() if sent else ()):
-        count, first, second = count + 1, first + int(digest[:15], 16), second + int(digest[15:30], 16)
-    return count, first, second
+    return with_digests(scanned, removed=(item.before or {}).values(),
+                        added=primary_digests(cursor, table, only=sent).values() if sent else ())
