@@ -12,11 +12,13 @@ deadline), the child is killed and reaped.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import signal
 import struct
 import threading
+from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -28,6 +30,7 @@ R = TypeVar("R")
 OWN_SHARE = 0.4
 BATCH = 500  # results per batch the child sends
 POLL_EVERY = 100  # own results between two looks at the pipe
+PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process
 _HEADER = struct.Struct(">Q")
 
 
@@ -51,6 +54,7 @@ def split_map(child_items: Sequence[T], own_items: Callable[[], Sequence[T]],
     overlaps the child's work; what it raises stops the child); the results of both as they
     come. Raises WorkerFailed."""
     read_fd, write_fd = os.pipe()
+    _widen(write_fd)
     pid = os.fork()
     if pid == 0:
         _child(work, child_items, read_fd, write_fd)
@@ -74,6 +78,13 @@ def split_map(child_items: Sequence[T], own_items: Callable[[], Sequence[T]],
         if pid:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+
+
+def _widen(fd: int) -> None:
+    """Give the pipe PIPE_BYTES of buffer where the system allows (Linux: 64 KiB by default,
+    which the child fills between two looks of this process and then waits)."""
+    with suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class _Batches:
