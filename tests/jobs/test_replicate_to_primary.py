@@ -222,6 +222,36 @@ CREATE INDEX idx_pokemon_cards_set_id ON pokemon_cards(set_id);
 """
 
 
+def test_the_schema_created_has_the_platforms_keys_indexes_and_defaults(cli, handcrafted, primary):
+    """The cards' foreign key and set index are created after the rows are in (same transaction):
+    the result must still be the platform's init.sql, constraint for constraint."""
+    execute(primary, f"CREATE SCHEMA platform; SET search_path = platform; {ORIGINAL_PRIMARY_DDL}")
+    result, run = replicate(cli)
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["details"]["schema_actions"][-2:] == [
+        "ALTER TABLE pokemon_cards ADD CONSTRAINT pokemon_cards_set_id_fkey FOREIGN KEY",
+        "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards"]
+
+    def definitions(schema: str) -> list[tuple]:
+        tables = "('pokemon_card_sets', 'pokemon_cards', 'users')"
+        return execute(primary, f"""SET search_path = {schema};
+            SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE connamespace = '{schema}'::regnamespace AND conrelid::regclass::text IN {tables}
+            UNION ALL
+            SELECT tablename, indexname, replace(indexdef, '{schema}.', '') FROM pg_indexes
+            WHERE schemaname = '{schema}' AND tablename IN {tables}
+            UNION ALL
+            SELECT table_name, column_name, coalesce(column_default, '') || is_nullable
+            FROM information_schema.columns WHERE table_schema = '{schema}' AND table_name IN {tables}
+              AND column_name IN (SELECT column_name FROM information_schema.columns
+                                  WHERE table_schema = 'platform')
+            ORDER BY 1, 2""")
+
+    assert definitions("public") == definitions("platform")
+    assert ("pokemon_cards", "pokemon_cards_set_id_fkey",
+            "FOREIGN KEY (set_id) REFERENCES pokemon_card_sets(id)") in definitions("public")
+
+
 def test_the_original_platform_schema_gets_the_added_columns_and_keeps_its_rows(cli, handcrafted, primary):
     execute(primary, ORIGINAL_PRIMARY_DDL)
     execute(primary, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('old', 'Old', 'S')")
