@@ -82,6 +82,42 @@ def test_a_second_run_changes_nothing_and_writes_no_row(cli, handcrafted, primar
     assert snapshot(primary) == before, "identical rows must not be written (xmin, updated_at)"
 
 
+def test_bookkeeping_of_the_earlier_canonical_form_is_not_reused(cli, handcrafted, primary):
+    """Bookkeeping as tcgjobs wrote it before canonical version 2 (fingerprints without the
+    version, digests of ``jsonb_build_array`` text, which prints arrays with spaces): had it been
+    taken for current, the unchanged rows' old digests would fail the verification."""
+    import hashlib
+    import sqlite3
+
+    from tcgjobs.services.replication.digests import _fingerprint_sql
+    from tcgjobs.services.replication.mapping import CARDS, SETS
+
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    connection = sqlite3.connect(handcrafted)
+    for table in (SETS, CARDS):
+        old = {key: hashlib.blake2b(rendered, digest_size=16).hexdigest() for key, rendered in
+               connection.execute(f"SELECT id, {_fingerprint_sql(table)} FROM {table.name}")}
+        execute(primary, f"""
+            UPDATE tcgjobs_replication_rows m
+            SET source_fingerprint = o.fp, digest = md5(jsonb_build_array({", ".join("t." + n for n in table.names)})::text)
+            FROM {table.name} t JOIN unnest(%s::text[], %s::text[]) AS o(id, fp) ON o.id = t.id
+            WHERE m.table_name = %s AND m.id = t.id""", (list(old), list(old.values()), table.name))
+    connection.close()
+    current = "(SELECT md5(json_build_array({})::text) FROM pokemon_cards t WHERE t.id = m.id)".format(
+        ", ".join("t." + n for n in CARDS.names))
+    stale = f"SELECT count(*) FROM tcgjobs_replication_rows m WHERE digest <> {current}"
+    assert execute(primary, stale + " AND table_name = 'pokemon_cards'")[0][0] == 1  # the rules array
+    before = snapshot(primary)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["verified"] == 1
+    assert run["metrics"]["cards_unchanged"] == 4 and run["metrics"]["cards_updated"] == 0
+    assert snapshot(primary) == before, "identical rows must not be written"
+    assert execute(primary, stale + " AND table_name = 'pokemon_cards'")[0][0] == 0
+
+
 def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_by_default(
         cli, handcrafted, primary):
     assert replicate(cli)[0].exit_code == ExitCode.OK

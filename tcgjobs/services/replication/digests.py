@@ -20,8 +20,8 @@ from typing import Any, NamedTuple, TypeVar
 from peewee import SqliteDatabase
 
 from tcgjobs.services.replication import workers
-from tcgjobs.services.replication.mapping import (RowEncoder, RowMapper, Table, Unmappable,
-                                                  canonical, canonical_sql, copy_line)
+from tcgjobs.services.replication.mapping import (CANONICAL_VERSION, RowEncoder, RowMapper, Table,
+                                                  Unmappable, canonical, canonical_sql, copy_line)
 
 EXAMPLES = 10
 T = TypeVar("T")
@@ -70,9 +70,14 @@ def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
         for c in table.names) + ") AS BLOB)"
 
 
+_PERSON = f"canonical-{CANONICAL_VERSION}".encode()
+
+
 def fingerprint(rendered: bytes) -> str:
-    """The fingerprint of a SQLite row from its rendered values: equal means identical rows."""
-    return hashlib.blake2b(rendered, digest_size=16).hexdigest()
+    """The fingerprint of a SQLite row from its rendered values: equal means identical rows
+    (and bookkeeping written for the same canonical form: the hash is personalised with its
+    version, so the digests of another form are never reused)."""
+    return hashlib.blake2b(rendered, digest_size=16, person=_PERSON).hexdigest()
 
 
 def _select_rendered(table: Table, columns: str, blob_safe: bool = True) -> str:
@@ -247,7 +252,7 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
         if text is None:  # ask the column-by-column mapping for the reason
             try:
                 values = mapper.values(raw)
-                digest = md5(canonical(values).encode("utf-8")).hexdigest()
+                digest = md5(canonical(table, values).encode("utf-8")).hexdigest()
                 line = copy_line(table, values, raw)
             except Unmappable as exc:
                 yield SourceRow(key, None, None, str(exc))
