@@ -259,14 +259,19 @@ CREATE INDEX idx_pokemon_cards_set_id ON pokemon_cards(set_id);
 
 
 def test_the_schema_created_has_the_platforms_keys_indexes_and_defaults(cli, handcrafted, primary):
-    """The cards' foreign key and set index are created after the rows are in (same transaction):
-    the result must still be the platform's init.sql, constraint for constraint."""
+    """The cards' foreign key and set index (and the bookkeeping's key) are created after the rows
+    are in (same transaction): the result must still be the platform's init.sql, constraint for
+    constraint."""
     execute(primary, f"CREATE SCHEMA platform; SET search_path = platform; {ORIGINAL_PRIMARY_DDL}")
     result, run = replicate(cli)
     assert result.exit_code == ExitCode.OK, result.output
-    assert run["details"]["schema_actions"][-2:] == [
+    assert run["details"]["schema_actions"][-3:] == [
         "ALTER TABLE pokemon_cards ADD CONSTRAINT pokemon_cards_set_id_fkey FOREIGN KEY",
-        "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards"]
+        "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards",
+        "ALTER TABLE tcgjobs_replication_rows ADD PRIMARY KEY"]
+    assert execute(primary, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                            "WHERE conrelid = 'tcgjobs_replication_rows'::regclass") == [
+        ("PRIMARY KEY (table_name, id)",)]
 
     def definitions(schema: str) -> list[tuple]:
         tables = "('pokemon_card_sets', 'pokemon_cards', 'users')"

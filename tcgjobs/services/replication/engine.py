@@ -342,12 +342,12 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 return _dry_run_outcome(cursor, plan, staged, primary_ids, delete)
             if delete:
                 _delete(cursor, staged)
-            for statement in plan.after_load:
-                logger.info("schema: {}", statement.split("(")[0].strip())
-                cursor.execute(statement)
             if speculation is not None and all(i.before is None for i in staged.values()):
                 speculation.abandon()
             bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo)
+            for statement in plan.after_load:
+                logger.info("schema: {}", statement.split("(")[0].strip())
+                cursor.execute(statement)
             check()
             if speculation is not None:
                 speculation.join()

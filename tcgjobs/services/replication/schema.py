@@ -43,11 +43,13 @@ INDEX_DDL = "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_card
 FOREIGN_KEY_DDL = ("ALTER TABLE pokemon_cards ADD CONSTRAINT pokemon_cards_set_id_fkey "
                    "FOREIGN KEY (set_id) REFERENCES pokemon_card_sets(id)")
 #: tcgjobs' own bookkeeping: the fingerprint of each SQLite row as last replicated and its
-#: canonical digest. It only decides which rows to send; verification never reads it.
+#: canonical digest. It only decides which rows to send; verification never reads it. Created
+#: without its primary key, which :data:`MEMO_KEY_DDL` adds once the first run's rows are in.
 MEMO_TABLE = "tcgjobs_replication_rows"
 MEMO_DDL = f"""CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
   table_name TEXT NOT NULL, id TEXT NOT NULL, source_fingerprint TEXT NOT NULL,
-  digest TEXT NOT NULL, PRIMARY KEY (table_name, id))"""
+  digest TEXT NOT NULL)"""
+MEMO_KEY_DDL = f"ALTER TABLE {MEMO_TABLE} ADD PRIMARY KEY (table_name, id)"
 
 
 def _column_ddl(table: Table, name: str, references: bool = True) -> str:
@@ -86,9 +88,10 @@ class SchemaPlan:
     """What :func:`inspect` found: the DDL to run and the incompatibilities."""
 
     ddl: list[str] = field(default_factory=list)
-    #: DDL for a table :attr:`ddl` creates, run once its rows are in, in the same transaction:
-    #: the cards' foreign key and set index (checking and indexing 16,000 rows at once costs a
-    #: fraction of doing it row by row, as pg_restore and pgloader do).
+    #: DDL for tables :attr:`ddl` creates, run once their rows are in, in the same transaction:
+    #: the cards' foreign key and set index, the bookkeeping's primary key (checking and
+    #: indexing 16,000 rows at once costs a fraction of doing it row by row, as pg_restore and
+    #: pgloader do).
     after_load: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     missing_tables: set[str] = field(default_factory=set)
@@ -147,6 +150,7 @@ def inspect(connection: Any) -> SchemaPlan:
         if memo_table is None:
             plan.missing_tables.add(MEMO_TABLE)
             plan.ddl.append(MEMO_DDL)
+            plan.after_load.append(MEMO_KEY_DDL)
         else:
             _find_row_hooks(cursor, memo_table, plan)
     return plan
