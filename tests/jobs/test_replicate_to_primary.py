@@ -118,6 +118,24 @@ def test_bookkeeping_of_the_earlier_canonical_form_is_not_reused(cli, handcrafte
     assert execute(primary, stale + " AND table_name = 'pokemon_cards'")[0][0] == 0
 
 
+@pytest.mark.parametrize("reset", ["TRUNCATE pokemon_cards, pokemon_card_sets",
+                                   "DROP TABLE pokemon_cards, pokemon_card_sets"])
+def test_tables_emptied_or_dropped_behind_the_bookkeeping_are_sent_again(cli, handcrafted, primary, reset):
+    """The bookkeeping of rows PostgreSQL no longer has is still in its table (the platform's
+    init.sql run again, say): the next run must overwrite it, not insert it a second time."""
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute(primary, reset)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_inserted"] == 4 and run["metrics"]["verified"] == 1
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+    assert execute(primary, "SELECT count(*) FROM tcgjobs_replication_rows") == [(6,)]
+    result, run = replicate(cli)
+    assert run["metrics"]["cards_unchanged"] == 4, result.output
+
+
 def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_by_default(
         cli, handcrafted, primary):
     assert replicate(cli)[0].exit_code == ExitCode.OK

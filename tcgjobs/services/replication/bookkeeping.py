@@ -20,9 +20,11 @@ Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, d
 
 
 def record(cursor: Any, sent: dict[str, tuple[list[tuple[str, str, str]], dict[str, str]]],
-           memo: Memo) -> None:
+           memo: Memo, created: bool) -> None:
     """Record the rows sent (table → ([(id, fingerprint, digest)], id → digest of every row
-    replicated)); forget rows SQLite no longer has or cannot replicate."""
+    replicated)); forget rows SQLite no longer has or cannot replicate. ``created``: this run
+    created the bookkeeping table (an empty ``memo`` alone does not say the table is empty: it
+    only holds the bookkeeping of rows PostgreSQL still has)."""
     rows = [(name, key, fp, digest) for name, (items, _) in sent.items() for key, fp, digest in items]
     stale = [(name, key) for name, (_, digests) in sent.items() for key in memo.get(name, {})
              if key not in digests]
@@ -35,7 +37,7 @@ def record(cursor: Any, sent: dict[str, tuple[list[tuple[str, str, str]], dict[s
     escapes = _MEMO_ESCAPES  # fingerprints and digests are hex, table names plain: only ids
     text = io.StringIO("".join([f"{name}\t{key.translate(escapes)}\t{fp}\t{digest}\n"
                                 for name, key, fp, digest in rows]))
-    if not any(memo.values()):  # first run: nothing to merge with
+    if created:  # nothing to merge with
         cursor.copy_expert(f"COPY {schema.MEMO_TABLE} FROM STDIN", text)
         return
     cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "

@@ -1,7 +1,8 @@
 """One replication: plan from per-row digests, stage changed rows with COPY, merge, verify.
 
 1. Inspect the primary's schema (:mod:`.schema`); incompatibilities stop the run before any write.
-2. In ONE PostgreSQL transaction: create what is missing, lock both tables against other writers
+2. In ONE PostgreSQL transaction: create what is missing (the keys and index of a table created
+   here come after its rows, in step 4), lock both tables against other writers
    (readers are not blocked), read the ids PostgreSQL has and tcgjobs' bookkeeping table
    (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row last sent and its
    canonical digest).
@@ -10,7 +11,8 @@
    of the raw values); every other row is mapped and written to a COPY file.
 4. COPY them into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
    WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
-   move); delete rows only PostgreSQL has when asked to; update the bookkeeping; commit.
+   move); delete rows only PostgreSQL has when asked to; update the bookkeeping; add the keys and
+   index of the tables created in step 2; commit.
 5. Verify after commit, from the data itself: row counts and checksums of both sides (SQLite's
    from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
    read, a second connection already scans PostgreSQL and computes its checksums; the tables are
@@ -344,7 +346,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 _delete(cursor, staged)
             if speculation is not None and all(i.before is None for i in staged.values()):
                 speculation.abandon()
-            bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo)
+            bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo,
+                               created=schema.MEMO_TABLE in plan.missing_tables)
             for statement in plan.after_load:
                 logger.info("schema: {}", statement.split("(")[0].strip())
                 cursor.execute(statement)
