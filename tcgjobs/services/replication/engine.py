@@ -8,12 +8,12 @@
    canonical digest).
 3. Read SQLite in ONE read transaction (a consistent snapshot). A row whose fingerprint is
    unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
-   of the raw values); every other row is mapped and written to a COPY file.
-4. COPY them into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
+   of the raw values); every other row is mapped and streamed into COPY as it is read.
+4. COPY them straight into an empty table, else into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
    WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
    move); delete rows only PostgreSQL has when asked to; update the bookkeeping; add the keys and
    index of the tables created in step 2; commit.
-5. Verify after commit, from the data itself: row counts and checksums of both sides (SQLite's
+5. Verify after commit (:mod:`.verification`), from the data itself: row counts and checksums of both sides (SQLite's
    from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
    read, a second connection already scans PostgreSQL and computes its checksums; the tables are
    locked against other writers from before that scan until the commit, so the committed state
@@ -33,7 +33,6 @@ exactly as before.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -43,11 +42,10 @@ from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.errors import SchemaError
-from tcgjobs.services.replication import bookkeeping, schema
+from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
-from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows, compare,
-                                                  primary_digests, primary_totals, source_rows,
-                                                  with_digests)
+from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows,
+                                                  primary_digests, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
 
 
@@ -272,48 +270,6 @@ def _deleted(staged: _Staged, rows: list[tuple[str, str]]) -> set[str]:
     return {key for key, _ in rows}
 
 
-class _Speculation(threading.Thread):
-    """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
-
-    def __init__(self, connect: Callable[[], Any]) -> None:
-        super().__init__(name="tcgjobs-verify", daemon=True)
-        self._connect = connect
-        self._connection: Any = None
-        self._abandoned = False
-        self.totals: dict[str, tuple[int, int, int]] | None = None
-
-    def abandon(self) -> None:
-        """The result is not needed (the run changed too many rows to use it): stop the scan."""
-        if self._abandoned:
-            return
-        self._abandoned = True
-        connection = self._connection
-        if connection is not None:
-            with suppress(Exception):
-                connection.cancel()
-
-    def run(self) -> None:
-        try:
-            connection = self._connection = self._connect()
-        except Exception as exc:  # the verification after the commit will run instead
-            logger.debug("early verification unavailable: {}", exc)
-            return
-        if self._abandoned:
-            connection.close()
-            return
-        try:
-            connection.set_session(readonly=True)
-            with connection.cursor() as cursor:
-                # One server process: this process needs the other core to fingerprint SQLite's
-                # rows meanwhile (parallel workers made both slower; measured A/B).
-                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
-                               for t in (SETS, CARDS)}
-        except Exception as exc:
-            logger.debug("early verification failed: {}", exc)
-        finally:
-            connection.close()
-
-
 def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, dry_run: bool,
               check: Callable[[], None]) -> Outcome:
     """Replicate sets and cards from ``db`` into the primary (see the module docstring).
@@ -328,7 +284,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         connection.rollback()
         raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
     staged: dict[str, _Staged] = {}
-    speculation: _Speculation | None = None
+    speculation: verification.EarlyScan | None = None
     try:
         with connection.cursor() as cursor:
             if not dry_run:
@@ -358,7 +314,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
         outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
         early = speculation.totals if speculation is not None else None
-        outcome.verification = _verify(connection, staged, delete, early)
+        outcome.verification = verification.verify(connection, _sent(staged, delete), early)
         if not outcome.verified:
             bookkeeping.forget(connection, outcome.verification)
         return outcome
@@ -370,7 +326,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         connection.close()
 
 
-def _prepare(cursor: Any, plan: schema.SchemaPlan, connect: Callable[[], Any]) -> _Speculation | None:
+def _prepare(cursor: Any, plan: schema.SchemaPlan,
+             connect: Callable[[], Any]) -> verification.EarlyScan | None:
     """Create what is missing, lock the tables against other writers (readers still read) and,
     when the tables already existed, start the early verification."""
     for statement in plan.ddl:
@@ -380,7 +337,7 @@ def _prepare(cursor: Any, plan: schema.SchemaPlan, connect: Callable[[], Any]) -
                    "IN SHARE ROW EXCLUSIVE MODE")
     if plan.ddl:
         return None
-    speculation = _Speculation(connect)
+    speculation = verification.EarlyScan(connect)
     speculation.start()
     return speculation
 
@@ -419,38 +376,15 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
                 _send(cursor, table, lines, item, not primary_ids[table.name], keep_before)
 
 
-def _verify(connection: Any, staged: dict[str, _Staged], delete: bool,
-            early: dict[str, tuple[int, int, int]] | None) -> list[Comparison]:
-    """Compare both sides after the commit, excluding skipped rows and kept PostgreSQL-only rows."""
-    results = []
-    connection.set_session(readonly=True)
-    try:
-        with connection.cursor() as cursor:
-            for table in (SETS, CARDS):
-                item = staged[table.name]
-                exclude = list(item.stats.skipped)
-                if not delete or table is SETS:
-                    exclude += item.stats.primary_only_ids
-                totals = None
-                if early is not None and item.before is not None:
-                    totals = _committed_totals(cursor, table, early[table.name], item)
-                result = compare(cursor, table, item.digests, exclude, totals)
-                if totals is not None and not result.equal:  # scan every row; name the rows
-                    result = compare(cursor, table, item.digests, exclude)
-                elif totals is not None:
-                    result.method = f"scan before the writes, {len(item.memo)} changed rows re-read"
-                results.append(result)
-        connection.rollback()
-    finally:
-        connection.set_session(readonly=False)
-    return results
-
-
-def _committed_totals(cursor: Any, table: Table, scanned: tuple[int, int, int],
-                      item: _Staged) -> tuple[int, int, int]:
-    """The committed (count, sum 1, sum 2) of ``table``: the early scan's, with the digests of
-    the rows the run changed as they were before replaced by those PostgreSQL computes over the
-    same rows now (the tables were locked against other writers from the scan to the commit)."""
-    sent = [key for key, _, _ in item.memo]
-    return with_digests(scanned, removed=(item.before or {}).values(),
-                        added=primary_digests(cursor, table, only=sent).values() if sent else ())
+def _sent(staged: dict[str, _Staged], delete: bool) -> list[verification.Sent]:
+    """What the verification needs of each table; it leaves out skipped rows and the
+    PostgreSQL-only rows that were kept."""
+    sent = []
+    for table in (SETS, CARDS):
+        item = staged[table.name]
+        exclude = list(item.stats.skipped)
+        if not delete or table is SETS:
+            exclude += item.stats.primary_only_ids
+        sent.append(verification.Sent(table, item.digests, exclude,
+                                      [key for key, _, _ in item.memo], item.before))
+    return sent

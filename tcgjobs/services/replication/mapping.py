@@ -32,134 +32,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
+from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, encode_text, json_encoder,
+                                                jsonb_value, reject)
+
+__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "TABLES", "Column", "RowEncoder", "RowMapper",
+           "Table", "Unmappable", "canonical", "canonical_sql", "copy_line"]
+
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-
-
-class Unmappable(ValueError):
-    """A value that cannot be mapped exactly; its row is skipped with this reason."""
-
-
-# --- JSON in PostgreSQL's JSONB text form ----------------------------------------------------
-
-def _pg_key(pair: tuple[str, Any]) -> tuple[int, str]:
-    key = pair[0]
-    # JSONB orders keys by UTF-8 byte length, then bytewise; code point order is UTF-8 byte order.
-    return (len(key), key) if key.isascii() else (len(key.encode("utf-8", "surrogatepass")), key)
-
-
-def _reject_constant(name: str) -> Any:
-    raise Unmappable(f"contains {name}, which is not valid JSON for PostgreSQL")
-
-
-_FLOATS_SEEN = [False]
-
-
-def _parse_float(text: str) -> Decimal:
-    _FLOATS_SEEN[0] = True
-    return Decimal(text)
-
-
-_ENCODE_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII unescaped (as JSONB)
-
-
-def _json_encoder(default: Callable[[Any], Any] | None = None,
-                  separator: str = ", ") -> Callable[[Any], str]:
-    """``json.JSONEncoder(separators=(separator, ": "), ensure_ascii=False, default=default)
-    .encode`` (JSONB's separators by default, non-ASCII unescaped), calling the C encoder
-    directly: the same text without two Python calls per value (this runs for every distinct
-    JSON value of a run)."""
-    encoder = json.JSONEncoder(separators=(separator, ": "), ensure_ascii=False, default=default)
-    make = json.encoder.c_make_encoder
-    if make is None:  # an interpreter without the C accelerator
-        return encoder.encode
-    chunks = make(None, encoder.default, _ENCODE_TEXT, None, ": ", separator, False, False, True)
-
-    def encode(value: Any) -> str:
-        return _ENCODE_TEXT(value) if type(value) is str else "".join(chunks(value, 0))
-
-    return encode
-
-
-#: JSONB text of values without floats (floats are Decimals, which this encoder refuses).
-_ENCODE_FAST = _json_encoder()
-
-#: Changes whenever the canonical text of some row changes; part of every fingerprint, so that
-#: bookkeeping written for another form is never taken for current (digests.fingerprint).
-CANONICAL_VERSION = 2
-
-
-def _numeric_text(value: Decimal) -> str:
-    """PostgreSQL's ``numeric`` output of a JSON number with a fraction or an exponent."""
-    if value.is_zero():
-        value = abs(value)
-    return format(value, "f")
-
-
-def pg_jsonb_text(value: Any) -> str:
-    """``value::jsonb::text`` as PostgreSQL prints it (objects must come from :func:`decode`)."""
-    if isinstance(value, Decimal):
-        return _numeric_text(value)
-    if isinstance(value, dict):
-        items = sorted(value.items(), key=_pg_key)
-        return "{" + ", ".join(f"{_ENCODE_TEXT(k)}: {pg_jsonb_text(v)}" for k, v in items) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(pg_jsonb_text(v) for v in value) + "]"
-    return _ENCODE_FAST(value)
-
-
-class _Raw(str):
-    """Already-encoded JSONB text, inserted verbatim by :func:`canonical`."""
-
-
-_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=_reject_constant)
-
-
-def _decode_plain(text: str) -> Any:
-    """``_DECODER.decode(text)``; a text without surrounding whitespace (what SQLite holds) goes
-    straight to the C scanner, anything else (and every error) through ``decode``."""
-    try:
-        value, end = _DECODER.scan_once(text, 0)
-    except StopIteration:
-        return _DECODER.decode(text)
-    return value if end == len(text) else _DECODER.decode(text)
-
-
-_NESTED = (dict, list)
-_KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # keys in source order → JSONB order
-
-
-def _jsonb_order(value: dict[str, Any] | list[Any]) -> Any:
-    """``value`` with every object's keys in JSONB order (reordering the C decoder's output is
-    faster than an ``object_pairs_hook`` called for every object)."""
-    if type(value) is list:
-        return [_jsonb_order(item) if type(item) in _NESTED else item for item in value]
-    keys = tuple(value)  # a duplicate key holds its last value already, as in JSONB
-    order = _KEY_ORDERS.get(keys)
-    if order is None:
-        order = tuple(sorted(keys, key=lambda key: _pg_key((key, None))))
-        if len(_KEY_ORDERS) < 10_000:
-            _KEY_ORDERS[keys] = order
-    out = {}
-    for key in order:
-        item = value[key]
-        out[key] = _jsonb_order(item) if type(item) in _NESTED else item
-    return out
-
-
-def decode(text: str) -> Any:
-    """Parse SQLite JSON text (objects key-ordered as JSONB orders them). Raises Unmappable."""
-    if "\\u0000" in text:
-        raise Unmappable("contains \\u0000, which PostgreSQL JSONB cannot store")
-    try:
-        parsed = _decode_plain(text)
-        return _jsonb_order(parsed) if type(parsed) in _NESTED else parsed
-    except Unmappable:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise Unmappable(f"is not valid JSON ({exc})") from None
 
 
 # --- per-kind converters: SQLite value → canonical value -------------------------------------
@@ -213,12 +94,7 @@ def _evolves_from(value: Any) -> list[str] | None:
 
 
 def _json(value: Any) -> Any:
-    if value is None:
-        return None
-    _FLOATS_SEEN[0] = False
-    parsed = decode(_text(value))
-    # The C encoder refuses Decimals; such values are printed once here, as PostgreSQL would.
-    return _Raw(pg_jsonb_text(parsed)) if _FLOATS_SEEN[0] else parsed
+    return None if value is None else jsonb_value(_text(value))
 
 
 class _Memo:
@@ -316,15 +192,20 @@ CARDS = Table("pokemon_cards", _cols(
 TABLES = (SETS, CARDS)
 
 
+#: Changes whenever the canonical text of some row changes; part of every fingerprint, so that
+#: bookkeeping written for another form is never taken for current (digests.fingerprint).
+CANONICAL_VERSION = 2
+
+
 def canonical_sql(table: Table, alias: str = "") -> str:
     """SQL computing the canonical text of a PostgreSQL row of ``table`` (the module docstring)."""
     prefix = f"{alias}." if alias else ""
     return "json_build_array(" + ", ".join(prefix + name for name in table.names) + ")::text"
 
 
-_ENCODE_ROW = _json_encoder(default=lambda o: _reject_constant("value"))
+_ENCODE_ROW = json_encoder(default=lambda o: reject("value"))
 #: A ``TEXT[]`` column's canonical text (``json_build_array`` prints arrays without spaces).
-_ENCODE_ARRAY = _json_encoder(separator=",")
+_ENCODE_ARRAY = json_encoder(separator=",")
 _ARRAY_KINDS = ("text[]", "evolves_from")
 
 
@@ -367,7 +248,7 @@ class RowMapper:
 
 def canonical(table: Table, values: list[Any]) -> str:
     """The canonical text of a row of ``table`` from its canonical values (the module docstring)."""
-    parts = [str(v) if type(v) is _Raw else (_ENCODE_ARRAY if v is not None and c.kind in _ARRAY_KINDS
+    parts = [str(v) if type(v) is Raw else (_ENCODE_ARRAY if v is not None and c.kind in _ARRAY_KINDS
                                              else _ENCODE_ROW)(v)
              for c, v in zip(table.columns, values, strict=True)]
     return "[" + ", ".join(parts) + "]"
@@ -397,7 +278,7 @@ def _copy_escape(text: str) -> str:
 def _copy_jsonb(value: Any, original: Any) -> str:
     # An integer stored in a JSON column is valid JSON once rendered as text.
     text = original if type(original) is str else str(original)
-    return _copy_escape(str(value) if type(value) is _Raw else text)
+    return _copy_escape(str(value) if type(value) is Raw else text)
 
 
 _COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
@@ -422,8 +303,6 @@ def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
 
 # --- the fast path: canonical text and COPY line of a row in one pass -----------------------
 
-
-
 def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tuple[str, str]]:
     """SQLite value → (canonical text, COPY field) of one column, exactly as :func:`canonical`
     and :func:`copy_line` print it. Raises Unmappable (the reason comes from :class:`RowMapper`)."""
@@ -431,16 +310,16 @@ def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tup
     not_null = column.not_null
     encode_value = _ENCODE_ARRAY if column.kind in _ARRAY_KINDS else _ENCODE_ROW
     if column.kind == "text":
-        def encode_text(value: Any) -> tuple[str, str]:
+        def text_field(value: Any) -> tuple[str, str]:
             if type(value) is str and "\x00" not in value:
                 if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-                    return _ENCODE_TEXT(value), value.translate(_COPY_ESCAPES)
-                return _ENCODE_TEXT(value), value
+                    return encode_text(value), value.translate(_COPY_ESCAPES)
+                return encode_text(value), value
             if value is None and not not_null:
                 return "null", "\\N"
             raise Unmappable("not text")
 
-        return encode_text
+        return text_field
 
     def encode(value: Any) -> tuple[str, str]:
         mapped = convert(value)
@@ -448,7 +327,7 @@ def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tup
             if not_null:
                 raise Unmappable("NULL")
             return "null", "\\N"
-        canonical_text = str(mapped) if type(mapped) is _Raw else encode_value(mapped)
+        canonical_text = str(mapped) if type(mapped) is Raw else encode_value(mapped)
         return canonical_text, copy_field(mapped, value)
 
     return encode
@@ -503,7 +382,7 @@ class RowEncoder:
                      f"{chr(9).join(['%s'] * count) + chr(10)!r} % "
                      f"({', '.join(f'p{i}' for i in range(count))},))")
         namespace: dict[str, Any] = {
-            "text": _ENCODE_TEXT, "escapes": _COPY_ESCAPES, "computes": self._computes,
+            "text": encode_text, "escapes": _COPY_ESCAPES, "computes": self._computes,
             "miss": self._miss, **{f"memo{i}": memo for i, memo in enumerate(self._memos)}}
         exec("\n".join(lines), namespace)  # noqa: S102 - code built above from the column list
         self.encode: Callable[[tuple[Any, ...]], tuple[str, str]] = namespace["encode"]

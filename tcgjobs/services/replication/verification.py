@@ -1,0 +1,113 @@
+"""The verification after the commit, and the early scan of PostgreSQL that can stand in for most
+of it (docs/replication.md, "Verification").
+
+Per table, SQLite's side is the digests of the snapshot's rows (computed or, for rows whose
+fingerprint is unchanged, known); PostgreSQL's side is computed by the server over its rows.
+:class:`EarlyScan` computes PostgreSQL's checksums on a second connection while SQLite is read,
+after the run locked the tables against other writers; they stay locked until the commit, so the
+committed state is that scan's state plus what the run changed. When the run kept PostgreSQL's
+digests of the rows it changed from before the change (:attr:`Sent.before`), the committed
+checksum is the scan's minus those plus the digests the server computes over the same rows after
+the commit; otherwise, and whenever such a result disagrees, every row is scanned again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from tcgjobs.services.replication.digests import (Comparison, compare, primary_digests,
+                                                  primary_totals, with_digests)
+from tcgjobs.services.replication.mapping import CARDS, SETS, Table
+
+Totals = tuple[int, int, int]  # (row count, sum 1, sum 2): see digests
+
+
+@dataclass
+class Sent:
+    """What a run did to one table, as far as its verification needs to know."""
+
+    table: Table
+    digests: dict[str, str]  # id → SQLite's digest of every row replicated
+    exclude: list[str]  # ids left out on both sides: skipped rows, PostgreSQL-only rows kept
+    changed: list[str]  # ids of the rows the run sent
+    before: dict[str, str] | None  # PostgreSQL's digests of those rows before (None: not kept)
+
+
+class EarlyScan(threading.Thread):
+    """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        super().__init__(name="tcgjobs-verify", daemon=True)
+        self._connect = connect
+        self._connection: Any = None
+        self._abandoned = False
+        self.totals: dict[str, Totals] | None = None
+
+    def abandon(self) -> None:
+        """The result is not needed (the run changed too many rows to use it): stop the scan."""
+        if self._abandoned:
+            return
+        self._abandoned = True
+        connection = self._connection
+        if connection is not None:
+            with suppress(Exception):
+                connection.cancel()
+
+    def run(self) -> None:
+        try:
+            connection = self._connection = self._connect()
+        except Exception as exc:  # the verification after the commit will run instead
+            logger.debug("early verification unavailable: {}", exc)
+            return
+        if self._abandoned:
+            connection.close()
+            return
+        try:
+            connection.set_session(readonly=True)
+            with connection.cursor() as cursor:
+                # One server process: this process needs the other core to fingerprint SQLite's
+                # rows meanwhile (parallel workers made both slower; measured A/B).
+                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
+                               for t in (SETS, CARDS)}
+        except Exception as exc:
+            logger.debug("early verification failed: {}", exc)
+        finally:
+            connection.close()
+
+
+def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None) -> list[Comparison]:
+    """Compare both sides of each table after the commit (``early``: the :class:`EarlyScan`'s
+    totals, when it ran to its end)."""
+    results = []
+    connection.set_session(readonly=True)
+    try:
+        with connection.cursor() as cursor:
+            for sent in tables:
+                totals = None
+                if early is not None and sent.before is not None:
+                    totals = _committed_totals(cursor, sent, early[sent.table.name])
+                result = compare(cursor, sent.table, sent.digests, sent.exclude, totals)
+                if totals is not None and not result.equal:  # scan every row; name the rows
+                    result = compare(cursor, sent.table, sent.digests, sent.exclude)
+                elif totals is not None:
+                    result.method = (f"scan before the writes, {len(sent.changed)} changed rows "
+                                     "re-read")
+                results.append(result)
+        connection.rollback()
+    finally:
+        connection.set_session(readonly=False)
+    return results
+
+
+def _committed_totals(cursor: Any, sent: Sent, scanned: Totals) -> Totals:
+    """The committed totals of the table: the early scan's, with the digests of the rows the run
+    changed as they were before replaced by those PostgreSQL computes over the same rows now (the
+    tables were locked against other writers from the scan to the commit)."""
+    added = primary_digests(cursor, sent.table, only=sent.changed).values() if sent.changed else ()
+    return with_digests(scanned, removed=(sent.before or {}).values(), added=added)
