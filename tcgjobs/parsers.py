@@ -105,9 +105,27 @@ def parse_url(raw: str) -> str:
 
 
 def parse_postgres_url(raw: str) -> str:
+    """A libpq connection URL. A user or password with an unencoded ``@``, ``#`` or ``/`` is
+    refused: libpq would read part of the password as the host and print it in its errors.
+    Messages never quote the URL (it holds the password)."""
     value = raw.strip()
-    if urlsplit(value).scheme not in {"postgres", "postgresql"}:
+    parts = urlsplit(value)
+    if parts.scheme not in {"postgres", "postgresql"}:
         raise ValueError("expected a postgresql:// URL")
+    if parts.netloc.count("@") > 1 or "@" in parts.path or parts.fragment:
+        raise ValueError("a character of the user or password is not percent-encoded "
+                         "(write @ as %40, # as %23, / as %2F)")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("the port is not a number (or a ':' or '/' in the password is not "
+                         "percent-encoded: %3A, %2F)") from None
+    from psycopg2.extensions import parse_dsn  # only when a URL is set
+
+    try:
+        parse_dsn(value)
+    except Exception:  # libpq's message quotes the part it could not parse: never shown
+        raise ValueError("libpq cannot parse it (a bad %-escape or an unknown parameter)") from None
     return value
 
 

@@ -88,6 +88,26 @@ def test_invalid_secret_value_is_not_echoed():
     assert "TCGJOBS_POSTGRES_URL" in str(caught.value)
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql://app:p@ssw0rdSECRET@127.0.0.1:5432/x",  # libpq would take "ssw0rdSECRET@..." as host
+    "postgresql://app:ab#SECRET2@127.0.0.1:5432/x",
+    "postgresql://app:a/SECRETslash@127.0.0.1:5432/x",
+    "postgresql://app:p%zzSECRET@127.0.0.1:5432/x",       # libpq's own message quotes the token
+    "postgresql://app:TopSECRET1@127.0.0.1:5432/x?sslmod=require",
+])
+def test_a_postgres_url_libpq_would_misread_is_refused_without_echoing_it(url):
+    with pytest.raises(ConfigError) as caught:
+        make_settings(TCGJOBS_POSTGRES_URL=url)
+    message = str(caught.value)
+    assert "TCGJOBS_POSTGRES_URL" in message
+    assert "SECRET" not in message and "127.0.0.1" not in message
+
+
+def test_a_postgres_url_with_encoded_characters_and_parameters_is_accepted():
+    url = "postgresql://app%40x:p%40ss%23w%2F@db.example:6543/cards?sslmode=require&options=-csearch_path%3Dtcg"
+    assert make_settings(TCGJOBS_POSTGRES_URL=url).postgres_url == url
+
+
 @pytest.mark.parametrize(("variable", "value", "attribute", "expected"), [
     ("NOTIFICATION_WEBHOOK_URL", "https://hooks.example.test/services/A/B/C", "slack_webhook_url",
      "https://hooks.example.test/services/A/B/C"),

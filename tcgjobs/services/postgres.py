@@ -29,8 +29,7 @@ def connect_params(settings: Settings) -> dict[str, Any]:
                 params[key] = value
     if settings.postgres_sslmode:
         params["sslmode"] = settings.postgres_sslmode
-    if settings.postgres_statement_timeout:
-        params["options"] = f"-c statement_timeout={int(settings.postgres_statement_timeout) * 1000}"
+    # No ``options`` here: it would replace the URL's own (a search_path, say) and PGOPTIONS.
     return params
 
 
@@ -84,6 +83,10 @@ def connect(settings: Settings) -> Any:
         raise ServiceUnavailable(
             f"cannot connect to PostgreSQL at {target}: {_scrub(str(exc), settings)}") from None
     connection.set_client_encoding("UTF8")
+    connection.autocommit = True  # a session setting, outside any transaction
+    with connection.cursor() as cursor:  # 0: no limit, whatever the server's default
+        cursor.execute("SET statement_timeout = %s", (int(settings.postgres_statement_timeout) * 1000,))
+    connection.autocommit = False
     return connection
 
 

@@ -225,6 +225,35 @@ def test_a_server_that_never_answers_times_out_and_exits_69(cli, env, handcrafte
     assert "timeout expired" in output and "Sup3rS3cretPw" not in output
 
 
+def test_the_urls_own_options_are_kept_and_the_statement_timeout_is_applied(cli, env, handcrafted, primary):
+    """libpq options in the URL (a search_path) are not replaced by tcgjobs' statement timeout,
+    and a timeout of 0 means no limit even where the database sets one."""
+    from tcgjobs.config import load_settings
+    from tcgjobs.services import postgres
+
+    execute(primary, "CREATE SCHEMA tcg")
+    dbname = primary.rsplit("/", 1)[1]
+    execute(primary, f'ALTER DATABASE "{dbname}" SET statement_timeout = \'7s\'')
+    env["TCGJOBS_POSTGRES_URL"] = primary + "?options=-csearch_path%3Dtcg"
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert execute(primary, "SELECT count(*) FROM tcg.pokemon_cards") == [(4,)]
+    assert execute(primary, "SELECT to_regclass('public.pokemon_cards')") == [(None,)]
+    for timeout, shown in (("90", "90s"), ("0", "0")):
+        settings = load_settings({**env, "TCGJOBS_POSTGRES_STATEMENT_TIMEOUT": timeout})
+        connection = postgres.connect(settings)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW statement_timeout")
+                assert cursor.fetchone() == (shown,)
+                cursor.execute("SHOW search_path")
+                assert cursor.fetchone() == ("tcg",)
+        finally:
+            connection.close()
+
+
 def test_a_refused_login_exits_69_without_the_password(cli, env, handcrafted, postgres_url):
     env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "no_such_role_x:Sup3rS3cretPw@")
 
