@@ -87,12 +87,12 @@ def run(ctx: JobContext) -> JobResult:
     try:
         outcome = replicate(connect, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
                             check=ctx.check_cancelled)
-    except psycopg2.errors.QueryCanceledError:
-        raise  # cancelled by us (runner maps it to 124/143) or the statement timeout (1)
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+    except psycopg2.Error as exc:
         if ctx.cancel.cancelled:
-            raise
-        raise postgres.unavailable(exc, ctx.settings) from None
+            raise  # cancelled by us: the runner maps it to 124/143/130
+        if postgres.connection_lost(exc):
+            raise postgres.unavailable(exc, ctx.settings) from None
+        raise postgres.refused(exc, ctx.settings) from None
     metrics: dict[str, float | int] = {}
     for label, stats in outcome.stats.items():
         metrics.update(stats.metrics(label))

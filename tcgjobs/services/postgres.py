@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcgjobs.config import Settings
-from tcgjobs.errors import ConfigError, ServiceUnavailable
+from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable
 
 
 def connect_params(settings: Settings) -> dict[str, Any]:
@@ -94,3 +94,30 @@ def unavailable(exc: Exception, settings: Settings) -> ServiceUnavailable:
     """A ServiceUnavailable for a connection lost mid-run, without the password."""
     return ServiceUnavailable(f"lost the PostgreSQL connection to {describe_target(settings)}: "
                               f"{_scrub(str(exc), settings)}")
+
+
+def connection_lost(exc: Exception) -> bool:
+    """Whether a psycopg2 error means the connection is gone (or the server is going away),
+    rather than a statement the server refused."""
+    import psycopg2
+
+    if isinstance(exc, psycopg2.InterfaceError):
+        return True
+    code = getattr(exc, "pgcode", None)
+    if code is None:  # raised by libpq itself: the server closed the connection, a network error
+        return isinstance(exc, psycopg2.OperationalError)
+    return code.startswith("08") or code in ("57P01", "57P02", "57P03")
+
+
+def refused(exc: Exception, settings: Settings) -> JobFailed:
+    """A JobFailed for a statement PostgreSQL refused (the transaction was rolled back), naming
+    the SQLSTATE, without the password; a statement timeout names its setting."""
+    code = getattr(exc, "pgcode", None) or "?"
+    first_line = _scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                        settings)
+    hint = ""
+    if code == "57014":
+        hint = (f" (longer than TCGJOBS_POSTGRES_STATEMENT_TIMEOUT, "
+                f"{settings.postgres_statement_timeout} s)")
+    return JobFailed(f"PostgreSQL refused a statement{hint}: {first_line} (SQLSTATE {code}); "
+                     "the transaction was rolled back, nothing was changed")

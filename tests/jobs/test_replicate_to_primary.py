@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -437,14 +439,14 @@ def execute_sqlite(path: Path, sql: str) -> None:
 
 # --- interruption ------------------------------------------------------------------------------
 
-def _wait_for_lock_wait(url: str, timeout: float = 30) -> None:
-    """Until the replication's backend waits for a lock (it is mid-transaction, sets written)."""
+def _wait_for_lock_wait(url: str, timeout: float = 30, waiting: int = 1) -> None:
+    """Until ``waiting`` replication backends wait for a lock (mid-transaction)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        waiting = execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                               "'tcgjobs' AND wait_event_type = 'Lock' "
-                               "AND datname = current_database()")[0][0]
-        if waiting:
+        count = execute(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                             "'tcgjobs' AND wait_event_type = 'Lock' "
+                             "AND datname = current_database()")[0][0]
+        if count >= waiting:
             return
         time.sleep(0.05)
     raise AssertionError("the replication never reached the locked row")
@@ -458,6 +460,82 @@ def _wait_for_no_backend(url: str, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the replication's connection never went away")
+
+
+def test_first_runs_from_two_hosts_at_once_wait_for_each_other(cli, env, handcrafted, primary, tmp_path):
+    """Two hosts (two state databases, so no local lock between them) start on an empty primary
+    together: the second waits for the first to commit, then finds nothing to do."""
+    from tcgjobs.services.replication.engine import RUN_LOCK
+
+    holder = psycopg2.connect(primary)
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", (RUN_LOCK,))
+    processes = []
+    for host in ("a", "b"):
+        host_env = {**os.environ, "TCGJOBS_STATE_PATH": str(tmp_path / host / "state.sqlite3"),
+                    "TCGJOBS_TMPDIR": str(tmp_path / host / "tmp")}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "tcgjobs", "run", "replicate-to-primary", "--ignore-deps", "--json"],
+            env=host_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        _wait_for_lock_wait(primary, waiting=2)
+    finally:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        holder.close()
+    runs = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == ExitCode.OK, out + err
+        runs.append(json.loads(out)["run"]["metrics"])
+
+    assert sorted((m["cards_inserted"], m["cards_unchanged"]) for m in runs) == [(0, 4), (4, 0)]
+    assert all(m["verified"] == 1 for m in runs)
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_a_deferrable_key_on_id_is_reported_as_incompatible(cli, handcrafted, primary):
+    execute(primary, ORIGINAL_PRIMARY_DDL.replace(
+        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY,", "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY DEFERRABLE,"))
+
+    result, _ = replicate(cli)
+
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert "pokemon_cards.id has no primary key or unique index (a deferrable one does not count" in (
+        " ".join(result.output.split()))
+
+
+def test_a_statement_postgres_refuses_fails_the_run_with_its_sqlstate_and_changes_nothing(
+        cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute(primary, "ALTER TABLE pokemon_cards ADD CONSTRAINT short_names CHECK (length(name) < 24)")
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="A name far longer than twenty")])
+    before = snapshot(primary)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "PostgreSQL refused a statement" in run["error"] and "SQLSTATE 23514" in run["error"]
+    assert "nothing was changed" in run["error"]
+    assert snapshot(primary) == before
+
+
+def test_the_statement_timeout_names_its_setting(cli, env, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    write_card_db(handcrafted, [], [a_card_row("swsh9tg", "TG01", name="Changed")])
+    env["TCGJOBS_POSTGRES_STATEMENT_TIMEOUT"] = "1"
+    blocker = psycopg2.connect(primary)
+    try:
+        with blocker.cursor() as cursor:  # the merge waits for this row lock past the timeout
+            cursor.execute("SELECT 1 FROM pokemon_cards WHERE id = 'swsh9tg-TG01' FOR UPDATE")
+        result, run = replicate(cli)
+    finally:
+        blocker.close()
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "longer than TCGJOBS_POSTGRES_STATEMENT_TIMEOUT, 1 s" in run["error"]
+    assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") != [("Changed",)]
 
 
 @pytest.fixture

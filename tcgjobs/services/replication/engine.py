@@ -41,12 +41,16 @@ from typing import Any
 from loguru import logger
 from peewee import SqliteDatabase
 
-from tcgjobs.errors import SchemaError
+from tcgjobs.errors import JobFailed, SchemaError
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows,
                                                   primary_digests, source_rows)
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
+
+
+class UnverifiedCommit(JobFailed):
+    """The run committed its changes, but the verification after the commit could not run."""
 
 
 @dataclass
@@ -84,6 +88,10 @@ class Outcome:
     def verified(self) -> bool:
         return all(c.equal for c in self.verification)
 
+
+#: The transaction-level advisory lock every (non-dry) run takes first, before it inspects the
+#: schema: two runs from different hosts would otherwise both plan to create the missing tables.
+RUN_LOCK = 0x7463676A6F6273  # "tcgjobs"
 
 #: A run that changes more than this share of a table's rows (and more than DELTA_MIN_ROWS)
 #: scans it again after the commit: reading the changed rows by id would cost about as much.
@@ -275,17 +283,20 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
     """Replicate sets and cards from ``db`` into the primary (see the module docstring).
 
     ``connect`` opens a connection to the primary (called once, and once more for the early
-    verification). Raises SchemaError listing every incompatibility of the existing schema;
-    psycopg2 errors (including a cancelled statement) propagate after the rollback.
+    verification). A run waits for any other run to commit first (:data:`RUN_LOCK`). Raises
+    SchemaError listing every incompatibility of the existing schema; psycopg2 errors (including
+    a cancelled statement) propagate after the rollback.
     """
     connection = connect()
-    plan = schema.inspect(connection)
-    if plan.problems:
-        connection.rollback()
-        raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
     staged: dict[str, _Staged] = {}
     speculation: verification.EarlyScan | None = None
     try:
+        if not dry_run:  # replications wait for each other, from wherever they run
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (RUN_LOCK,))
+        plan = schema.inspect(connection)  # in the same transaction, under that lock
+        if plan.problems:
+            raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
         with connection.cursor() as cursor:
             if not dry_run:
                 speculation = _prepare(cursor, plan, connect)
@@ -314,9 +325,14 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
         outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
         early = speculation.totals if speculation is not None else None
-        outcome.verification = verification.verify(connection, _sent(staged, delete), early)
-        if not outcome.verified:
-            bookkeeping.forget(connection, outcome.verification)
+        try:
+            outcome.verification = verification.verify(connection, _sent(staged, delete), early)
+            if not outcome.verified:
+                bookkeeping.forget(connection, outcome.verification)
+        except Exception as exc:  # a cancellation is still reported as one by the runner
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UnverifiedCommit("the replication was committed, but its verification could "
+                                   f"not run: {detail}") from exc
         return outcome
     except BaseException:
         with suppress(Exception):

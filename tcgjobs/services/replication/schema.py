@@ -116,7 +116,7 @@ SELECT rulename FROM pg_rewrite WHERE ev_class = %(rel)s::regclass AND rulename 
 _UNIQUE_ID_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
                  ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-               WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnatts = 1
+               WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indimmediate AND i.indnatts = 1
                  AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = 'id')
 """
 
@@ -198,5 +198,5 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
     _find_row_hooks(cursor, regclass, plan)
     cursor.execute(_UNIQUE_ID_SQL, (regclass,))
     if not cursor.fetchone()[0]:
-        plan.problems.append(f"{table.name}.id has no primary key or unique index "
-                             "(needed to upsert by id)")
+        plan.problems.append(f"{table.name}.id has no primary key or unique index (a deferrable "
+                             "one does not count: ON CONFLICT cannot use it), needed to upsert by id")
