@@ -200,12 +200,20 @@ CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check
 def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:
     """SQLite ↔ PostgreSQL parity per table (counts, checksums, differing ids) when a primary is
     configured (see tcgjobs.services.replication); nothing otherwise."""
+    import psycopg2
+
     from tcgjobs.errors import ServiceUnavailable
+    from tcgjobs.services import postgres
     from tcgjobs.services.replication import primary_parity
 
     try:
         comparisons = primary_parity(ctx.settings, db, ctx.on_cancel, ctx.check_cancelled)
-    except ServiceUnavailable as exc:
+    except (ServiceUnavailable, psycopg2.Error) as exc:
+        if ctx.cancel.cancelled:
+            raise
+        if isinstance(exc, psycopg2.Error):  # a lost connection, a statement timeout, ...
+            exc = (postgres.unavailable(exc, ctx.settings) if postgres.connection_lost(exc)
+                   else postgres.refused(exc, ctx.settings))
         return [Finding("primary_parity", ERROR, 1, "the primary PostgreSQL cannot be checked",
                         [str(exc)])]
     findings = []

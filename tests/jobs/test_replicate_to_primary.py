@@ -342,6 +342,21 @@ def test_the_schema_created_has_the_platforms_keys_indexes_and_defaults(cli, han
             "FOREIGN KEY (set_id) REFERENCES pokemon_card_sets(id)") in definitions("public")
 
 
+def test_a_dry_run_on_the_original_platform_schema_counts_what_the_added_columns_change(
+        cli, handcrafted, primary):
+    execute(primary, ORIGINAL_PRIMARY_DDL)
+    execute(primary, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('swshp', 'x', 'y')")
+    before = snapshot(primary)
+
+    result, run = replicate(cli, "--dry-run")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert (run["metrics"]["sets_inserted"], run["metrics"]["sets_updated"]) == (1, 1)
+    assert run["metrics"]["cards_inserted"] == 4
+    assert "ALTER TABLE pokemon_cards ADD COLUMN IF NOT EXISTS level TEXT" in run["details"]["schema_actions"]
+    assert snapshot(primary) == before
+
+
 def test_the_original_platform_schema_gets_the_added_columns_and_keeps_its_rows(cli, handcrafted, primary):
     execute(primary, ORIGINAL_PRIMARY_DDL)
     execute(primary, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('old', 'Old', 'S')")

@@ -89,3 +89,41 @@ def test_validate_data_integrity_without_a_primary_checks_no_parity(cli, env):
 
     run = json.loads(result.stdout)["run"]
     assert not [f for f in run["details"]["findings"] if f["check"].startswith("primary_parity")]
+
+
+def test_parity_against_the_platforms_original_schema_reads_the_columns_it_lacks_as_null(env, postgres_url):
+    """A primary still on the platform's init.sql has no `level`, `extra`, ... columns yet."""
+    from tests.jobs.test_replicate_to_primary import ORIGINAL_PRIMARY_DDL
+
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, *handcrafted_rows())
+    execute(postgres_url, ORIGINAL_PRIMARY_DDL)
+    execute(postgres_url, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('swshp', 'x', 'y')")
+
+    result = parity(path, postgres_url)
+
+    sets = result["pokemon_card_sets"]
+    assert (sets.primary_rows, sets.different, sets.missing) == (1, ["swshp"], ["swsh9tg"])
+    assert result["pokemon_cards"].primary_rows == 0 and len(result["pokemon_cards"].missing) == 4
+
+
+def test_a_primary_that_cannot_be_compared_is_a_finding_and_the_other_checks_still_run(cli, env, replicated):
+    """A lock held on the cards and a statement timeout of one second: the comparison fails."""
+    import psycopg2
+
+    path, url = replicated
+    env["TCGJOBS_POSTGRES_STATEMENT_TIMEOUT"] = "1"
+    holder = psycopg2.connect(url)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("LOCK TABLE pokemon_cards IN ACCESS EXCLUSIVE MODE")
+        result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+    finally:
+        holder.close()
+
+    run = json.loads(result.stdout)["run"]
+    findings = {f["check"]: f for f in run["details"]["findings"]}
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+    assert findings["primary_parity"]["count"] == 1
+    assert "TCGJOBS_POSTGRES_STATEMENT_TIMEOUT" in findings["primary_parity"]["examples"][0]
+    assert len(findings) > 1  # the SQLite checks ran and reported

@@ -40,11 +40,12 @@ def check_parity(connection: Any, db: SqliteDatabase,
                     result = Comparison(table.name, len(digests), 0, table_checksum(digests),
                                         "(no table)", missing=sorted(digests))
                 else:
-                    result = compare(cursor, table, digests, exclude=skipped)
+                    result = compare(cursor, table, digests, exclude=skipped,
+                                     absent=plan.absent.get(table.name, ()))
                 result.unmappable = [f"{key}: {reason}" for key, reason in skipped.items()]
                 results.append(result)
+    finally:  # also after an error, which leaves the transaction aborted
         connection.rollback()
-    finally:
         connection.set_session(readonly=False)
     return results
 

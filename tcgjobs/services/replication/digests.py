@@ -264,20 +264,24 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
 
 
 def primary_digests(cursor: Any, table: Table, exclude: Collection[str] = (),
-                    only: Collection[str] | None = None) -> dict[str, str]:
+                    only: Collection[str] | None = None, *,
+                    absent: Collection[str] = ()) -> dict[str, str]:
     """id → digest of the PostgreSQL rows of ``table`` (all, or ``only`` these, minus ``exclude``),
-    computed by the server."""
+    computed by the server (``absent``: columns the table lacks yet, read as NULL)."""
     where, params = "NOT (id = ANY(%s))", [list(exclude)]
     if only is not None:
         where, params = where + " AND id = ANY(%s)", params + [list(only)]
-    cursor.execute(f"SELECT id, md5({canonical_sql(table)}) FROM {table.name} WHERE {where}", params)
+    cursor.execute(f"SELECT id, md5({canonical_sql(table, absent=absent)}) FROM {table.name} "
+                   f"WHERE {where}", params)
     return dict(cursor.fetchall())
 
 
-def primary_totals(cursor: Any, table: Table, parallel: bool = True) -> tuple[int, int, int]:
+def primary_totals(cursor: Any, table: Table, parallel: bool = True, *,
+                   absent: Collection[str] = ()) -> tuple[int, int, int]:
     """(row count, sum 1, sum 2) of ``table`` in PostgreSQL, computed by the server from its rows.
 
-    ``parallel`` lets the server use two workers (about 1.5x faster when nothing else runs).
+    ``parallel`` lets the server use two workers (about 1.5x faster when nothing else runs);
+    ``absent``: see :func:`primary_digests`.
     """
     if parallel:  # the settings last until the transaction ends
         cursor.execute(
@@ -288,18 +292,21 @@ def primary_totals(cursor: Any, table: Table, parallel: bool = True) -> tuple[in
         f"coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0) "
         # OFFSET 0 keeps the subquery from being flattened, which would compute the md5 of every
         # row twice (once per sum): the scan takes about 60% of the time.
-        f"FROM (SELECT md5({canonical_sql(table)}) AS d FROM {table.name} OFFSET 0) AS rows")
+        f"FROM (SELECT md5({canonical_sql(table, absent=absent)}) AS d FROM {table.name} "
+        "OFFSET 0) AS rows")
     count, first, second = cursor.fetchone()
     return count, int(first), int(second)
 
 
 def primary_checksum(cursor: Any, table: Table, exclude: Collection[str] = (),
-                     totals: tuple[int, int, int] | None = None) -> tuple[int, str]:
+                     totals: tuple[int, int, int] | None = None, *,
+                     absent: Collection[str] = ()) -> tuple[int, str]:
     """(row count, checksum) of ``table`` in PostgreSQL without the ``exclude`` rows, from
-    ``totals`` (of :func:`primary_totals`) when given."""
-    totals = totals if totals is not None else primary_totals(cursor, table)
+    ``totals`` (of :func:`primary_totals`) when given (``absent``: see :func:`primary_digests`)."""
+    totals = totals if totals is not None else primary_totals(cursor, table, absent=absent)
     if exclude:
-        totals = with_digests(totals, removed=primary_digests(cursor, table, only=exclude).values())
+        totals = with_digests(totals, removed=primary_digests(cursor, table, only=exclude,
+                                                              absent=absent).values())
     count, first, second = totals
     return count, f"{first}-{second}"
 
@@ -346,16 +353,18 @@ class Comparison:
 
 
 def compare(cursor: Any, table: Table, source: dict[str, str], exclude: Collection[str] = (),
-            totals: tuple[int, int, int] | None = None) -> Comparison:
-    """Compare SQLite digests ``source`` with PostgreSQL's rows of ``table`` (minus ``exclude``).
+            totals: tuple[int, int, int] | None = None, *,
+            absent: Collection[str] = ()) -> Comparison:
+    """Compare SQLite digests ``source`` with PostgreSQL's rows of ``table`` (minus ``exclude``;
+    ``absent``: see :func:`primary_digests`).
 
     Cheap when equal (one aggregate query, or none given ``totals``); on a mismatch the per-row
     digests are fetched to name example ids.
     """
-    count, checksum = primary_checksum(cursor, table, exclude, totals)
+    count, checksum = primary_checksum(cursor, table, exclude, totals, absent=absent)
     result = Comparison(table.name, len(source), count, table_checksum(source), checksum)
     if not result.equal:
-        primary = primary_digests(cursor, table, exclude)
+        primary = primary_digests(cursor, table, exclude, absent=absent)
         result.missing = sorted(set(source) - set(primary))
         result.extra = sorted(set(primary) - set(source))
         result.different = sorted(k for k in set(source) & set(primary) if source[k] != primary[k])

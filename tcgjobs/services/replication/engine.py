@@ -33,7 +33,7 @@ exactly as before.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,11 +234,11 @@ def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empt
 
 
 def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, primary_ids: set[str],
-                      exists: bool) -> None:
+                      exists: bool, absent: Collection[str]) -> None:
     """Counts for a dry run: compare the rows it would send with PostgreSQL's digests."""
     stats = staged.stats
     ids = [key for key, _, _ in staged.memo]
-    current = primary_digests(cursor, table, only=ids) if exists and ids else {}
+    current = primary_digests(cursor, table, only=ids, absent=absent) if exists and ids else {}
     for key, _, digest in staged.memo:
         if key not in primary_ids:
             stats.inserted += 1
@@ -362,7 +362,7 @@ def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _St
                      primary_ids: dict[str, set[str]], delete: bool) -> Outcome:
     for table in (SETS, CARDS):
         _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
-                          table.name not in plan.missing_tables)
+                          table.name not in plan.missing_tables, plan.absent.get(table.name, ()))
     sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
     if delete:
         sets.deleted, cards.deleted = sets.primary_only, cards.primary_only

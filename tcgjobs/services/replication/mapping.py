@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -197,10 +197,12 @@ TABLES = (SETS, CARDS)
 CANONICAL_VERSION = 2
 
 
-def canonical_sql(table: Table, alias: str = "") -> str:
-    """SQL computing the canonical text of a PostgreSQL row of ``table`` (the module docstring)."""
+def canonical_sql(table: Table, alias: str = "", absent: Collection[str] = ()) -> str:
+    """SQL computing the canonical text of a PostgreSQL row of ``table`` (the module docstring);
+    ``absent`` columns, which the table does not have yet, as NULL."""
     prefix = f"{alias}." if alias else ""
-    return "json_build_array(" + ", ".join(prefix + name for name in table.names) + ")::text"
+    columns = ("NULL" if name in absent else prefix + name for name in table.names)
+    return "json_build_array(" + ", ".join(columns) + ")::text"
 
 
 _ENCODE_ROW = json_encoder(default=lambda o: reject("value"))

@@ -95,6 +95,9 @@ class SchemaPlan:
     after_load: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     missing_tables: set[str] = field(default_factory=set)
+    #: Replicated columns an existing table lacks (:attr:`ddl` adds them): until then they read
+    #: as NULL when PostgreSQL's digests are computed (a dry run, the parity check).
+    absent: dict[str, frozenset[str]] = field(default_factory=dict)
     #: Triggers and rules on the replicated tables ("table.name"): code that may change rows a
     #: run's statements do not name, so the verification re-reads every row (see engine).
     row_hooks: list[str] = field(default_factory=list)
@@ -183,6 +186,8 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
             else:
                 plan.ddl.append(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS "
                                 f"{_column_ddl(table, name)}")
+                if name in table.names:
+                    plan.absent[table.name] = plan.absent.get(table.name, frozenset()) | {name}
             continue
         sql_type, not_null, _ = existing[name]
         if sql_type != expected:
