@@ -96,6 +96,8 @@ TRICKY_JSON = [
     '["tab\\there", "quote\\"", "back\\\\slash", "\\u00e9", "×2", "\\ud83d\\ude00", "\\u001f"]',
     '[]', '{}', 'null', 'true', '"text"', '[[], {}, [null]]',
     '{"nested":{"b":[{"y":1,"x":2}],"a":null}}',
+    '["\\\\u0000", {"k\\\\u0000": 1}]',                # an escaped backslash, then "u0000"
+    '[1e-16383, 0e-16383, 9.9e2000, 0e200000]',         # numeric's limits, just inside
 ]
 
 
@@ -170,7 +172,9 @@ def test_the_fast_encoder_gives_the_canonical_text_and_copy_line_of_the_mapping(
 
 @pytest.mark.parametrize("column, stored", [
     ("hp", "abc"), ("hp", 2**31), ("hp", 1.0), ("attacks", "[{not json"), ("attacks", "[NaN]"),
-    ("abilities", '["\\u0000"]'), ("name", "nul\x00here"), ("name", None), ("name", b"blob"),
+    ("abilities", '["\\u0000"]'), ("abilities", '{"k\\u0000": 1}'), ("attacks", "[1e131072]"),
+    ("attacks", "[1e-16384]"), ("extra", '{"x": -0e-20000}'),
+    ("name", "nul\x00here"), ("name", None), ("name", b"blob"),
     ("types", "[1, 2]"), ("types", None), ("subtypes", '{"a": 1}')
 ])
 def test_the_fast_encoder_refuses_what_the_mapping_refuses(column, stored):

@@ -34,9 +34,19 @@ def reject(name: str) -> Any:
 _FLOATS_SEEN = [False]
 
 
+#: PostgreSQL's numeric holds up to 131,072 digits before the decimal point, 16,383 after.
+_MAX_ADJUSTED, _MIN_EXPONENT = 131_071, -16_383
+
+
 def _parse_float(text: str) -> Decimal:
     _FLOATS_SEEN[0] = True
-    return Decimal(text)
+    value = Decimal(text)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and (exponent < _MIN_EXPONENT or (
+            not value.is_zero() and value.adjusted() > _MAX_ADJUSTED)):
+        shown = text if len(text) <= 24 else text[:24] + "…"
+        raise Unmappable(f"contains the number {shown}, outside PostgreSQL's numeric range")
+    return value
 
 
 encode_text = json.encoder.encode_basestring  # a JSON string, non-ASCII unescaped (as JSONB)
@@ -124,15 +134,26 @@ def _jsonb_order(value: dict[str, Any] | list[Any]) -> Any:
 
 def decode(text: str) -> Any:
     """Parse SQLite JSON text (objects key-ordered as JSONB orders them). Raises Unmappable."""
-    if "\\u0000" in text:
-        raise Unmappable("contains \\u0000, which PostgreSQL JSONB cannot store")
     try:
         parsed = _decode_plain(text)
+        if "\\u0000" in text and _holds_nul(parsed):  # not "\\\\u0000", an escaped backslash
+            raise Unmappable("contains \\u0000, which PostgreSQL JSONB cannot store")
         return _jsonb_order(parsed) if type(parsed) in _NESTED else parsed
     except Unmappable:
         raise
     except (ValueError, RecursionError) as exc:
         raise Unmappable(f"is not valid JSON ({exc})") from None
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value has a NUL character in a string or an object key."""
+    if type(value) is str:
+        return "\x00" in value
+    if type(value) is list:
+        return any(_holds_nul(item) for item in value)
+    if type(value) is dict:
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    return False
 
 
 def jsonb_value(text: str) -> Any:
