@@ -428,6 +428,39 @@ def test_a_blob_is_skipped_with_its_reason_in_full_and_incremental_runs(cli, han
     assert (run["metrics"]["cards_inserted"], again["metrics"]["cards_unchanged"]) == (3, 3)
 
 
+@pytest.mark.parametrize("cards", [0, 4500])  # 4,500 more: the full read maps on two processes
+def test_text_that_is_not_utf8_skips_its_row_in_full_and_incremental_runs(cli, db, primary, cards):
+    import sqlite3
+
+    from tests.support.replication import CARD_COLUMNS
+
+    sets, rows = handcrafted_rows()
+    write_card_db(db, sets + [a_set_row("big")], rows)
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.executemany(
+            f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) VALUES ({', '.join('?' * len(CARD_COLUMNS))})",
+            ([row[c] for c in CARD_COLUMNS] for row in (a_card_row("big", str(n)) for n in range(cards))))
+        connection.execute("UPDATE pokemon_cards SET flavor_text = CAST(x'4361c328' AS TEXT) "
+                           "WHERE id = 'swshp-177a'")
+        connection.execute("UPDATE pokemon_cards SET id = CAST(x'62616421ff' AS TEXT) "
+                           "WHERE id = 'swsh9tg-TG02'")
+    connection.close()
+
+    first, run = replicate(cli)
+    execute_sqlite(db, "UPDATE pokemon_cards SET name = 'Renamed' WHERE id = 'swshp-SWSH050'")
+    second, again = replicate(cli)
+
+    for result, payload in ((first, run), (second, again)):
+        assert result.exit_code == ExitCode.FAILED, result.output
+        assert "swshp-177a: flavor_text is not valid UTF-8 text" in payload["error"]
+        assert "bad!\\xff: id is not valid UTF-8 text" in payload["error"]
+        assert payload["metrics"]["cards_skipped"] == 2 and payload["metrics"]["verified"] == 1
+    assert run["metrics"]["cards_inserted"] == 2 + cards
+    assert (again["metrics"]["cards_updated"], again["metrics"]["cards_unchanged"]) == (1, 1 + cards)
+    assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'swshp-SWSH050'") == [("Renamed",)]
+
+
 def test_a_row_that_cannot_be_mapped_is_skipped_with_its_reason_and_fails_the_run(cli, db, primary):
     sets, cards = handcrafted_rows()
     cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))

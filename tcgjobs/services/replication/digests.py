@@ -10,6 +10,7 @@ from the data itself.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -20,8 +21,9 @@ from typing import Any, NamedTuple, TypeVar
 from peewee import SqliteDatabase
 
 from tcgjobs.services.replication import workers
-from tcgjobs.services.replication.mapping import (CANONICAL_VERSION, RowEncoder, RowMapper, Table,
-                                                  Unmappable, canonical, canonical_sql, copy_line)
+from tcgjobs.services.replication.mapping import (CANONICAL_VERSION, InvalidText, RowEncoder,
+                                                  RowMapper, Table, Unmappable, canonical,
+                                                  canonical_sql, copy_line, tolerant_text)
 
 EXAMPLES = 10
 T = TypeVar("T")
@@ -105,6 +107,34 @@ def _blob_found() -> Iterator[None]:
         raise
 
 
+class _Undecodable(Exception):
+    """A text value that is not valid UTF-8, which SQLite's default text factory refuses."""
+
+
+@contextmanager
+def _undecodable() -> Iterator[None]:
+    """SQLite's refusal to decode a text value as _Undecodable; other errors as they are."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "decode to UTF-8" in str(exc):  # "Could not decode to UTF-8 column 'x' with text ..."
+            raise _Undecodable from None
+        raise
+
+
+@contextmanager
+def _tolerantly(db: SqliteDatabase) -> Iterator[None]:
+    """Text that is not valid UTF-8 read as InvalidText (its row is then skipped with the
+    reason) for the duration; only after _Undecodable: a text factory in Python costs every
+    read a function call per value."""
+    connection = db.connection()
+    connection.text_factory = tolerant_text
+    try:
+        yield
+    finally:
+        connection.text_factory = str
+
+
 def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
                    convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
     """``convert`` of every row of :func:`_select_rendered`, rendered with plain ``json_array()``
@@ -132,22 +162,35 @@ def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], s
 def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
                  present: set[str]) -> tuple[list[tuple[str, str, Any]], Iterator[SourceRow]]:
     """(rows whose fingerprint equals the bookkeeping's ``known`` one and whose id PostgreSQL
-    has (``present``), as (id, digest, set_id); every other row, mapped, lazily). Run inside a
-    read transaction.
+    has (``present``), as (id, digest, set_id); every other row, read, then mapped lazily). Run
+    inside a read transaction.
 
     The digest is a pure function of the raw values, so a row with the same fingerprint has the
     digest memoised in ``known`` (id → (fingerprint, digest)): it is neither read into Python
     nor mapped again.
     """
-    unchanged, changed = [], []
+    try:
+        with _undecodable():
+            return _changed_rows(db, table, known, present)
+    except _Undecodable:
+        with _tolerantly(db):
+            return _changed_rows(db, table, known, present)
+
+
+def _changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
+                  present: set[str]) -> tuple[list[tuple[str, str, Any]], Iterator[SourceRow]]:
+    unchanged, changed, invalid = [], [], []
     for key, fp, set_value in _fingerprints(db, table):
         memo = known.get(key) if type(key) is str else None
         if memo is not None and memo[0] == fp and key in present:
             unchanged.append((key, memo[1], set_value))
+        elif type(key) is InvalidText:  # no query could find its row again: skipped here
+            invalid.append(SourceRow(key.shown, None, None, "id is not valid UTF-8 text"))
         else:
             changed.append(key)
     seen = {key for key, _, _ in unchanged}
-    return unchanged, _map_rows(table, _read_rows(db, table, changed), seen) if changed else iter(())
+    rows = list(_read_rows(db, table, changed)) if changed else []
+    return unchanged, itertools.chain(invalid, _map_rows(table, rows, seen))
 
 
 def _read_rows(db: SqliteDatabase, table: Table,
@@ -170,8 +213,17 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
 
     A large table is mapped by two processes (in no particular order): a forked child maps the
     rows read first while this process reads and maps the rest. A repeated id is skipped as a
-    duplicate after its first row.
+    duplicate after its first row, a row with text that is not valid UTF-8 with that reason.
     """
+    try:
+        with _undecodable():
+            yield from _source_rows(db, table)
+    except _Undecodable:  # raised while reading, before anything was yielded
+        with _tolerantly(db):
+            yield from _source_rows(db, table)
+
+
+def _source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     total = db.connection().execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
     if total >= PARALLEL_MIN_ROWS and workers.available():
         try:
@@ -235,6 +287,9 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
     for raw, fp in items:
         key = raw[0]
         set_value = raw[set_index] if set_index is not None else None
+        if type(key) is InvalidText:
+            yield SourceRow(key.shown, None, None, "id is not valid UTF-8 text")
+            continue
         if not isinstance(key, str) or not key:
             yield SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text")
             continue

@@ -37,10 +37,30 @@ from typing import Any
 from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, encode_text, json_encoder,
                                                 jsonb_value, reject)
 
-__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "TABLES", "Column", "RowEncoder", "RowMapper",
-           "Table", "Unmappable", "canonical", "canonical_sql", "copy_line"]
+__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "TABLES", "Column", "InvalidText", "RowEncoder",
+           "RowMapper", "Table", "Unmappable", "canonical", "canonical_sql", "copy_line",
+           "tolerant_text"]
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+class InvalidText(str):
+    """SQLite text that is not valid UTF-8, as :func:`tolerant_text` reads it: its bad bytes as
+    lone surrogates, so it never equals valid text (nor meets a memo entry of one). The mapping
+    refuses it; :attr:`shown` is printable."""
+
+    @property
+    def shown(self) -> str:
+        return self.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def tolerant_text(data: bytes) -> str:
+    """A SQLite text factory that reads text that is not valid UTF-8 as :class:`InvalidText`
+    instead of failing the whole query."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return InvalidText(data.decode("utf-8", "surrogateescape"))
 
 
 # --- per-kind converters: SQLite value → canonical value -------------------------------------
@@ -48,6 +68,8 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if type(value) is InvalidText:
+        raise Unmappable("is not valid UTF-8 text")
     if isinstance(value, bytes):
         raise Unmappable("is a BLOB, not text")
     text = value if isinstance(value, str) else str(value)
