@@ -200,7 +200,7 @@ def test_both_renderings_agree_so_fingerprints_agree_between_full_and_incrementa
     import sqlite3
     from pathlib import Path
 
-    from tcgjobs.services.replication.digests import _fingerprint_sql
+    from tcgjobs.services.replication.source import _fingerprint_sql
     from tests.support.replication import write_card_db
 
     path = Path(env["DATABASE_PATH"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication import digests, workers
-from tcgjobs.services.replication.digests import source_rows
+from tcgjobs.services.replication import source, workers
+from tcgjobs.services.replication.source import source_rows
 from tcgjobs.services.replication.mapping import CARDS, SETS
 from tests.support.replication import a_card_row, a_set_row, write_card_db
 
@@ -105,8 +105,8 @@ def test_a_failure_reading_this_process_items_kills_the_child_and_is_raised(tmp_
         os.kill(int(pid_file.read_text()), 0)
 
 
-def _rows(db_path: Path, monkeypatch, parallel: bool, table=CARDS) -> list[digests.SourceRow]:
-    monkeypatch.setattr(digests, "PARALLEL_MIN_ROWS", 10 if parallel else 10**9)
+def _rows(db_path: Path, monkeypatch, parallel: bool, table=CARDS) -> list[source.SourceRow]:
+    monkeypatch.setattr(source, "PARALLEL_MIN_ROWS", 10 if parallel else 10**9)
     calls = []
     real = workers.split_map
     monkeypatch.setattr(workers, "split_map", lambda *a: calls.append(1) or real(*a))
@@ -161,7 +161,7 @@ def test_a_blob_before_or_after_the_fork_still_skips_only_its_row(env, monkeypat
     blob_id = "swshp-1" if blob_in == "the child's rows" else "swshp-40"  # read first / last
     db = SqliteDatabase(path)
     db.execute_sql("UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = ?", (blob_id,))
-    monkeypatch.setattr(digests, "PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(source, "PARALLEL_MIN_ROWS", 10)
     try:
         with db.atomic():
             rows = list(source_rows(db, CARDS))

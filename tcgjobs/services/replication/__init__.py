@@ -12,10 +12,11 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication.digests import Comparison, compare, source_digests, table_checksum
+from tcgjobs.services.replication.digests import Comparison, compare, table_checksum
 from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
 from tcgjobs.services.replication.mapping import CARDS, SETS
 from tcgjobs.services.replication.schema import inspect
+from tcgjobs.services.replication.source import source_digests
 
 __all__ = ["Comparison", "Outcome", "TableStats", "check_parity", "primary_parity", "replicate"]
 

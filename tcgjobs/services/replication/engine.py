@@ -44,9 +44,9 @@ from peewee import SqliteDatabase
 from tcgjobs.errors import JobFailed, SchemaError
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
-from tcgjobs.services.replication.digests import (EXAMPLES, Comparison, changed_rows,
-                                                  primary_digests, source_rows)
+from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
 from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
+from tcgjobs.services.replication.source import changed_rows, source_rows
 
 
 class UnverifiedCommit(JobFailed):

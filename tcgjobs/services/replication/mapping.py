@@ -215,7 +215,7 @@ TABLES = (SETS, CARDS)
 
 
 #: Changes whenever the canonical text of some row changes; part of every fingerprint, so that
-#: bookkeeping written for another form is never taken for current (digests.fingerprint).
+#: bookkeeping written for another form is never taken for current (source.fingerprint).
 CANONICAL_VERSION = 2
 
 
