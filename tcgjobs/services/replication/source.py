@@ -78,29 +78,24 @@ class _BlobFound(Exception):
     """The table holds a BLOB, which the plain rendering refuses."""
 
 
-@contextmanager
-def _blob_found() -> Iterator[None]:
-    """SQLite's refusal of a BLOB in ``json_array()`` as _BlobFound; other errors as they are."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if "BLOB" in str(exc):  # "JSON cannot hold BLOB values"
-            raise _BlobFound from None
-        raise
-
-
 class _Undecodable(Exception):
     """A text value that is not valid UTF-8, which SQLite's default text factory refuses."""
 
 
+#: What SQLite's refusals say: "JSON cannot hold BLOB values", "Could not decode to UTF-8 column
+#: 'x' with text ...".
+_REFUSALS: dict[type[Exception], str] = {_BlobFound: "BLOB", _Undecodable: "decode to UTF-8"}
+
+
 @contextmanager
-def _undecodable() -> Iterator[None]:
-    """SQLite's refusal to decode a text value as _Undecodable; other errors as they are."""
+def _refusal_as(exception: type[Exception]) -> Iterator[None]:
+    """SQLite's refusal of that kind (:data:`_REFUSALS`) as ``exception``; other errors as
+    they are."""
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "decode to UTF-8" in str(exc):  # "Could not decode to UTF-8 column 'x' with text ..."
-            raise _Undecodable from None
+        if _REFUSALS[exception] in str(exc):
+            raise exception from None
         raise
 
 
@@ -122,7 +117,7 @@ def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
     """``convert`` of every row of :func:`_select_rendered`, rendered with plain ``json_array()``
     (faster), or blob-safe when the table holds a BLOB."""
     try:
-        with _blob_found():
+        with _refusal_as(_BlobFound):
             sql = _select_rendered(table, columns, blob_safe=False)
             return [convert(row) for row in db.connection().execute(sql)]
     except _BlobFound:
@@ -152,7 +147,7 @@ def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, s
     nor mapped again.
     """
     try:
-        with _undecodable():
+        with _refusal_as(_Undecodable):
             return _changed_rows(db, table, known, present)
     except _Undecodable:
         with _tolerantly(db):
@@ -198,7 +193,7 @@ def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
     duplicate after its first row, a row with text that is not valid UTF-8 with that reason.
     """
     try:
-        with _undecodable():
+        with _refusal_as(_Undecodable):
             yield from _source_rows(db, table)
     except _Undecodable:  # raised while reading, before anything was yielded
         with _tolerantly(db):
@@ -221,7 +216,7 @@ def _source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
 def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[SourceRow]:
     """The rows read first are mapped by a forked child (see workers.py). Raises _BlobFound,
     before yielding anything, when the plain rendering meets a BLOB."""
-    with _blob_found():
+    with _refusal_as(_BlobFound):
         rows = db.connection().execute(
             _select_rendered(table, ", ".join(table.names), blob_safe=False))
         first = rows.fetchmany(total - int(total * workers.OWN_SHARE))
@@ -229,7 +224,7 @@ def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[Sou
     seen = {raw[0] for raw, _ in child_rows}
 
     def own_rows() -> list[tuple[tuple[Any, ...], str]]:
-        with _blob_found():
+        with _refusal_as(_BlobFound):
             own = list(map(_with_fingerprint, rows))
         kept, more = _without_repeats(own, seen)
         repeated.extend(more)
