@@ -105,7 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("postgres_connect_timeout", ("TCGJOBS_POSTGRES_CONNECT_TIMEOUT",), 10,
             "Seconds to wait for a PostgreSQL connection.", p.int_between(1, 600)),
     Setting("postgres_statement_timeout", ("TCGJOBS_POSTGRES_STATEMENT_TIMEOUT",), 600,
-            "Seconds any one PostgreSQL statement may run (0: no limit).", p.int_between(0)),
+            "Seconds any one PostgreSQL statement may run (0: no limit).",
+            p.int_between(0, 2_147_483)),  # PostgreSQL's limit: 2^31 - 1 milliseconds
     # --- notifications -----------------------------------------------------------------------
     Setting("notifications_enabled", ("NOTIFICATIONS_ENABLED",), False,
             "Master switch for Slack alerts.", p.parse_bool),

@@ -106,20 +106,16 @@ def parse_url(raw: str) -> str:
 
 def parse_postgres_url(raw: str) -> str:
     """A libpq connection URL. A user or password with an unencoded ``@``, ``#`` or ``/`` is
-    refused: libpq would read part of the password as the host and print it in its errors.
-    Messages never quote the URL (it holds the password)."""
+    refused: libpq would read part of the password as the host or the database and print it in
+    its errors. Messages never quote the URL (it holds the password)."""
     value = raw.strip()
     parts = urlsplit(value)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ValueError("expected a postgresql:// URL")
-    if parts.netloc.count("@") > 1 or "@" in parts.path or parts.fragment:
+    if parts.netloc.count("@") > 1 or parts.fragment or _password_split_by_slash(parts.netloc,
+                                                                                  parts.path):
         raise ValueError("a character of the user or password is not percent-encoded "
                          "(write @ as %40, # as %23, / as %2F)")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ValueError("the port is not a number (or a ':' or '/' in the password is not "
-                         "percent-encoded: %3A, %2F)") from None
     from psycopg2.extensions import parse_dsn  # only when a URL is set
 
     try:
@@ -127,6 +123,16 @@ def parse_postgres_url(raw: str) -> str:
     except Exception:  # libpq's message quotes the part it could not parse: never shown
         raise ValueError("libpq cannot parse it (a bad %-escape or an unknown parameter)") from None
     return value
+
+
+def _password_split_by_slash(netloc: str, path: str) -> bool:
+    """``user:pass/word@host/db`` splits at the ``/``: the host part looks like ``user:pass``
+    (a port that is not a number) and the path holds the ``@``. (Several hosts, ``h1:5432,h2``,
+    and IPv6 addresses, ``[::1]``, have numeric ports or none.)"""
+    if "@" in netloc or "@" not in path:
+        return False
+    last = netloc.rsplit(",", 1)[-1]
+    return ":" in last and not last.endswith("]") and not last.rsplit(":", 1)[1].isdigit()
 
 
 def parse_str(raw: str) -> str:

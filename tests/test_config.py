@@ -103,8 +103,15 @@ def test_a_postgres_url_libpq_would_misread_is_refused_without_echoing_it(url):
     assert "SECRET" not in message and "127.0.0.1" not in message
 
 
-def test_a_postgres_url_with_encoded_characters_and_parameters_is_accepted():
-    url = "postgresql://app%40x:p%40ss%23w%2F@db.example:6543/cards?sslmode=require&options=-csearch_path%3Dtcg"
+@pytest.mark.parametrize("url", [
+    "postgresql://app%40x:p%40ss%23w%2F@db.example:6543/cards?sslmode=require&options=-csearch_path%3Dtcg",
+    "postgresql://u:p@h1:5432,h2:5433/db?target_session_attrs=read-write",  # several hosts
+    "postgresql://u:p@[::1]:5432/db", "postgresql://u@[2001:db8::1]:5432,[::1]/db",
+    "postgresql:///db?host=/var/run/postgresql", "postgresql://%2Fvar%2Frun%2Fpostgresql/db",
+    "postgresql://db.example/cards", "postgresql://u@h/my@db", "postgresql://h/my%40db",
+    "postgresql://u:pa?ss@h/db",
+])
+def test_postgres_urls_libpq_reads_correctly_are_accepted(url):
     assert make_settings(TCGJOBS_POSTGRES_URL=url).postgres_url == url
 
 
@@ -201,3 +208,9 @@ def test_a_database_path_that_is_a_directory_is_reported_with_the_other_problems
         make_settings(DATABASE_PATH=str(tmp_path), TCGJOBS_TIMEZONE="Nowhere/Land")
     assert len(caught.value.problems) == 2
     assert f"DATABASE_PATH={tmp_path} is a directory" in str(caught.value)
+
+
+def test_a_statement_timeout_beyond_postgresqls_limit_is_a_configuration_error():
+    assert make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147483").postgres_statement_timeout == 2147483
+    with pytest.raises(ConfigError, match="TCGJOBS_POSTGRES_STATEMENT_TIMEOUT: must be at most 2147483"):
+        make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147484")

@@ -13,8 +13,9 @@ turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyw
 * rows only PostgreSQL has are reported, and deleted only with ``--delete``;
 * after the commit both sides are verified from their data: counts and checksums per table.
 
-Exit codes: 0 replicated and verified; 1 rows skipped (unmappable) or verification failed;
-69 PostgreSQL unreachable or refusing; 78 not configured or incompatible schema;
+Exit codes: 0 replicated and verified; 1 rows skipped (unmappable), verification failed, or a
+statement PostgreSQL refused (rolled back; the SQLSTATE named); 69 PostgreSQL unreachable,
+refusing the login or the connection lost; 78 not configured or incompatible schema;
 124/143 deadline/SIGTERM (rolled back).
 """
 

@@ -82,11 +82,17 @@ def connect(settings: Settings) -> Any:
     except psycopg2.OperationalError as exc:
         raise ServiceUnavailable(
             f"cannot connect to PostgreSQL at {target}: {_scrub(str(exc), settings)}") from None
-    connection.set_client_encoding("UTF8")
-    connection.autocommit = True  # a session setting, outside any transaction
-    with connection.cursor() as cursor:  # 0: no limit, whatever the server's default
-        cursor.execute("SET statement_timeout = %s", (int(settings.postgres_statement_timeout) * 1000,))
-    connection.autocommit = False
+    try:
+        connection.set_client_encoding("UTF8")
+        connection.autocommit = True  # a session setting, outside any transaction
+        with connection.cursor() as cursor:  # 0: no limit, whatever the server's default
+            cursor.execute("SET statement_timeout = %s",
+                           (int(settings.postgres_statement_timeout) * 1000,))
+        connection.autocommit = False
+    except psycopg2.Error as exc:
+        connection.close()
+        raise ServiceUnavailable(f"cannot set up the PostgreSQL connection at {target}: "
+                                 f"{_scrub(str(exc), settings)}") from None
     return connection
 
 

@@ -461,6 +461,20 @@ def test_text_that_is_not_utf8_skips_its_row_in_full_and_incremental_runs(cli, d
     assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'swshp-SWSH050'") == [("Renamed",)]
 
 
+@pytest.mark.parametrize("deep", ["[" * 400 + "1.5" + "]" * 400,   # printed by Python's recursion
+                                  "[" * 2000 + "1" + "]" * 2000])  # deeper than the decoder goes
+def test_json_nested_too_deeply_to_map_skips_its_row(cli, db, primary, deep):
+    sets, cards = handcrafted_rows()
+    cards.append(a_card_row("swshp", "DEEP", attacks=deep))
+    write_card_db(db, sets, cards)
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "swshp-DEEP: " in run["error"] and "nested too deeply" in run["error"]
+    assert run["metrics"]["cards_inserted"] == 4 and run["metrics"]["verified"] == 1
+
+
 def test_a_row_that_cannot_be_mapped_is_skipped_with_its_reason_and_fails_the_run(cli, db, primary):
     sets, cards = handcrafted_rows()
     cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))
@@ -543,15 +557,17 @@ def test_first_runs_from_two_hosts_at_once_wait_for_each_other(cli, env, handcra
     assert assert_primary_equals_sqlite(primary, handcrafted) == 6
 
 
-def test_a_deferrable_key_on_id_is_reported_as_incompatible(cli, handcrafted, primary):
+@pytest.mark.parametrize("more", ["", "CREATE UNIQUE INDEX cards_id ON pokemon_cards (id);"])
+def test_a_deferrable_key_on_id_is_reported_as_incompatible(cli, handcrafted, primary, more):
+    """ON CONFLICT (id) refuses a deferrable key, even beside an immediate unique index."""
     execute(primary, ORIGINAL_PRIMARY_DDL.replace(
-        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY,", "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY DEFERRABLE,"))
+        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY,", "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY DEFERRABLE,")
+        + more)
 
     result, _ = replicate(cli)
 
     assert result.exit_code == ExitCode.CONFIG, result.output
-    assert "pokemon_cards.id has no primary key or unique index (a deferrable one does not count" in (
-        " ".join(result.output.split()))
+    assert "pokemon_cards.id has a DEFERRABLE unique key" in " ".join(result.output.split())
 
 
 def test_a_statement_postgres_refuses_fails_the_run_with_its_sqlstate_and_changes_nothing(

@@ -167,19 +167,37 @@ def _count_unchanged(unchanged: list[tuple[str, str, Any]], valid_sets: set[str]
 
 class _LineReader:
     """A file-like ``read()`` over COPY lines, so COPY streams while SQLite is still being read
-    (PostgreSQL parses one chunk while Python maps the next)."""
+    (PostgreSQL parses one chunk while Python maps the next). What the lines raise is kept:
+    psycopg2 replaces it by a QueryCanceled error ("COPY from stdin failed")."""
 
     def __init__(self, lines: Iterator[str]) -> None:
         self._lines = lines
+        self.error: BaseException | None = None
 
     def read(self, size: int = 65536) -> str:
         chunk, length = [], 0
-        for line in self._lines:
-            chunk.append(line)
-            length += len(line)
-            if length >= size:
-                break
+        try:
+            for line in self._lines:
+                chunk.append(line)
+                length += len(line)
+                if length >= size:
+                    break
+        except BaseException as exc:
+            self.error = exc
+            raise
         return "".join(chunk)
+
+
+def _copy(cursor: Any, target: str, table: Table, lines: Iterator[str]) -> None:
+    """COPY ``lines`` into ``target`` (``table``'s columns). Raises what reading the lines
+    raised (a cancellation, the mapping child's failure), not psycopg2's stand-in for it."""
+    reader = _LineReader(lines)
+    try:
+        cursor.copy_expert(f"COPY {target} ({', '.join(table.names)}) FROM STDIN", reader, 65536)
+    except Exception:
+        if reader.error is not None:
+            raise reader.error from None
+        raise
 
 
 def _stage_sql(table: Table) -> str:
@@ -214,14 +232,13 @@ def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empt
         staged.before = {} if keep_before else None
         return
     lines = itertools.chain((first,), lines)
-    columns = ", ".join(table.names)
     if empty:
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+        _copy(cursor, table.name, table, lines)
         staged.stats.inserted = staged.rows
         staged.before = {} if keep_before and staged.few_changes() else None
         return
     cursor.execute(_stage_sql(table))
-    cursor.copy_expert(f"COPY stage_{table.name} ({columns}) FROM STDIN", _LineReader(lines), 65536)
+    _copy(cursor, f"stage_{table.name}", table, lines)
     if keep_before and staged.few_changes():
         cursor.execute(f"SELECT t.id, md5({canonical_sql(table, 't')}) FROM {table.name} t "
                        f"JOIN stage_{table.name} s ON s.id = t.id")
@@ -291,9 +308,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
     staged: dict[str, _Staged] = {}
     speculation: verification.EarlyScan | None = None
     try:
-        if not dry_run:  # replications wait for each other, from wherever they run
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (RUN_LOCK,))
+        if not dry_run:
+            _wait_for_other_runs(connection)
         plan = schema.inspect(connection)  # in the same transaction, under that lock
         if plan.problems:
             raise SchemaError([f"PostgreSQL schema is incompatible: {p}" for p in plan.problems])
@@ -327,12 +343,16 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         early = speculation.totals if speculation is not None else None
         try:
             outcome.verification = verification.verify(connection, _sent(staged, delete), early)
-            if not outcome.verified:
-                bookkeeping.forget(connection, outcome.verification)
         except Exception as exc:  # a cancellation is still reported as one by the runner
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UnverifiedCommit("the replication was committed, but its verification could "
                                    f"not run: {detail}") from exc
+        if not outcome.verified:
+            try:
+                bookkeeping.forget(connection, outcome.verification)
+            except Exception as exc:  # the differences found are still the run's result
+                logger.warning("could not drop the bookkeeping of the rows that differ ({}); the "
+                               "next run finds them again and retries", exc)
         return outcome
     except BaseException:
         with suppress(Exception):
@@ -340,6 +360,17 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         raise
     finally:
         connection.close()
+
+
+def _wait_for_other_runs(connection: Any) -> None:
+    """Take :data:`RUN_LOCK` for this transaction, waiting (and saying so) while another
+    replication, from wherever it runs, holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (RUN_LOCK,))
+        if not cursor.fetchone()[0]:
+            logger.info("another replication into this primary is running; waiting for it to "
+                        "finish (at most the statement timeout)")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (RUN_LOCK,))
 
 
 def _prepare(cursor: Any, plan: schema.SchemaPlan,

@@ -141,7 +141,9 @@ def decode(text: str) -> Any:
         return _jsonb_order(parsed) if type(parsed) in _NESTED else parsed
     except Unmappable:
         raise
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:  # Python's decoder recurses once per level
+        raise Unmappable("holds a JSON value nested too deeply to map") from None
+    except ValueError as exc:
         raise Unmappable(f"is not valid JSON ({exc})") from None
 
 

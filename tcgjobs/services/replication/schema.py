@@ -117,10 +117,10 @@ UNION ALL
 SELECT rulename FROM pg_rewrite WHERE ev_class = %(rel)s::regclass AND rulename <> '_RETURN'
 """
 _UNIQUE_ID_SQL = """
-SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
-                 ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-               WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indimmediate AND i.indnatts = 1
-                 AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = 'id')
+SELECT coalesce(bool_or(i.indimmediate), false), coalesce(bool_or(NOT i.indimmediate), false)
+FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnatts = 1
+  AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = 'id'
 """
 
 
@@ -202,6 +202,10 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
                                  "replication inserts would violate it")
     _find_row_hooks(cursor, regclass, plan)
     cursor.execute(_UNIQUE_ID_SQL, (regclass,))
-    if not cursor.fetchone()[0]:
-        plan.problems.append(f"{table.name}.id has no primary key or unique index (a deferrable "
-                             "one does not count: ON CONFLICT cannot use it), needed to upsert by id")
+    immediate, deferrable = cursor.fetchone()
+    if deferrable:
+        plan.problems.append(f"{table.name}.id has a DEFERRABLE unique key, which ON CONFLICT "
+                             "cannot use (replication upserts by id)")
+    elif not immediate:
+        plan.problems.append(f"{table.name}.id has no primary key or unique index "
+                             "(needed to upsert by id)")

@@ -281,6 +281,9 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
             digest = md5(text.encode("utf-8")).hexdigest()
         except (Unmappable, UnicodeEncodeError):
             text = line = None
+        except RecursionError:  # Python's JSON code recurses once per level
+            yield SourceRow(key, None, None, "holds a JSON value nested too deeply to map")
+            continue
         if text is None:  # ask the column-by-column mapping for the reason
             try:
                 values = mapper.values(raw)
