@@ -60,6 +60,13 @@ RETRYABLE_EXIT_CODES: frozenset[ExitCode] = frozenset(
 )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (database errors add DETAIL and HINT lines), or its
+    type's name when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class TcgjobsError(Exception):
     """Base of every error tcgjobs raises on purpose. Carries the exit code it maps to."""
 

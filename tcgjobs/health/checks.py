@@ -19,6 +19,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.db.state import LedgerView, RunStatus
+from tcgjobs.errors import first_line
 from tcgjobs.health.levels import Level, grade_above, grade_below
 from tcgjobs.health.store import CheckResult, StoredCheck
 from tcgjobs.jobstatus import job_status
@@ -176,7 +177,7 @@ def postgres(env: CheckEnv) -> Iterator[CheckResult]:
     try:
         connection = psycopg2.connect(**params)
     except psycopg2.Error as exc:
-        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        reason = redact(first_line(exc))
         yield CheckResult("postgres", Level.CRITICAL, f"{target} unreachable within "
                           f"{s.health_postgres_timeout}s: {reason}")
         return

@@ -71,7 +71,6 @@ def _details(outcome: Outcome) -> dict[str, Any]:
 def run(ctx: JobContext) -> JobResult:
     # Imported here: every CLI command imports this module, only this job needs them.
     import psycopg2
-    import psycopg2.errors
 
     from tcgjobs.services.replication import replicate
 
@@ -91,9 +90,7 @@ def run(ctx: JobContext) -> JobResult:
     except psycopg2.Error as exc:
         if ctx.cancel.cancelled:
             raise  # cancelled by us: the runner maps it to 124/143/130
-        if postgres.connection_lost(exc):
-            raise postgres.unavailable(exc, ctx.settings) from None
-        raise postgres.refused(exc, ctx.settings) from None
+        raise postgres.failure(exc, ctx.settings) from None
     metrics: dict[str, float | int] = {}
     for label, stats in outcome.stats.items():
         metrics.update(stats.metrics(label))

@@ -212,8 +212,7 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
         if ctx.cancel.cancelled:
             raise
         if isinstance(exc, psycopg2.Error):  # a lost connection, a statement timeout, ...
-            exc = (postgres.unavailable(exc, ctx.settings) if postgres.connection_lost(exc)
-                   else postgres.refused(exc, ctx.settings))
+            exc = postgres.failure(exc, ctx.settings)
         return [Finding("primary_parity", ERROR, 1, "the primary PostgreSQL cannot be checked",
                         [str(exc)])]
     findings = []

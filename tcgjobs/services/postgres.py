@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tcgjobs.config import Settings
-from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable
+from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable, TcgjobsError, first_line
 
 
 def connect_params(settings: Settings) -> dict[str, Any]:
@@ -115,15 +115,20 @@ def connection_lost(exc: Exception) -> bool:
     return code.startswith("08") or code in ("57P01", "57P02", "57P03")
 
 
+def failure(exc: Exception, settings: Settings) -> TcgjobsError:
+    """The error to report for a psycopg2 error that ended a run: :func:`unavailable` when the
+    connection is gone (69), else :func:`refused` (1)."""
+    return unavailable(exc, settings) if connection_lost(exc) else refused(exc, settings)
+
+
 def refused(exc: Exception, settings: Settings) -> JobFailed:
     """A JobFailed for a statement PostgreSQL refused (the transaction was rolled back), naming
     the SQLSTATE, without the password; a statement timeout names its setting."""
     code = getattr(exc, "pgcode", None) or "?"
-    first_line = _scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                        settings)
     hint = ""
     if code == "57014":
         hint = (f" (longer than TCGJOBS_POSTGRES_STATEMENT_TIMEOUT, "
                 f"{settings.postgres_statement_timeout} s)")
-    return JobFailed(f"PostgreSQL refused a statement{hint}: {first_line} (SQLSTATE {code}); "
-                     "the transaction was rolled back, nothing was changed")
+    reason = _scrub(first_line(exc), settings)
+    return JobFailed(f"PostgreSQL refused a statement{hint}: {reason} (SQLSTATE {code}); the "
+                     "transaction was rolled back, nothing was changed")

@@ -9,12 +9,12 @@
 3. Read SQLite in ONE read transaction (a consistent snapshot). A row whose fingerprint is
    unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
    of the raw values); every other row is mapped and streamed into COPY as it is read.
-4. COPY them straight into an empty table, else into a temporary staging table and merge with ``INSERT … ON CONFLICT (id) DO UPDATE …
-   WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
+4. COPY them straight into an empty table, else into a temporary staging table and merge with
+   ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
    move); delete rows only PostgreSQL has when asked to; update the bookkeeping; add the keys and
    index of the tables created in step 2; commit.
-5. Verify after commit (:mod:`.verification`), from the data itself: row counts and checksums of both sides (SQLite's
-   from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
+5. Verify after commit (:mod:`.verification`), from the data itself: row counts and checksums
+   of both sides (SQLite's from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
    read, a second connection already scans PostgreSQL and computes its checksums; the tables are
    locked against other writers from before that scan until the commit, so the committed state
    is that scan's state plus what this run changed. When the run changed few rows (at most a
@@ -41,7 +41,7 @@ from typing import Any
 from loguru import logger
 from peewee import SqliteDatabase
 
-from tcgjobs.errors import JobFailed, SchemaError
+from tcgjobs.errors import JobFailed, SchemaError, first_line
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
@@ -344,9 +344,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         try:
             outcome.verification = verification.verify(connection, _sent(staged, delete), early)
         except Exception as exc:  # a cancellation is still reported as one by the runner
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UnverifiedCommit("the replication was committed, but its verification could "
-                                   f"not run: {detail}") from exc
+                                   f"not run: {first_line(exc)}") from exc
         if not outcome.verified:
             try:
                 bookkeeping.forget(connection, outcome.verification)

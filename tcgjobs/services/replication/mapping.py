@@ -233,6 +233,11 @@ _ENCODE_ARRAY = json_encoder(separator=",")
 _ARRAY_KINDS = ("text[]", "evolves_from")
 
 
+def _encoder(column: Column) -> Callable[[Any], str]:
+    """The encoder of a column's canonical text (arrays print without spaces)."""
+    return _ENCODE_ARRAY if column.kind in _ARRAY_KINDS else _ENCODE_ROW
+
+
 class RowMapper:
     """Maps SQLite rows of one table (selected in :attr:`Table.names` order) to canonical values."""
 
@@ -272,8 +277,7 @@ class RowMapper:
 
 def canonical(table: Table, values: list[Any]) -> str:
     """The canonical text of a row of ``table`` from its canonical values (the module docstring)."""
-    parts = [str(v) if type(v) is Raw else (_ENCODE_ARRAY if v is not None and c.kind in _ARRAY_KINDS
-                                             else _ENCODE_ROW)(v)
+    parts = [str(v) if type(v) is Raw else _encoder(c)(v)
              for c, v in zip(table.columns, values, strict=True)]
     return "[" + ", ".join(parts) + "]"
 
@@ -332,7 +336,7 @@ def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tup
     and :func:`copy_line` print it. Raises Unmappable (the reason comes from :class:`RowMapper`)."""
     copy_field = _COPY_FIELD[column.kind]
     not_null = column.not_null
-    encode_value = _ENCODE_ARRAY if column.kind in _ARRAY_KINDS else _ENCODE_ROW
+    encode_value = _encoder(column)
     if column.kind == "text":
         def text_field(value: Any) -> tuple[str, str]:
             if type(value) is str and "\x00" not in value:

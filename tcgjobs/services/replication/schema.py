@@ -52,15 +52,13 @@ MEMO_DDL = f"""CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
 MEMO_KEY_DDL = f"ALTER TABLE {MEMO_TABLE} ADD PRIMARY KEY (table_name, id)"
 
 
-def _column_ddl(table: Table, name: str, references: bool = True) -> str:
+def _column_ddl(table: Table, name: str) -> str:
     for column in table.columns:
         if column.name == name:
             sql_type = {"text": "TEXT", "int": "INTEGER", "text[]": "TEXT[]",
                         "evolves_from": "TEXT[]", "jsonb": "JSONB", "date": "DATE",
                         "timestamp": "TIMESTAMP"}[column.kind]
             suffix = " PRIMARY KEY" if name == "id" else (" NOT NULL" if column.not_null else "")
-            if name == "set_id" and references:
-                suffix += " REFERENCES pokemon_card_sets(id)"
             return f"{name} {sql_type}{suffix}"
     return f"{name} {UNREPLICATED[table.name][name]}"
 
@@ -69,10 +67,10 @@ def _all_columns(table: Table) -> list[str]:
     return list(table.names) + list(UNREPLICATED[table.name])
 
 
-def create_table_ddl(table: Table, references: bool = True) -> str:
-    """The table as the platform creates it; without ``references``, without its foreign key
-    (:data:`FOREIGN_KEY_DDL` adds it)."""
-    columns = ", ".join(_column_ddl(table, name, references) for name in _all_columns(table))
+def create_table_ddl(table: Table) -> str:
+    """The table as the platform creates it, but for the cards' foreign key, which
+    :data:`FOREIGN_KEY_DDL` adds once the rows are in (``SchemaPlan.after_load``)."""
+    columns = ", ".join(_column_ddl(table, name) for name in _all_columns(table))
     return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns})"
 
 
@@ -168,7 +166,7 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
     regclass, relkind = _relation(cursor, table.name)
     if regclass is None:
         plan.missing_tables.add(table.name)
-        plan.ddl.append(create_table_ddl(table, references=False))
+        plan.ddl.append(create_table_ddl(table))
         return
     if relkind not in ("r", "p"):
         plan.problems.append(f"{table.name} exists but is not a table (relkind {relkind!r})")

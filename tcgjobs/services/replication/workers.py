@@ -18,8 +18,8 @@ import pickle
 import signal
 import struct
 import threading
-from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
