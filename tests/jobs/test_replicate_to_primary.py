@@ -256,6 +256,27 @@ def test_the_urls_own_options_are_kept_and_the_statement_timeout_is_applied(cli,
             connection.close()
 
 
+@pytest.mark.parametrize("style", ["url", "variables"])
+def test_sslmode_is_passed_to_libpq(cli, env, handcrafted, postgres_url, style):
+    """verify-full cannot succeed against this server (without SSL, or without a root certificate
+    to check its own), while the same server without sslmode accepts the run: the mode arrived."""
+    from psycopg2.extensions import parse_dsn
+
+    target = parse_dsn(postgres_url)
+    if style == "url":
+        env["TCGJOBS_POSTGRES_URL"] = postgres_url + "?sslmode=verify-full"
+    else:
+        set_env(env, POSTGRES_HOST=target["host"], POSTGRES_PORT=target.get("port", "5432"),
+                POSTGRES_USER=target["user"], POSTGRES_DB=target["dbname"],
+                POSTGRES_SSLMODE="verify-full")
+
+    completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == ExitCode.UNAVAILABLE, output
+    assert "SSL" in output or "certificate" in output
+
+
 def test_a_refused_login_exits_69_without_the_password(cli, env, handcrafted, postgres_url):
     env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "no_such_role_x:Sup3rS3cretPw@")
 

@@ -1,7 +1,10 @@
-"""The replication engine's COPY against a real PostgreSQL: what the rows raise is what the run
-reports (psycopg2 replaces it by a QueryCanceled error, which read as a statement timeout)."""
+"""The replication engine against a real PostgreSQL: one SQLite snapshot per run, and what the rows
+raise during COPY is what the run reports (psycopg2 replaces it by a QueryCanceled error, which
+read as a statement timeout)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import psycopg2
 import pytest
@@ -29,3 +32,48 @@ def test_what_the_rows_raise_during_copy_is_raised_not_psycopg2s_stand_in(postgr
         connection.rollback()
     finally:
         connection.close()
+
+
+def test_sets_and_cards_are_read_from_one_sqlite_snapshot(env, postgres_url, tmp_path):
+    """A writer commits a new set, its card and a renamed card after the sets were read and before
+    the cards are: the run replicates neither (one read transaction), and the next run does."""
+    import sqlite3
+    from pathlib import Path
+
+    from tcgjobs.db.cards import open_card_database
+    from tcgjobs.services import postgres
+    from tcgjobs.services.replication.engine import replicate
+    from tests.conftest import make_settings
+    from tests.support.replication import (a_card_row, a_set_row, execute, handcrafted_rows,
+                                           write_card_db)
+
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, *handcrafted_rows())
+    settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
+    calls = []
+
+    def check() -> None:  # the engine calls it before each table is read, among other times
+        calls.append(1)
+        if len(calls) == 3:  # the sets are read; the cards not yet
+            write_card_db(path, [a_set_row("late")], [a_card_row("late", "1"),
+                                                      a_card_row("swshp", "177a", name="Renamed")])
+
+    def run() -> Any:
+        db = open_card_database(path, readonly=True)
+        try:
+            return replicate(lambda: postgres.connect(settings), db, delete=False, dry_run=False,
+                             check=check)
+        finally:
+            db.close()
+
+    outcome = run()
+
+    assert len(calls) > 3 and outcome.verified
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM pokemon_cards WHERE set_id = 'late'"
+                                         ).fetchone() == (1,)  # the write did commit meanwhile
+    assert outcome.stats["cards"].skipped == {}  # no card of a set the run did not see
+    assert execute(postgres_url, "SELECT count(*) FROM pokemon_cards WHERE set_id = 'late'") == [(0,)]
+    assert execute(postgres_url, "SELECT name FROM pokemon_cards WHERE id = 'swshp-177a'") != [("Renamed",)]
+    again = run()
+    assert again.verified and again.stats["cards"].inserted == 1 and again.stats["cards"].updated == 1
+    assert execute(postgres_url, "SELECT name FROM pokemon_cards WHERE id = 'swshp-177a'") == [("Renamed",)]
