@@ -77,3 +77,54 @@ def test_sets_and_cards_are_read_from_one_sqlite_snapshot(env, postgres_url, tmp
     again = run()
     assert again.verified and again.stats["cards"].inserted == 1 and again.stats["cards"].updated == 1
     assert execute(postgres_url, "SELECT name FROM pokemon_cards WHERE id = 'swshp-177a'") == [("Renamed",)]
+
+
+def test_the_statements_a_run_sends_do_not_grow_with_its_rows(env, postgres_url):
+    """Bulk transfer: 300 cards or 900, a first run or one that changes every card, the same
+    statements (COPY and one merge per table; no round trip per row)."""
+    from pathlib import Path
+
+    from psycopg2.extensions import cursor as plain_cursor
+
+    from tcgjobs.db.cards import open_card_database
+    from tcgjobs.services import postgres
+    from tcgjobs.services.replication.engine import replicate
+    from tests.conftest import make_settings
+    from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
+
+    statements: list[str] = []
+
+    class Counting(plain_cursor):
+        def execute(self, query, vars=None):  # noqa: A002 - psycopg2's own name
+            statements.append(str(query))
+            return super().execute(query, vars)
+
+        def copy_expert(self, sql, file, size=8192):
+            statements.append(sql)
+            return super().copy_expert(sql, file, size)
+
+    settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
+
+    def connect():
+        connection = postgres.connect(settings)
+        connection.cursor_factory = Counting
+        return connection
+
+    def run(path: Path, cards: int, name: str) -> int:
+        write_card_db(path, [a_set_row("s")], [a_card_row("s", str(n), name=name) for n in range(cards)])
+        statements.clear()
+        db = open_card_database(path, readonly=True)
+        try:
+            assert replicate(connect, db, delete=False, dry_run=False, check=lambda: None).verified
+        finally:
+            db.close()
+        return len(statements)
+
+    counts = {}
+    for cards in (300, 900):
+        execute(postgres_url, "DROP TABLE IF EXISTS pokemon_cards, pokemon_card_sets, users, "
+                              "tcgjobs_replication_rows")
+        path = Path(env["DATABASE_PATH"]).with_name(f"cards-{cards}.sqlite3")
+        counts[cards] = (run(path, cards, "First"), run(path, cards, "Second"))
+    assert counts[300] == counts[900], counts
+    assert any(s.startswith("COPY stage_pokemon_cards") for s in statements)  # the last run's
