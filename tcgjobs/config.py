@@ -20,7 +20,7 @@ from typing import Any
 
 from tcgjobs import parsers as p
 from tcgjobs.errors import ConfigError
-from tcgjobs.health.levels import parse_optional_instant
+from tcgjobs.times import parse_optional_instant
 from tcgjobs.registry import Job, all_jobs
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"

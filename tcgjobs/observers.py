@@ -15,10 +15,11 @@ from loguru import logger
 from tcgjobs.config import Settings
 from tcgjobs.db.state import FAILURE_STATUSES, LedgerView, RunStatus, open_view
 from tcgjobs.errors import ExitCode
-from tcgjobs.health.levels import Level, human_duration
+from tcgjobs.levels import Level
+from tcgjobs.times import human_duration
 from tcgjobs.registry import Job, all_jobs
 from tcgjobs.runner import RunObserver, RunOutcome
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
     from tcgjobs.health.store import StoredCheck

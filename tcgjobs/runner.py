@@ -31,7 +31,8 @@ from tcgjobs.errors import (Cancelled, DependencyNotMet, ExitCode, JobDisabled, 
 from tcgjobs.logging import redact
 from tcgjobs.registry import Job, JobResult, get_job
 from tcgjobs.reporting import NullReporter, Reporter
-from tcgjobs.schedule import previous_due, utcnow
+from tcgjobs.schedule import previous_due
+from tcgjobs.times import utcnow
 from tcgjobs.services.locks import hold, lock_dir_for
 
 TRIGGERS = ("manual", "schedule")

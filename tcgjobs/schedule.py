@@ -14,10 +14,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def next_due(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first scheduled time strictly after ``after``."""
     from croniter import croniter

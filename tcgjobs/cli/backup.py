@@ -17,7 +17,7 @@ from tcgjobs.cli.output import print_table
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
 from tcgjobs.registry import get_job
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 from tcgjobs.services import backups as b
 from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for

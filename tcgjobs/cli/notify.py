@@ -14,9 +14,9 @@ import typer
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, when
 from tcgjobs.errors import ConfigError, ExitCode, UsageError
-from tcgjobs.health.levels import parse_until
+from tcgjobs.times import parse_until
 from tcgjobs.health.store import open_state
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 from tcgjobs.services.alerting import AlertBook
 from tcgjobs.services.slack import Alert, SlackNotifier
 

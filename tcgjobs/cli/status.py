@@ -16,7 +16,8 @@ from tcgjobs.health.store import HealthStore, StoredCheck, has_table
 from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
-from tcgjobs.schedule import describe, next_due, utcnow
+from tcgjobs.schedule import describe, next_due
+from tcgjobs.times import utcnow
 from tcgjobs.services.alerting import AlertBook, Silence
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -8,6 +8,7 @@ never a new empty database (the original silently fell back to an in-memory one)
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,23 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def integrity_problems(connection: sqlite3.Connection, *, quick: bool = False,
+                       limit: int = 10) -> list[str]:
+    """``PRAGMA integrity_check`` (or the cheaper ``quick_check``) messages, at most ``limit``;
+    empty when the database is sound. Damage so bad that the check itself gives up is one
+    problem, SQLite's message. Any other error (interrupted by a cancelled run, a lock, a full
+    disk) is raised as is: it says nothing about the file, so it is never reported as damage."""
+    pragma = "quick_check" if quick else "integrity_check"
+    try:
+        rows = [row[0] for row in connection.execute(f"PRAGMA {pragma}({int(limit)})")]
+    except sqlite3.DatabaseError as exc:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+            return [str(exc)]
+        raise
+    return [] if rows == ["ok"] else [str(row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from peewee import BooleanField, FloatField, IntegerField, Model, SqliteDatabase, TextField
 
+from tcgjobs.times import from_text, to_text
 from tcgjobs.db.sqlite import (Migration, check_schema, ensure_writable_parent, migrate,
                                open_sqlite, pid_alive, statements)
 
@@ -102,20 +103,6 @@ STATE_MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LABEL = "state database"
-
-
-def to_text(moment: datetime | None) -> str | None:
-    """UTC ISO-8601 with microseconds: fixed width, so text order is time order."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_text(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _RunModel(Model):

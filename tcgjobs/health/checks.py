@@ -18,9 +18,10 @@ from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
+from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.db.state import LedgerView, RunStatus
 from tcgjobs.errors import first_line
-from tcgjobs.health.levels import Level, grade_above, grade_below
+from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.health.store import CheckResult, StoredCheck
 from tcgjobs.jobstatus import job_status
 from tcgjobs.logging import redact
@@ -60,12 +61,12 @@ def card_database(env: CheckEnv) -> Iterator[CheckResult]:
 
 def _quick_check(db: SqliteDatabase) -> CheckResult:
     try:
-        rows = [row[0] for row in db.execute_sql("PRAGMA quick_check(5)").fetchall()]
+        problems = integrity_problems(db.connection(), quick=True, limit=5)
     except Exception as exc:
         return CheckResult("quick-check", Level.CRITICAL, f"PRAGMA quick_check failed: {exc}")
-    if rows == ["ok"]:
+    if not problems:
         return CheckResult("quick-check", Level.OK, "PRAGMA quick_check: ok")
-    return CheckResult("quick-check", Level.CRITICAL, "PRAGMA quick_check: " + "; ".join(map(str, rows)))
+    return CheckResult("quick-check", Level.CRITICAL, "PRAGMA quick_check: " + "; ".join(problems))
 
 
 def _card_counts(env: CheckEnv, db: SqliteDatabase) -> CheckResult:

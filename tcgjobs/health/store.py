@@ -16,8 +16,9 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from tcgjobs.db.sqlite import ensure_writable_parent, migrate, open_sqlite
-from tcgjobs.db.state import LABEL, STATE_MIGRATIONS, from_text, to_text
-from tcgjobs.health.levels import Level
+from tcgjobs.db.state import LABEL, STATE_MIGRATIONS
+from tcgjobs.times import from_text, to_text
+from tcgjobs.levels import Level
 
 
 @dataclass

@@ -20,20 +20,17 @@ after ``PRAGMA quick_check`` passes (a damaged file fails the run untouched):
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import peewee
 from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
-from tcgjobs.db.sqlite import database_bytes
+from tcgjobs.db.sqlite import database_bytes, integrity_problems
 from tcgjobs.registry import JobOption, JobResult, Resource, get_job, job
 
 if TYPE_CHECKING:
@@ -81,16 +78,6 @@ def _leftovers(ctx: JobContext) -> list[Leftover]:
     return find_leftovers([ctx.settings.backup_dir, ctx.settings.temp_dir], older_than)
 
 
-def _quick_check(db: SqliteDatabase) -> str | None:
-    """None when ``PRAGMA quick_check`` passes, else what it (or SQLite) said. Maintenance on a
-    damaged file could spread the damage, and a success would hide it."""
-    try:
-        rows = [row[0] for row in db.execute_sql("PRAGMA quick_check(5)").fetchall()]
-    except (sqlite3.DatabaseError, peewee.DatabaseError) as exc:
-        return str(exc)
-    return None if rows == ["ok"] else "; ".join(rows)
-
-
 def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
     """``(busy, wal_pages, checkpointed_pages)`` of a TRUNCATE checkpoint."""
     return tuple(db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
@@ -116,7 +103,8 @@ def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
 def run(ctx: JobContext) -> JobResult:
     path = ctx.settings.database_path
     db = ctx.card_db(readonly=ctx.dry_run)
-    damage = _quick_check(db)
+    # Maintenance on a damaged file could spread the damage, and a success would hide it.
+    damage = "; ".join(integrity_problems(db.connection(), quick=True, limit=5))
     if damage:
         return JobResult.failed(f"PRAGMA quick_check found damage, so nothing was changed: {damage} "
                                 "(run validate-data-integrity; restore from a backup if confirmed)")

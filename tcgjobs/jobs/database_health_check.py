@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from tcgjobs.context import JobContext
-from tcgjobs.health.levels import Level
+from tcgjobs.levels import Level
 from tcgjobs.registry import JobResult, job
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
     from tcgjobs.health.store import CheckResult

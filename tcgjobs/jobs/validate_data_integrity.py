@@ -26,6 +26,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
+from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.errors import ConfigError
 from tcgjobs.registry import JobOption, JobResult, job
 
@@ -94,8 +95,7 @@ def _guarded(check: Check, c: CheckContext) -> list[Finding]:
 
 
 def check_integrity(c: CheckContext) -> list[Finding]:
-    rows = [row[0] for row in c.rows("PRAGMA integrity_check")]
-    problems = [] if rows == ["ok"] else rows
+    problems = integrity_problems(c.db.connection(), limit=100)
     return [Finding("integrity_check", ERROR, len(problems), "PRAGMA integrity_check problems",
                     problems[: c.limit])]
 

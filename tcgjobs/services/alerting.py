@@ -25,8 +25,9 @@ from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
-from tcgjobs.db.state import from_text, to_text
-from tcgjobs.health.levels import Level, human_duration
+from tcgjobs.times import from_text, to_text
+from tcgjobs.levels import Level
+from tcgjobs.times import human_duration
 from tcgjobs.services.slack import Alert, Delivery, SlackNotifier, severity_at_least
 
 EVENT_RETENTION = timedelta(days=30)

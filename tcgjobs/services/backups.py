@@ -37,6 +37,7 @@ from typing import IO, Any
 from tcgjobs.db.sqlite import pid_alive
 from tcgjobs.services.compression import CHUNK
 from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
+from tcgjobs.times import from_untrusted
 
 PREFIX = "pokemon-data-"
 SAFETY_PREFIX = "pre-restore-"
@@ -161,16 +162,6 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _status(size: int, manifest: dict[str, Any] | None,
             sidecar_sum: str | None) -> tuple[str, datetime | None, str | None]:
     """``(status, verified_at, reason)`` from the recorded facts, without reading the backup."""
@@ -178,7 +169,7 @@ def _status(size: int, manifest: dict[str, Any] | None,
         return "unverified", None, None
     verification = manifest.get("verification") or {}
     recorded = verification.get("status")
-    verified_at = _parse_time(verification.get("verified_at"))
+    verified_at = from_untrusted(verification.get("verified_at"))
     if recorded == "corrupt":
         return "corrupt", verified_at, verification.get("reason") or "verification failed"
     if recorded != "verified":

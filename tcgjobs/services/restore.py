@@ -23,6 +23,7 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs.config import Settings
+from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.errors import JobFailed, ProblemsFound
 from tcgjobs.services import backups as b
 from tcgjobs.services import compression as c
@@ -71,7 +72,7 @@ def _safety_snapshot(target: Path, settings: Settings) -> Path:
 
 
 def _check_target(conn: sqlite3.Connection, expected: dict[str, int], target: Path) -> None:
-    problems = v.integrity_problems(conn)
+    problems = integrity_problems(conn)
     if problems:
         raise JobFailed(f"{target} failed integrity_check after the restore: {'; '.join(problems[:3])}")
     counts = v.row_counts(conn)

@@ -28,7 +28,7 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs import __version__
-from tcgjobs.db.sqlite import database_bytes
+from tcgjobs.db.sqlite import integrity_problems, database_bytes
 from tcgjobs.errors import JobFailed
 from tcgjobs.services import backups as b
 from tcgjobs.services import compression as c
@@ -93,7 +93,7 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
     try:
         source.backup(dest, pages=-1)
         dest.execute("PRAGMA journal_mode=DELETE")
-        problems = v.integrity_problems(dest)
+        problems = integrity_problems(dest)
         counts = v.row_counts(dest) if not problems else {}
     finally:
         dest.close()

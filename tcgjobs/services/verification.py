@@ -29,6 +29,7 @@ from tcgjobs.services.backups import (
 )
 from tcgjobs.services.compression import HashingReader, copy_stream, decompressor
 from tcgjobs.services.tempfiles import temp_path
+from tcgjobs.db.sqlite import integrity_problems
 
 
 def open_snapshot(path: Path) -> sqlite3.Connection:
@@ -41,18 +42,6 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-
-
-def integrity_problems(conn: sqlite3.Connection, limit: int = 10) -> list[str]:
-    """``PRAGMA integrity_check`` messages; empty when the database is sound."""
-    try:
-        rows = [row[0] for row in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
-    except sqlite3.DatabaseError as exc:  # damage bad enough that the check itself gives up
-        name = getattr(exc, "sqlite_errorname", "")
-        if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
-            return [str(exc)]
-        raise
-    return [] if rows == ["ok"] else rows
 
 
 class Unverifiable(Exception):

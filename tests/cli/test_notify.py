@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.health.levels import parse_instant
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import parse_instant
+from tcgjobs.times import utcnow
 from tests.conftest import invoke
 from tests.health.support import free_port
 

@@ -89,7 +89,7 @@ def test_a_job_that_missed_its_schedule_is_late_and_fails_the_probe(cli, card_db
     import sqlite3
     from datetime import timedelta
 
-    from tcgjobs.schedule import utcnow
+    from tcgjobs.times import utcnow
 
     assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
     # The deployment (state database) has existed for two days; backup-database never ran.

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tcgjobs.health.levels import (Level, grade_above, grade_below, human_duration, parse_instant,
-                                   parse_until)
+from tcgjobs.levels import Level, grade_above, grade_below
+from tcgjobs.times import human_duration, parse_instant, parse_until
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tcgjobs.db.sqlite import schema_version
 from tcgjobs.db.state import STATE_MIGRATIONS, Ledger
-from tcgjobs.health.levels import Level
+from tcgjobs.levels import Level
 from tcgjobs.health.store import CheckResult, HealthStore, open_state
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

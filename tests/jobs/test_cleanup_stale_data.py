@@ -15,7 +15,7 @@ import pytest
 
 from tcgjobs.db.state import Ledger, RunStatus
 from tcgjobs.runner import stale_after
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 from tcgjobs.services.tempfiles import TEMP_PREFIX
 from tests.conftest import invoke, make_settings
 from tests.support import bigdb

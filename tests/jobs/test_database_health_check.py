@@ -16,7 +16,7 @@ import pytest
 
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.db.state import Ledger, RunStatus, open_view
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import utcnow
 from tcgjobs.services.backups import backup_name, list_backups, sidecars
 from tests.conftest import invoke, popen_tcgjobs
 from tests.health.support import (StallingServer, backdate_state, delete_cards, fill_cards, free_port,

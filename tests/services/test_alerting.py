@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.db.state import to_text
-from tcgjobs.schedule import utcnow
+from tcgjobs.times import to_text
+from tcgjobs.times import utcnow
 from tests.conftest import invoke
 from tests.health.support import healthy_setup, run_health, state_rows
 
