@@ -13,7 +13,7 @@ from peewee import SqliteDatabase
 from tcgjobs.cancel import CancelScope
 from tcgjobs.config import JobConfig, Settings
 from tcgjobs.db.cards import open_card_database
-from tcgjobs.db.state import Ledger, LedgerView
+from tcgjobs.db.state import Ledger, StateView
 from tcgjobs.registry import Job
 from tcgjobs.reporting import NullReporter, Reporter
 
@@ -31,7 +31,7 @@ class JobContext:
     trigger: str
     started_at: datetime
     cancel: CancelScope
-    history: LedgerView
+    history: StateView
     reporter: Reporter = field(default_factory=NullReporter)
     _ledger: Ledger | None = None
     _resources: ExitStack = field(default_factory=ExitStack)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tcgjobs.config import Settings
-from tcgjobs.db.state import LedgerView, RunRecord, RunStatus
+from tcgjobs.db.state import RunRecord, RunStatus, StateView
 from tcgjobs.registry import Job
 from tcgjobs.schedule import describe, late_since, next_due
 
@@ -59,7 +59,7 @@ class JobStatus:
         }
 
 
-def job_status(job: Job, settings: Settings, view: LedgerView, now: datetime) -> JobStatus:
+def job_status(job: Job, settings: Settings, view: StateView, now: datetime) -> JobStatus:
     config = settings.job(job)
     runs = [r for r in view.runs(job.name, limit=50) if not r.dry_run]
     last = runs[0] if runs else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs.config import Settings
-from tcgjobs.db.state import FAILURE_STATUSES, LedgerView, RunStatus, open_view
+from tcgjobs.db.state import FAILURE_STATUSES, RunStatus, StateView, open_view
 from tcgjobs.errors import ExitCode
 from tcgjobs.levels import Level
 from tcgjobs.times import human_duration
@@ -79,7 +79,7 @@ class JobAlerts:
     def on_start(self, job: Job, run_id: str, trigger: str) -> None:
         return None
 
-    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
         from tcgjobs.health.store import open_state
         from tcgjobs.services.alerting import AlertBook, Observation, deliver
 
@@ -118,10 +118,10 @@ def backup_listing(settings: Settings) -> list[Any] | None:
     return list_backups(settings.backup_dir)
 
 
-def _recorded_checks(history: LedgerView) -> dict[str, StoredCheck]:
+def _recorded_checks(history: StateView) -> dict[str, StoredCheck]:
     from tcgjobs.health.store import HealthStore
 
-    return HealthStore(history.db).current() if history.db is not None else {}
+    return HealthStore(history.state.db).current() if history.state is not None else {}
 
 
 class RunMetrics:
@@ -133,7 +133,7 @@ class RunMetrics:
     def on_start(self, job: Job, run_id: str, trigger: str) -> None:
         return None
 
-    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
         from tcgjobs.services import metrics
 
         checks = _recorded_checks(history)
@@ -163,8 +163,7 @@ class Pings:
             run = view.get(run_id)
             return bool(run and run.dry_run)
         finally:
-            if view.db is not None:
-                view.db.close()
+            view.close()
 
     def on_start(self, job: Job, run_id: str, trigger: str) -> None:
         from tcgjobs.services.pings import ping
@@ -172,7 +171,7 @@ class Pings:
         if not self._is_dry_run(run_id):
             ping(self.settings.ping_url, job.name, "start", run_id, timeout=self.settings.ping_timeout)
 
-    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
         from tcgjobs.services.pings import ping
 
         if outcome.dry_run:

@@ -25,7 +25,7 @@ from tcgjobs import __version__
 from tcgjobs.cancel import CancelScope, deadline, signals_cancel
 from tcgjobs.config import Settings
 from tcgjobs.context import JobContext
-from tcgjobs.db.state import Ledger, LedgerView, RunStatus
+from tcgjobs.db.state import Ledger, RunStatus, StateView
 from tcgjobs.errors import (Cancelled, DependencyNotMet, ExitCode, JobDisabled, NotImplementedYet,
                             Skipped, TcgjobsError)
 from tcgjobs.logging import redact
@@ -87,10 +87,10 @@ class RunObserver(Protocol):
 
     def on_start(self, job: Job, run_id: str, trigger: str) -> None: ...
 
-    def on_finish(self, outcome: RunOutcome, history: LedgerView) -> None: ...
+    def on_finish(self, outcome: RunOutcome, history: StateView) -> None: ...
 
 
-def unmet_dependencies(job: Job, settings: Settings, history: LedgerView, now: datetime) -> list[str]:
+def unmet_dependencies(job: Job, settings: Settings, history: StateView, now: datetime) -> list[str]:
     """One reason per dependency that has not succeeded since its own most recent scheduled time.
 
     A disabled dependency is not waited for.
@@ -122,7 +122,7 @@ def _heartbeat(ledger: Ledger, run_id: str, interval: float) -> Iterator[None]:
                 except Exception as exc:  # a missed beat is not worth failing the job for
                     logger.warning("heartbeat not recorded: {}", exc)
         finally:
-            ledger.db.close()  # this thread's own connection
+            ledger.state.close()  # this thread's own connection (peewee connects per thread)
 
     thread = threading.Thread(target=beat, name="tcgjobs-heartbeat", daemon=True)
     thread.start()

@@ -244,3 +244,18 @@ def test_consecutive_failures_are_counted_until_a_success(temp_job):
 def test_the_state_database_is_created_beside_the_card_database(temp_job, env):
     run(temp_job("t-ok", lambda ctx: JobResult()))
     assert (Path(env["DATABASE_PATH"]).parent / "tcgjobs-state.sqlite3").exists()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_heartbeat_refreshes_the_running_row_and_its_thread_ends_cleanly(temp_job):
+    beats = []
+
+    def slow(ctx):
+        time.sleep(1.3)
+        beats.append(ctx.history.get(ctx.run_id).heartbeat_at)
+        return JobResult()
+
+    job = temp_job("t-slow", slow)
+    outcome = run(job, settings=make_settings().with_overrides(heartbeat_seconds=0.5))
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert beats[0] > outcome.started_at

@@ -10,7 +10,7 @@ import typer
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
-from tcgjobs.db.state import LedgerView, open_view
+from tcgjobs.db.state import StateView, open_view
 from tcgjobs.errors import ExitCode, UsageError
 from tcgjobs.health.store import HealthStore, StoredCheck, has_table
 from tcgjobs.jobstatus import job_status
@@ -24,21 +24,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JobArgument = Annotated[Optional[str], typer.Argument(help="One job (default: all).")]  # noqa: UP007
 
 
-def _view(settings: Settings) -> LedgerView:
+def _view(settings: Settings) -> StateView:
     with common.errors_exit():
         return open_view(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
                          stale_after=stale_after(settings))
 
 
-def _health(view: LedgerView) -> list[StoredCheck]:
-    return list(HealthStore(view.db).current().values()) if view.db is not None else []
+def _health(view: StateView) -> list[StoredCheck]:
+    return list(HealthStore(view.state.db).current().values()) if view.state is not None else []
 
 
-def _silences(view: LedgerView, settings: Settings, now: datetime) -> list[Silence]:
+def _silences(view: StateView, settings: Settings, now: datetime) -> list[Silence]:
     """Active silences: ``notify silence`` ones and TCGJOBS_SILENCE_UNTIL, ending soonest first."""
     found = []
-    if view.db is not None and has_table(view.db, "silences"):
-        found = AlertBook(view.db, settings).silences(now=now)
+    if view.state is not None and has_table(view.state.db, "silences"):
+        found = AlertBook(view.state.db, settings).silences(now=now)
     if settings.silence_until is not None and now < settings.silence_until:
         found.append(Silence(None, now, settings.silence_until, "TCGJOBS_SILENCE_UNTIL", now, None))
     return sorted(found, key=lambda silence: silence.until)

@@ -19,7 +19,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
-from tcgjobs.db.state import LedgerView, RunStatus
+from tcgjobs.db.state import RunStatus, StateView
 from tcgjobs.errors import first_line
 from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.health.store import CheckResult, StoredCheck
@@ -38,7 +38,7 @@ class CheckEnv:
     settings: Settings
     now: datetime
     open_card_db: Callable[[], SqliteDatabase]
-    history: LedgerView
+    history: StateView
     previous: Mapping[str, StoredCheck]
     on_cancel: Callable[[Callable[[], None]], None] = lambda callback: None
 

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from tcgjobs.db.state import LedgerView, RunRecord, RunStatus
+from tcgjobs.db.state import RunRecord, RunStatus, StateView
 from tcgjobs.health.store import StoredCheck
 
 TEXTFILE_NAME = "tcgjobs.prom"
@@ -122,7 +122,7 @@ def _backups(registry: CollectorRegistry, backups: list[Any] | None) -> None:
           registry=registry).set(sum(b.size_bytes for b in backups))
 
 
-def last_real_run(view: LedgerView, job: str) -> RunRecord | None:
+def last_real_run(view: StateView, job: str) -> RunRecord | None:
     """The newest run that was not a dry run."""
     for run in view.runs(job, limit=20):
         if not run.dry_run and run.status is not RunStatus.DRY_RUN:
@@ -130,7 +130,7 @@ def last_real_run(view: LedgerView, job: str) -> RunRecord | None:
     return None
 
 
-def full_registry(view: LedgerView, jobs: Iterable[str], now: datetime,
+def full_registry(view: StateView, jobs: Iterable[str], now: datetime,
                   checks: dict[str, StoredCheck], backups: list[Any] | None) -> CollectorRegistry:
     """Every metric, from the ledger, the recorded health checks and the backup listing."""
     registry = CollectorRegistry()

@@ -328,9 +328,8 @@ def _wait_for_running_row(env: dict[str, str], job: str, deadline: float = 20) -
     while time.monotonic() < until:
         if state_path(env).exists():
             view = open_view(state_path(env), busy_timeout_ms=1000, stale_after=timedelta(minutes=1))
-            running = view.runs(job, statuses=[RunStatus.RUNNING]) if view.db else []
-            if view.db:
-                view.db.close()
+            running = view.runs(job, statuses=[RunStatus.RUNNING])
+            view.close()
             if running:
                 return
         time.sleep(0.05)

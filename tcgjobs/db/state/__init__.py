@@ -1,0 +1,22 @@
+"""The state database (``tcgjobs-state.sqlite3``): the run ledger, health checks and alert state.
+
+Everything that touches the file goes through this package, and callers import from here:
+
+* :func:`open_state` opens it for writing (creating and migrating it); :func:`open_view` opens it
+  read-only (:class:`StateView`), a missing file reading empty.
+* :class:`Ledger` writes ``runs``: only the runner makes one, and a job that needs run history
+  reads it through the view in its context.
+
+Inside: ``schema`` (migrations and peewee models), ``records`` (what is read, as dataclasses),
+``database`` (opening, the view), ``ledger``.
+"""
+
+from tcgjobs.db.state.database import StateView, open_state, open_view
+from tcgjobs.db.state.ledger import Ledger
+from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus
+from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase
+
+__all__ = [
+    "FAILURE_STATUSES", "LABEL", "STATE_MIGRATIONS", "Ledger", "RunRecord", "RunStatus", "StateDatabase",
+    "StateView", "open_state", "open_view",
+]

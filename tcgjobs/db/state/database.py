@@ -1,0 +1,127 @@
+"""Opening the state database: :func:`open_state` for writers, :func:`open_view` for readers.
+
+Both check the schema version (a file newer than this code is refused); only :func:`open_state`
+creates the file and migrates it. A view works on whatever an earlier tcgjobs left: a missing file
+reads as no runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tcgjobs.db.sqlite import check_schema, ensure_writable_parent, migrate, open_sqlite
+from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus
+from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase, values
+from tcgjobs.times import from_text
+
+def open_state(path: Path, *, busy_timeout_ms: int) -> StateDatabase:
+    """A writable connection to the state database at ``path``, created and migrated if needed.
+
+    Raises ConfigError when it cannot be opened, SchemaError when it is newer than this code.
+    """
+    ensure_writable_parent(path, create=True)
+    db = open_sqlite(path, busy_timeout_ms=busy_timeout_ms)
+    try:
+        migrate(db, STATE_MIGRATIONS, f"{LABEL} {path}")
+    except BaseException:
+        db.close()
+        raise
+    return StateDatabase(db)
+
+
+def open_view(path: Path, *, busy_timeout_ms: int, stale_after: timedelta) -> StateView:
+    """A read-only view of the state database at ``path``; empty when the file does not exist yet.
+
+    Raises ConfigError when it cannot be opened, SchemaError when it is newer than this code.
+    """
+    if not path.exists():
+        return StateView(None, stale_after)
+    db = open_sqlite(path, readonly=True, busy_timeout_ms=busy_timeout_ms)
+    try:
+        version = check_schema(db, STATE_MIGRATIONS, f"{LABEL} {path}")
+    except BaseException:
+        db.close()
+        raise
+    if version == 0:  # created, never migrated: nothing recorded yet
+        db.close()
+        return StateView(None, stale_after)
+    return StateView(StateDatabase(db), stale_after, version)
+
+
+class StateView:
+    """Reads the state database: the run ledger.
+
+    Jobs get one through their context (``ctx.history``) and never write the ledger. ``state`` is
+    None for a file that does not exist yet; ``version`` is the file's schema version.
+    """
+
+    def __init__(self, state: StateDatabase | None, stale_after: timedelta,
+                 version: int = STATE_MIGRATIONS[-1].version) -> None:
+        self.state = state
+        self.stale_after = stale_after
+        self.version = version
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
+
+    def created_at(self) -> datetime | None:
+        """When the state database was created: when tcgjobs started tracking runs here."""
+        if self.state is None:
+            return None
+        table = self.state.meta
+        row = table.select(table.value).where(table.key == "created_at").first()
+        return from_text(row.value) if row else None
+
+    def runs(self, job: str | None = None, limit: int | None = 20,
+             statuses: Iterable[RunStatus] | None = None) -> list[RunRecord]:
+        """Newest first."""
+        if self.state is None:
+            return []
+        table = self.state.runs
+        query = table.select().order_by(table.started_at.desc())
+        if job is not None:
+            query = query.where(table.job == job)
+        if statuses is not None:
+            query = query.where(table.status.in_(list(statuses)))
+        if limit is not None:
+            query = query.limit(limit)
+        return [RunRecord(**values(row)) for row in query]
+
+    def get(self, run_id: str) -> RunRecord | None:
+        if self.state is None:
+            return None
+        table = self.state.runs
+        row = table.get_or_none(table.run_id == run_id)
+        return RunRecord(**values(row)) if row else None
+
+    def last_run(self, job: str) -> RunRecord | None:
+        runs = self.runs(job, limit=1)
+        return runs[0] if runs else None
+
+    def last_success(self, job: str, since: datetime | None = None) -> RunRecord | None:
+        """The newest succeeded (never dry-run) run, optionally started at or after ``since``."""
+        if self.state is None:
+            return None
+        table = self.state.runs
+        query = (table.select().where((table.job == job) & (table.status == RunStatus.SUCCEEDED))
+                 .order_by(table.started_at.desc()).limit(1))
+        if since is not None:
+            query = query.where(table.started_at >= since)
+        row = query.first()
+        return RunRecord(**values(row)) if row else None
+
+    def consecutive_failures(self, job: str, now: datetime) -> int:
+        """Failures since the last success, newest first; dry runs and skips don't count."""
+        count = 0
+        for run in self.runs(job, limit=200):
+            if run.dry_run or run.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
+                continue
+            status = run.effective_status(now, self.stale_after)
+            if status in FAILURE_STATUSES:
+                count += 1
+            elif status is RunStatus.SUCCEEDED:
+                break
+        return count

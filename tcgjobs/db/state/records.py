@@ -1,0 +1,73 @@
+"""What the state database holds, as read: the runs of the ledger.
+
+Plain frozen dataclasses with named fields, detached from the connection they were read on.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from tcgjobs.db.sqlite import pid_alive
+from tcgjobs.times import to_text
+
+
+class RunStatus(str, Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry-run"
+    ABANDONED = "abandoned"
+
+
+#: Outcomes that count as a failure of the job (consecutive-failure counts, alerts).
+FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.INTERRUPTED,
+                              RunStatus.ABANDONED})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One ledger row, as read."""
+
+    run_id: str
+    job: str
+    trigger: str
+    dry_run: bool
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime | None
+    deadline_at: datetime | None
+    finished_at: datetime | None
+    status: RunStatus
+    exit_code: int | None
+    duration_s: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    version: str | None = None
+
+    def effective_status(self, now: datetime, stale_after: timedelta) -> RunStatus:
+        """``abandoned`` for a running row whose process is gone or whose heartbeat is stale."""
+        if self.status is not RunStatus.RUNNING:
+            return self.status
+        beat = self.heartbeat_at or self.started_at
+        if now - beat > stale_after:
+            return RunStatus.ABANDONED
+        if self.host == socket.gethostname() and not pid_alive(self.pid):
+            return RunStatus.ABANDONED
+        return RunStatus.RUNNING
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "job": self.job, "trigger": self.trigger, "dry_run": self.dry_run,
+            "host": self.host, "pid": self.pid, "started_at": to_text(self.started_at),
+            "heartbeat_at": to_text(self.heartbeat_at), "finished_at": to_text(self.finished_at),
+            "status": self.status.value, "exit_code": self.exit_code, "duration_s": self.duration_s,
+            "metrics": self.metrics, "error": self.error, "version": self.version,
+        }

@@ -1,0 +1,224 @@
+"""The state database: files written by earlier versions, the models, the view and the ledger."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tcgjobs.db.sqlite import schema_version
+from tcgjobs.db.state import STATE_MIGRATIONS, Ledger, RunStatus, open_state, open_view
+from tcgjobs.db.state.schema import MODELS
+from tcgjobs.errors import SchemaError
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+STALE = timedelta(minutes=1)
+
+# The DDL of state migrations 1 and 2 exactly as released: they stand for files already on disk,
+# so they are copies on purpose and must never be edited.
+RELEASED_V1 = [
+    """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            job TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            dry_run INTEGER NOT NULL DEFAULT 0,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT,
+            deadline_at TEXT,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            exit_code INTEGER,
+            duration_s REAL,
+            metrics TEXT,
+            error TEXT,
+            version TEXT)""",
+    "CREATE INDEX idx_runs_job_started ON runs(job, started_at)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
+]
+RELEASED_V2 = [
+    """CREATE TABLE health_checks (
+            name TEXT PRIMARY KEY,
+            level TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            value REAL,
+            data TEXT,
+            checked_at TEXT NOT NULL,
+            level_since TEXT NOT NULL,
+            run_id TEXT)""",
+    """CREATE TABLE alert_state (
+            key TEXT PRIMARY KEY,
+            level TEXT NOT NULL,
+            detail TEXT,
+            bad_since TEXT,
+            observed_at TEXT NOT NULL,
+            notified_level TEXT NOT NULL DEFAULT 'ok',
+            notified_at TEXT)""",
+    """CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL,
+            at TEXT NOT NULL,
+            from_level TEXT NOT NULL,
+            to_level TEXT NOT NULL,
+            detail TEXT,
+            silenced INTEGER NOT NULL DEFAULT 0,
+            summarized INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX idx_alert_events_pending ON alert_events(silenced, summarized)",
+    """CREATE TABLE silences (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            starts_at TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            ended_at TEXT)""",
+]
+# Rows as the raw-SQL code of those releases wrote them.
+RELEASED_RUN = ("INSERT INTO runs (run_id, job, trigger, dry_run, host, pid, started_at, heartbeat_at, "
+                "deadline_at, finished_at, status, exit_code, duration_s, metrics, error, version) VALUES "
+                "('r1', 'backup-database', 'schedule', 0, 'old-host', 41, '2026-11-28T12:00:00.000000+00:00', "
+                "'2026-11-28T12:00:05.000000+00:00', '2026-11-28T13:00:00.000000+00:00', "
+                "'2026-11-28T12:00:09.500000+00:00', 'succeeded', 0, 9.5, '{\"backup_verified\": 1}', NULL, "
+                "'0.9.0')")
+RELEASED_V2_ROWS = [
+    "INSERT INTO health_checks VALUES ('card-counts', 'warning', '2 sets', 10.0, '{\"sets\": 2}', "
+    "'2026-11-28T12:15:00.000000+00:00', '2026-11-28T12:00:00.000000+00:00', 'r1')",
+    "INSERT INTO health_checks VALUES ('postgres', 'ok', 'up', NULL, NULL, "
+    "'2026-11-28T12:15:00.000000+00:00', '2026-11-28T11:00:00.000000+00:00', 'r1')",
+    "INSERT INTO alert_state (key, level, detail, bad_since, observed_at, notified_level, notified_at) VALUES "
+    "('check:card-counts', 'warning', '2 sets', '2026-11-28T12:00:00.000000+00:00', "
+    "'2026-11-28T12:15:00.000000+00:00', 'warning', '2026-11-28T12:00:01.000000+00:00')",
+    "INSERT INTO alert_events (key, at, from_level, to_level, detail, silenced) VALUES "
+    "('check:card-counts', '2026-11-28T12:00:00.000000+00:00', 'ok', 'warning', '2 sets', 1)",
+    "INSERT INTO silences (starts_at, until, reason, created_at) VALUES ('2026-11-28T11:00:00.000000+00:00', "
+    "'2026-11-28T14:00:00.000000+00:00', 'disk swap', '2026-11-28T11:00:00.000000+00:00')",
+]
+
+
+def released_file(path: Path, version: int) -> Path:
+    """A state database as the released code left it at ``version`` (1 or 2), with rows."""
+    connection = sqlite3.connect(path)
+    with connection:
+        for statement in RELEASED_V1 + [RELEASED_RUN] + (RELEASED_V2 + RELEASED_V2_ROWS if version == 2 else []):
+            connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {version}")
+    connection.close()
+    return path
+
+
+def schema_sql(path: Path) -> dict[str, str]:
+    connection = sqlite3.connect(path)
+    try:
+        return dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall())
+    finally:
+        connection.close()
+
+
+def schema_version_of(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def test_a_new_file_has_exactly_the_released_ddl(tmp_path: Path):
+    open_state(tmp_path / "new.sqlite3", busy_timeout_ms=1000).close()
+    assert schema_sql(tmp_path / "new.sqlite3") == schema_sql(released_file(tmp_path / "old.sqlite3", 2))
+
+
+def test_every_model_matches_its_table_in_a_migrated_file(tmp_path: Path):
+    affinity = {"TEXT": "TEXT", "INT": "INTEGER", "BOOL": "INTEGER", "AUTO": "INTEGER", "FLOAT": "REAL"}
+    with open_state(tmp_path / "state.sqlite3", busy_timeout_ms=1000) as state:
+        tables = {row[0] for row in state.db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").fetchall()}
+        assert {model._meta.table_name for model in MODELS} == tables
+        for model in MODELS:
+            declared = [(f.column_name, affinity[f.field_type], f.null or f.primary_key, f.primary_key)
+                        for f in model._meta.sorted_fields]
+            actual = [(c[1], c[2], not c[3] or bool(c[5]), bool(c[5]))
+                      for c in state.db.execute_sql(f"PRAGMA table_info({model._meta.table_name})").fetchall()]
+            assert declared == actual, model.__name__
+
+
+def test_a_version_1_file_is_migrated_and_its_runs_are_read_by_name(tmp_path: Path):
+    path = released_file(tmp_path / "state.sqlite3", 1)
+    created = schema_sql(path)
+    ledger = Ledger.open(path, busy_timeout_ms=1000, stale_after=STALE)
+    assert schema_version(ledger.state.db) == STATE_MIGRATIONS[-1].version == 2
+    assert {name: sql for name, sql in schema_sql(path).items() if name in created} == created
+    [run] = ledger.view.runs()
+    assert (run.run_id, run.job, run.host, run.pid, run.dry_run, run.status, run.exit_code) == \
+        ("r1", "backup-database", "old-host", 41, False, RunStatus.SUCCEEDED, 0)
+    assert (run.started_at, run.finished_at, run.duration_s) == (T0, T0 + timedelta(seconds=9.5), 9.5)
+    assert (run.metrics, run.version) == ({"backup_verified": 1}, "0.9.0")
+    assert ledger.view.created_at() is not None
+    ledger.close()
+
+
+def test_a_view_of_a_version_1_file_reads_its_runs_without_migrating_it(tmp_path: Path):
+    view = open_view(released_file(tmp_path / "state.sqlite3", 1), busy_timeout_ms=1000, stale_after=STALE)
+    assert [run.run_id for run in view.runs()] == ["r1"]
+    view.close()
+    assert schema_version_of(tmp_path / "state.sqlite3") == 1  # a view never migrates
+
+
+
+def test_a_missing_file_is_an_empty_view_and_stays_missing(tmp_path: Path):
+    view = open_view(tmp_path / "none.sqlite3", busy_timeout_ms=1000, stale_after=STALE)
+    assert (view.runs(), view.get("x"), view.last_success("j"), view.created_at()) == ([], None, None, None)
+    assert view.consecutive_failures("j", T0) == 0
+    view.close()
+    assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_a_file_newer_than_the_code_is_refused_by_writers_and_readers(tmp_path: Path):
+    path = tmp_path / "state.sqlite3"
+    open_state(path, busy_timeout_ms=1000).close()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA user_version = 50")
+    connection.close()
+    with pytest.raises(SchemaError, match="schema version 50"):
+        open_state(path, busy_timeout_ms=1000)
+    with pytest.raises(SchemaError, match="schema version 50"):
+        open_view(path, busy_timeout_ms=1000, stale_after=STALE)
+
+
+def test_the_ledger_stores_times_as_fixed_width_utc_text_and_metrics_as_json(tmp_path: Path):
+    path = tmp_path / "state.sqlite3"
+    ledger = Ledger.open(path, busy_timeout_ms=1000, stale_after=STALE)
+    local = datetime(2026, 11, 28, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    ledger.insert(run_id="r1", job="j", trigger="cli", started_at=local, status=RunStatus.RUNNING)
+    ledger.finish("r1", status=RunStatus.FAILED, exit_code=1, finished_at=local + timedelta(seconds=2),
+                  duration_s=2.0000004, metrics={"rows": 3}, error="boom")
+    ledger.close()
+    connection = sqlite3.connect(path)
+    row = connection.execute("SELECT started_at, finished_at, status, metrics, duration_s, dry_run FROM runs").fetchone()
+    connection.close()
+    assert row == ("2026-11-28T13:00:00.000000+00:00", "2026-11-28T13:00:02.000000+00:00", "failed",
+                   '{"rows": 3}', 2.0, 0)
+
+
+def test_abandoned_runs_are_marked_and_old_runs_pruned_except_the_newest_and_last_success(tmp_path: Path):
+    ledger = Ledger.open(tmp_path / "state.sqlite3", busy_timeout_ms=1000, stale_after=STALE)
+    for run_id, status, days in (("a", "succeeded", 30), ("b", "failed", 20), ("c", "failed", 10),
+                                 ("d", "running", 5)):
+        ledger.insert(run_id=run_id, job="j", trigger="schedule", started_at=T0 - timedelta(days=days),
+                      status=status)
+    assert ledger.mark_abandoned("j", T0) == ["d"]
+    assert ledger.view.get("d").status is RunStatus.ABANDONED
+    assert sorted(ledger.prunable(T0 - timedelta(days=1))) == ["b", "c"]  # a: last success, d: newest
+    assert ledger.prune(["b", "c"]) == 2
+    assert [run.run_id for run in ledger.view.runs()] == ["d", "a"]
+    ledger.close()
+
+
+
+
+
+
+
