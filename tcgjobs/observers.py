@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs.config import Settings
-from tcgjobs.db.state import FAILURE_STATUSES, RunStatus, StateView, open_view
+from tcgjobs.db.state import FAILURE_STATUSES, RunStatus, StateView, open_state, open_view
 from tcgjobs.errors import ExitCode
 from tcgjobs.levels import Level
 from tcgjobs.times import human_duration
@@ -22,7 +22,6 @@ from tcgjobs.runner import RunObserver, RunOutcome
 from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
-    from tcgjobs.health.store import StoredCheck
     from tcgjobs.services.alerting import Digest
     from tcgjobs.services.slack import Alert, SlackNotifier
 
@@ -80,7 +79,6 @@ class JobAlerts:
         return None
 
     def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
-        from tcgjobs.health.store import open_state
         from tcgjobs.services.alerting import AlertBook, Observation, deliver
 
         if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
@@ -96,15 +94,12 @@ class JobAlerts:
         severity = "warning" if level is Level.WARNING else ("error" if level.bad else None)
         observation = Observation(f"job:{outcome.job}", outcome.job, level, outcome.error or outcome.status.value,
                                   severity=severity)
-        db = open_state(self.settings.state_path, self.settings.busy_timeout_ms)
-        try:
-            book = AlertBook(db, self.settings)
+        with open_state(self.settings.state_path, busy_timeout_ms=self.settings.busy_timeout_ms) as state:
+            book = AlertBook(state.db, self.settings)
             now = utcnow()
             digest = book.evaluate([observation], now)
             if not digest.empty:
                 deliver(book, digest, job_alert(digest, outcome, now), self.notifier, now)
-        finally:
-            db.close()
 
 
 def backup_listing(settings: Settings) -> list[Any] | None:
@@ -116,12 +111,6 @@ def backup_listing(settings: Settings) -> list[Any] | None:
     if not settings.backup_dir.is_dir():
         return []
     return list_backups(settings.backup_dir)
-
-
-def _recorded_checks(history: StateView) -> dict[str, StoredCheck]:
-    from tcgjobs.health.store import HealthStore
-
-    return HealthStore(history.state.db).current() if history.state is not None else {}
 
 
 class RunMetrics:
@@ -136,7 +125,7 @@ class RunMetrics:
     def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
         from tcgjobs.services import metrics
 
-        checks = _recorded_checks(history)
+        checks = history.checks()
         backups = backup_listing(self.settings)
         if self.settings.metrics_dir is not None:
             registry = metrics.full_registry(history, all_jobs(), utcnow(), checks, backups)

@@ -13,9 +13,9 @@ import typer
 
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, when
+from tcgjobs.db.state import open_state
 from tcgjobs.errors import ConfigError, ExitCode, UsageError
 from tcgjobs.times import parse_until
-from tcgjobs.health.store import open_state
 from tcgjobs.times import utcnow
 from tcgjobs.services.alerting import AlertBook
 from tcgjobs.services.slack import Alert, SlackNotifier
@@ -58,7 +58,7 @@ def test(
 def _book() -> AlertBook:
     settings = common.settings()
     with common.errors_exit():
-        return AlertBook(open_state(settings.state_path, settings.busy_timeout_ms), settings)
+        return AlertBook(open_state(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms).db, settings)
 
 
 @notify_app.command("silence")

@@ -10,9 +10,8 @@ import typer
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
-from tcgjobs.db.state import StateView, open_view
+from tcgjobs.db.state import StateView, StoredCheck, open_view
 from tcgjobs.errors import ExitCode, UsageError
-from tcgjobs.health.store import HealthStore, StoredCheck, has_table
 from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
@@ -31,13 +30,13 @@ def _view(settings: Settings) -> StateView:
 
 
 def _health(view: StateView) -> list[StoredCheck]:
-    return list(HealthStore(view.state.db).current().values()) if view.state is not None else []
+    return list(view.checks().values())
 
 
 def _silences(view: StateView, settings: Settings, now: datetime) -> list[Silence]:
     """Active silences: ``notify silence`` ones and TCGJOBS_SILENCE_UNTIL, ending soonest first."""
     found = []
-    if view.state is not None and has_table(view.state.db, "silences"):
+    if view.state is not None and view.version >= 2:  # migration 2 added the silences
         found = AlertBook(view.state.db, settings).silences(now=now)
     if settings.silence_until is not None and now < settings.silence_until:
         found.append(Silence(None, now, settings.silence_until, "TCGJOBS_SILENCE_UNTIL", now, None))

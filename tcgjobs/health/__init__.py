@@ -1,1 +1,1 @@
-"""Health checks: named checks with ok / warning / critical levels, and their recorded results."""
+"""Health checks: named checks with ok / warning / critical levels (recorded by :mod:`tcgjobs.db.state`)."""

@@ -10,25 +10,40 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
-from tcgjobs.db.state import RunStatus, StateView
+from tcgjobs.db.state import RunStatus, StateView, StoredCheck
 from tcgjobs.errors import first_line
 from tcgjobs.levels import Level, grade_above, grade_below
-from tcgjobs.health.store import CheckResult, StoredCheck
 from tcgjobs.jobstatus import job_status
 from tcgjobs.logging import redact
 from tcgjobs.registry import all_jobs
 
 MIB = 1024 * 1024
 SELF = "database-health-check"
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one named check. ``value`` is its main number (MiB, hours, ms, count)."""
+
+    name: str
+    level: Level
+    detail: str
+    value: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.name, "level": self.level.value, "detail": self.detail,
+                "value": self.value, **({"data": self.data} if self.data else {})}
 
 
 @dataclass

@@ -24,7 +24,7 @@ from tcgjobs.registry import JobResult, job
 from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
-    from tcgjobs.health.store import CheckResult
+    from tcgjobs.health.checks import CheckResult
     from tcgjobs.services.alerting import AlertBook
 
 
@@ -54,13 +54,13 @@ def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
     timeout=60,
 )
 def run(ctx: JobContext) -> JobResult:
+    from tcgjobs.db.state import HealthStore, open_state
     from tcgjobs.health.checks import CheckEnv, run_checks
-    from tcgjobs.health.store import HealthStore, open_state
     from tcgjobs.services.alerting import AlertBook
 
     settings = ctx.settings
-    state = open_state(settings.state_path, settings.busy_timeout_ms)
-    ctx.watch_sqlite(state)
+    state = open_state(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms)
+    ctx.watch_sqlite(state.db)
     store = HealthStore(state)
     env = CheckEnv(settings=settings, now=utcnow(), open_card_db=lambda: ctx.card_db(readonly=True),
                    history=ctx.history, previous=store.current(), on_cancel=ctx.on_cancel)
@@ -72,7 +72,7 @@ def run(ctx: JobContext) -> JobResult:
     note = "dry run: nothing recorded, nothing sent"
     if not ctx.dry_run:
         store.record(results, env.now, ctx.run_id)
-        note = _alert(ctx, results, AlertBook(state, settings))
+        note = _alert(ctx, results, AlertBook(state.db, settings))
     metrics = {"checks": len(results), "ok": levels[Level.OK], "warning": levels[Level.WARNING],
                "critical": levels[Level.CRITICAL]}
     details = {

@@ -34,8 +34,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from tcgjobs.db.state import RunRecord, RunStatus, StateView
-from tcgjobs.health.store import StoredCheck
+from tcgjobs.db.state import RunRecord, RunStatus, StateView, StoredCheck
 
 TEXTFILE_NAME = "tcgjobs.prom"
 LEVEL_VALUE = {"ok": 0, "warning": 1, "critical": 2}

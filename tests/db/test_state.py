@@ -1,4 +1,4 @@
-"""The state database: files written by earlier versions, the models, the view and the ledger."""
+"""The state database: files written by earlier versions, the models, the view and the stores."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tcgjobs.db.sqlite import schema_version
-from tcgjobs.db.state import STATE_MIGRATIONS, Ledger, RunStatus, open_state, open_view
+from tcgjobs.db.state import STATE_MIGRATIONS, HealthStore, Ledger, RunStatus, open_state, open_view
 from tcgjobs.db.state.schema import MODELS
 from tcgjobs.errors import SchemaError
+from tcgjobs.health.checks import CheckResult
+from tcgjobs.levels import Level
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STALE = timedelta(minutes=1)
@@ -156,13 +158,16 @@ def test_a_version_1_file_is_migrated_and_its_runs_are_read_by_name(tmp_path: Pa
         ("r1", "backup-database", "old-host", 41, False, RunStatus.SUCCEEDED, 0)
     assert (run.started_at, run.finished_at, run.duration_s) == (T0, T0 + timedelta(seconds=9.5), 9.5)
     assert (run.metrics, run.version) == ({"backup_verified": 1}, "0.9.0")
-    assert ledger.view.created_at() is not None
+    assert ledger.view.created_at() is not None and ledger.view.checks() == {}
+    HealthStore(ledger.state).record([CheckResult("wal-size", Level.OK, "1 MiB", 1.0)], T0, "r2")
+    assert list(ledger.view.checks()) == ["wal-size"]
     ledger.close()
 
 
-def test_a_view_of_a_version_1_file_reads_its_runs_without_migrating_it(tmp_path: Path):
+def test_a_view_of_a_version_1_file_has_its_runs_but_no_checks(tmp_path: Path):
     view = open_view(released_file(tmp_path / "state.sqlite3", 1), busy_timeout_ms=1000, stale_after=STALE)
     assert [run.run_id for run in view.runs()] == ["r1"]
+    assert view.checks() == {}
     view.close()
     assert schema_version_of(tmp_path / "state.sqlite3") == 1  # a view never migrates
 
@@ -171,7 +176,7 @@ def test_a_view_of_a_version_1_file_reads_its_runs_without_migrating_it(tmp_path
 def test_a_missing_file_is_an_empty_view_and_stays_missing(tmp_path: Path):
     view = open_view(tmp_path / "none.sqlite3", busy_timeout_ms=1000, stale_after=STALE)
     assert (view.runs(), view.get("x"), view.last_success("j"), view.created_at()) == ([], None, None, None)
-    assert view.consecutive_failures("j", T0) == 0
+    assert (view.checks(), view.consecutive_failures("j", T0)) == ({}, 0)
     view.close()
     assert not (tmp_path / "none.sqlite3").exists()
 
@@ -217,8 +222,22 @@ def test_abandoned_runs_are_marked_and_old_runs_pruned_except_the_newest_and_las
     ledger.close()
 
 
+def test_level_since_survives_runs_with_the_same_level_and_resets_on_change(tmp_path: Path):
+    store = HealthStore(open_state(tmp_path / "state.sqlite3", busy_timeout_ms=1000))
+    store.record([CheckResult("wal-size", Level.OK, "1 MiB", 1.0)], T0, "r1")
+    store.record([CheckResult("wal-size", Level.OK, "2 MiB", 2.0)], T0 + timedelta(minutes=15), "r2")
+    current = store.current()["wal-size"]
+    assert (current.level_since, current.checked_at, current.detail, current.run_id) == \
+        (T0, T0 + timedelta(minutes=15), "2 MiB", "r2")
+    store.record([CheckResult("wal-size", Level.WARNING, "200 MiB", 200.0)], T0 + timedelta(minutes=30), "r3")
+    assert store.current()["wal-size"].level_since == T0 + timedelta(minutes=30)
 
 
-
-
-
+def test_checks_that_no_longer_run_are_dropped_and_data_round_trips(tmp_path: Path):
+    store = HealthStore(open_state(tmp_path / "state.sqlite3", busy_timeout_ms=1000))
+    store.record([CheckResult("postgres", Level.OK, "up"),
+                  CheckResult("card-counts", Level.OK, "2 sets", 10, {"sets": 2, "cards": 10})], T0, "r1")
+    store.record([CheckResult("card-counts", Level.OK, "2 sets", 10, {"sets": 2, "cards": 10})], T0, "r2")
+    current = store.current()
+    assert list(current) == ["card-counts"]
+    assert current["card-counts"].data == {"sets": 2, "cards": 10}

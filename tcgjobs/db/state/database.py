@@ -2,7 +2,7 @@
 
 Both check the schema version (a file newer than this code is refused); only :func:`open_state`
 creates the file and migrates it. A view works on whatever an earlier tcgjobs left: a missing file
-reads as no runs.
+reads as no runs, a version-1 file as no health checks.
 """
 
 from __future__ import annotations
@@ -12,9 +12,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tcgjobs.db.sqlite import check_schema, ensure_writable_parent, migrate, open_sqlite
-from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus
+from tcgjobs.db.state.health import HealthStore
+from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus, StoredCheck
 from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase, values
 from tcgjobs.times import from_text
+
+#: The migration that created the health and alert tables.
+HEALTH_TABLES_VERSION = 2
+
 
 def open_state(path: Path, *, busy_timeout_ms: int) -> StateDatabase:
     """A writable connection to the state database at ``path``, created and migrated if needed.
@@ -51,7 +56,7 @@ def open_view(path: Path, *, busy_timeout_ms: int, stale_after: timedelta) -> St
 
 
 class StateView:
-    """Reads the state database: the run ledger.
+    """Reads the state database: the run ledger and the recorded health checks.
 
     Jobs get one through their context (``ctx.history``) and never write the ledger. ``state`` is
     None for a file that does not exist yet; ``version`` is the file's schema version.
@@ -125,3 +130,9 @@ class StateView:
             elif status is RunStatus.SUCCEEDED:
                 break
         return count
+
+    def checks(self) -> dict[str, StoredCheck]:
+        """The last recorded result of each health check, by name."""
+        if self.state is None or self.version < HEALTH_TABLES_VERSION:
+            return {}
+        return HealthStore(self.state).current()

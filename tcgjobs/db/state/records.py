@@ -1,4 +1,4 @@
-"""What the state database holds, as read: the runs of the ledger.
+"""What the state database holds, as read: runs and recorded health checks.
 
 Plain frozen dataclasses with named fields, detached from the connection they were read on.
 """
@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from tcgjobs.db.sqlite import pid_alive
+from tcgjobs.levels import Level
 from tcgjobs.times import to_text
 
 
@@ -71,3 +72,23 @@ class RunRecord:
             "status": self.status.value, "exit_code": self.exit_code, "duration_s": self.duration_s,
             "metrics": self.metrics, "error": self.error, "version": self.version,
         }
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """A health check's result as recorded, with when it was checked and since when it has had
+    its level."""
+
+    name: str
+    level: Level
+    detail: str
+    value: float | None
+    data: dict[str, Any]
+    checked_at: datetime
+    level_since: datetime
+    run_id: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.name, "level": self.level.value, "detail": self.detail,
+                "value": self.value, "checked_at": to_text(self.checked_at),
+                "level_since": to_text(self.level_since), "run_id": self.run_id}
