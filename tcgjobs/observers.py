@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs.config import Settings
-from tcgjobs.db.state import FAILURE_STATUSES, RunStatus, StateView, open_state, open_view
+from tcgjobs.db.state import FAILURE_STATUSES, AlertStore, RunStatus, StateView, open_state, open_view
 from tcgjobs.errors import ExitCode
 from tcgjobs.levels import Level
 from tcgjobs.times import human_duration
@@ -79,7 +79,7 @@ class JobAlerts:
         return None
 
     def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
-        from tcgjobs.services.alerting import AlertBook, Observation, deliver
+        from tcgjobs.services.alerting import AlertPolicy, Observation, deliver
 
         if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
             return
@@ -95,11 +95,11 @@ class JobAlerts:
         observation = Observation(f"job:{outcome.job}", outcome.job, level, outcome.error or outcome.status.value,
                                   severity=severity)
         with open_state(self.settings.state_path, busy_timeout_ms=self.settings.busy_timeout_ms) as state:
-            book = AlertBook(state.db, self.settings)
+            policy = AlertPolicy(AlertStore(state), self.settings)
             now = utcnow()
-            digest = book.evaluate([observation], now)
+            digest = policy.evaluate([observation], now)
             if not digest.empty:
-                deliver(book, digest, job_alert(digest, outcome, now), self.notifier, now)
+                deliver(policy, digest, job_alert(digest, outcome, now), self.notifier, now)
 
 
 def backup_listing(settings: Settings) -> list[Any] | None:

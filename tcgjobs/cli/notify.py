@@ -13,11 +13,11 @@ import typer
 
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, when
-from tcgjobs.db.state import open_state
+from tcgjobs.config import Settings
+from tcgjobs.db.state import AlertStore, open_state
 from tcgjobs.errors import ConfigError, ExitCode, UsageError
 from tcgjobs.times import parse_until
 from tcgjobs.times import utcnow
-from tcgjobs.services.alerting import AlertBook
 from tcgjobs.services.slack import Alert, SlackNotifier
 
 notify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -55,10 +55,10 @@ def test(
     common.exit_code(code)
 
 
-def _book() -> AlertBook:
-    settings = common.settings()
+def _store(settings: Settings) -> AlertStore:
+    """The alert tables of the state database (silences live there); exits 78 if it cannot be opened."""
     with common.errors_exit():
-        return AlertBook(open_state(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms).db, settings)
+        return AlertStore(open_state(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms))
 
 
 @notify_app.command("silence")
@@ -73,16 +73,17 @@ def silence(
     """Mute Slack alerts until TIME. Checks still run and record; when the silence ends, the next
     alert summarises what changed meanwhile."""
     now = utcnow()
-    zone = common.settings().timezone
+    settings = common.settings()
+    zone = settings.timezone
     try:
         end = parse_until(until, now, zone)
     except ValueError as exc:
         common.exit_with(UsageError(f"--until: {exc}"))
     if end <= now:
         common.exit_with(UsageError(f"--until: {end:%Y-%m-%d %H:%M:%S} UTC is not in the future"))
-    book = _book()
-    created = book.add_silence(end, reason, now)
-    book.db.close()
+    store = _store(settings)
+    created = store.add_silence(end, reason, now)
+    store.state.close()
     if as_json:
         common.print_json({"silence": created.as_json()})
     else:
@@ -97,11 +98,12 @@ def silences(
     as_json: JsonOption = False,
 ) -> None:
     """List active silences (and TCGJOBS_SILENCE_UNTIL)."""
-    book = _book()
+    settings = common.settings()
+    store = _store(settings)
     now = utcnow()
-    found = book.silences(include_past=all_, now=now)
-    env_until = book.settings.silence_until
-    book.db.close()
+    found = store.silences(include_past=all_, now=now)
+    env_until = settings.silence_until
+    store.state.close()
     if as_json:
         common.print_json({"silences": [dict(s.as_json(), active=s.active(now)) for s in found],
                            "silence_until_setting": env_until.isoformat() if env_until else None})
@@ -118,9 +120,9 @@ def unsilence(
     silence_id: Annotated[Optional[int], typer.Argument(help="Silence to end (default: all active).")] = None,  # noqa: UP007
 ) -> None:
     """End an active silence now (or all of them). TCGJOBS_SILENCE_UNTIL is not affected."""
-    book = _book()
-    ended = book.end_silences(utcnow(), silence_id)
-    book.db.close()
+    store = _store(common.settings())
+    ended = store.end_silences(utcnow(), silence_id)
+    store.state.close()
     if silence_id is not None and not ended:
         common.exit_with(UsageError(f"no active silence with id {silence_id}"))
     common.print_text(f"ended {ended} silence(s)")

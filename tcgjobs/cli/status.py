@@ -10,14 +10,14 @@ import typer
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
-from tcgjobs.db.state import StateView, StoredCheck, open_view
+from tcgjobs.db.state import Silence, StateView, StoredCheck, open_view
 from tcgjobs.errors import ExitCode, UsageError
 from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
 from tcgjobs.schedule import describe, next_due
 from tcgjobs.times import utcnow
-from tcgjobs.services.alerting import AlertBook, Silence
+from tcgjobs.services.alerting import silences_in_effect
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JobArgument = Annotated[Optional[str], typer.Argument(help="One job (default: all).")]  # noqa: UP007
@@ -35,12 +35,7 @@ def _health(view: StateView) -> list[StoredCheck]:
 
 def _silences(view: StateView, settings: Settings, now: datetime) -> list[Silence]:
     """Active silences: ``notify silence`` ones and TCGJOBS_SILENCE_UNTIL, ending soonest first."""
-    found = []
-    if view.state is not None and view.version >= 2:  # migration 2 added the silences
-        found = AlertBook(view.state.db, settings).silences(now=now)
-    if settings.silence_until is not None and now < settings.silence_until:
-        found.append(Silence(None, now, settings.silence_until, "TCGJOBS_SILENCE_UNTIL", now, None))
-    return sorted(found, key=lambda silence: silence.until)
+    return silences_in_effect(view.silences(now), settings, now)
 
 
 def _jobs(name: str | None) -> list[Job]:

@@ -25,23 +25,23 @@ from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
     from tcgjobs.health.checks import CheckResult
-    from tcgjobs.services.alerting import AlertBook
+    from tcgjobs.services.alerting import AlertPolicy
 
 
-def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
+def _alert(ctx: JobContext, results: list[CheckResult], policy: AlertPolicy) -> str:
     """Run the alerting policy; returns a short note about what was sent."""
     from tcgjobs.observers import notifier_for
     from tcgjobs.services.alerting import Observation, deliver, health_alert
 
     now = utcnow()
     observations = [Observation(f"check:{r.name}", r.name, r.level, r.detail) for r in results]
-    digest = book.evaluate(observations, now)
+    digest = policy.evaluate(observations, now)
     if digest.empty:
         return "no change to alert on"
     alert = health_alert(digest, now, {o.key: o.label for o in observations})
     if digest.silenced:
         return "changes recorded; alerts are silenced"
-    delivery = deliver(book, digest, alert, notifier_for(ctx.settings), now)
+    delivery = deliver(policy, digest, alert, notifier_for(ctx.settings), now)
     if delivery is None:
         return "changes recorded; notifications are off"
     return "alert sent" if delivery.sent else f"alert NOT delivered ({delivery.detail}); retried next run"
@@ -54,9 +54,9 @@ def _alert(ctx: JobContext, results: list[CheckResult], book: AlertBook) -> str:
     timeout=60,
 )
 def run(ctx: JobContext) -> JobResult:
-    from tcgjobs.db.state import HealthStore, open_state
+    from tcgjobs.db.state import AlertStore, HealthStore, open_state
     from tcgjobs.health.checks import CheckEnv, run_checks
-    from tcgjobs.services.alerting import AlertBook
+    from tcgjobs.services.alerting import AlertPolicy
 
     settings = ctx.settings
     state = open_state(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms)
@@ -72,7 +72,7 @@ def run(ctx: JobContext) -> JobResult:
     note = "dry run: nothing recorded, nothing sent"
     if not ctx.dry_run:
         store.record(results, env.now, ctx.run_id)
-        note = _alert(ctx, results, AlertBook(state.db, settings))
+        note = _alert(ctx, results, AlertPolicy(AlertStore(state), settings))
     metrics = {"checks": len(results), "ok": levels[Level.OK], "warning": levels[Level.WARNING],
                "critical": levels[Level.CRITICAL]}
     details = {

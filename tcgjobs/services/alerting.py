@@ -12,20 +12,21 @@ its observed level and ``notified_level``, the level Slack last *accepted* a mes
 * while a silence is active (``tcgjobs notify silence`` or TCGJOBS_SILENCE_UNTIL) nothing is sent
   but levels and level changes are still recorded; the first digest after the silence summarises
   what flipped meanwhile. A recovery is only ever sent after an alert that was sent.
+
+This module is the policy only; the alert tables are read and written through
+:class:`tcgjobs.db.state.AlertStore`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from loguru import logger
-from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
-from tcgjobs.times import from_text, to_text
+from tcgjobs.db.state import AlertStore, LevelChange, Silence
 from tcgjobs.levels import Level
 from tcgjobs.times import human_duration
 from tcgjobs.services.slack import Alert, Delivery, SlackNotifier, severity_at_least
@@ -58,15 +59,6 @@ class Line:
     since: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Event:
-    id: int
-    key: str
-    at: datetime
-    from_level: Level
-    to_level: Level
-
-
 @dataclass
 class Digest:
     """What one message should say. Empty when nothing changed."""
@@ -74,7 +66,7 @@ class Digest:
     firing: list[Line] = field(default_factory=list)
     recovered: list[Line] = field(default_factory=list)
     reminders: list[Line] = field(default_factory=list)
-    silenced_events: list[Event] = field(default_factory=list)
+    silenced_events: list[LevelChange] = field(default_factory=list)
     silenced: bool = False
 
     @property
@@ -86,74 +78,27 @@ class Digest:
         return Level.worst([line.level for line in self.firing + self.reminders])
 
 
-@dataclass(frozen=True)
-class Silence:
-    id: int | None
-    starts_at: datetime
-    until: datetime
-    reason: str | None
-    created_at: datetime
-    ended_at: datetime | None
-
-    def active(self, now: datetime) -> bool:
-        return self.starts_at <= now < self.until and (self.ended_at is None or self.ended_at > now)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "starts_at": to_text(self.starts_at), "until": to_text(self.until),
-                "reason": self.reason, "created_at": to_text(self.created_at),
-                "ended_at": to_text(self.ended_at)}
+def silences_in_effect(stored: Iterable[Silence], settings: Settings, now: datetime) -> list[Silence]:
+    """The silences in effect at ``now``: the stored ones (``tcgjobs notify silence``) that are
+    active and TCGJOBS_SILENCE_UNTIL, ending soonest first."""
+    found = [silence for silence in stored if silence.active(now)]
+    until = settings.silence_until
+    if until is not None and now < until:
+        found.append(Silence(None, now, until, "TCGJOBS_SILENCE_UNTIL", now, None))
+    return sorted(found, key=lambda silence: silence.until)
 
 
-class AlertBook:
-    """Alert state, level-change events and silences in the state database (migration 2)."""
+class AlertPolicy:
+    """Decides what to send for a run's observations, and records it in the alert tables."""
 
-    def __init__(self, db: SqliteDatabase, settings: Settings) -> None:
-        self.db = db
+    def __init__(self, store: AlertStore, settings: Settings) -> None:
+        self.store = store
         self.settings = settings
 
-    # --- silences ------------------------------------------------------------------------------
-    def add_silence(self, until: datetime, reason: str | None, now: datetime) -> Silence:
-        with self.db.atomic():
-            cursor = self.db.execute_sql(
-                "INSERT INTO silences (starts_at, until, reason, created_at) VALUES (?, ?, ?, ?)",
-                (to_text(now), to_text(until), reason, to_text(now)))
-        return Silence(cursor.lastrowid, now, until, reason, now, None)
-
-    def silences(self, include_past: bool = False, now: datetime | None = None) -> list[Silence]:
-        rows = self.db.execute_sql("SELECT id, starts_at, until, reason, created_at, ended_at FROM silences "
-                                   "ORDER BY id").fetchall()
-        found = [Silence(r[0], from_text(r[1]), from_text(r[2]), r[3], from_text(r[4]), from_text(r[5]))
-                 for r in rows]
-        if not include_past and now is not None:
-            found = [s for s in found if s.active(now)]
-        return found
-
-    def end_silences(self, now: datetime, silence_id: int | None = None) -> int:
-        """End one active silence (or all). Returns how many were ended."""
-        ended = 0
-        with self.db.atomic():
-            for silence in self.silences(now=now):
-                if silence_id is None or silence.id == silence_id:
-                    self.db.execute_sql("UPDATE silences SET ended_at = ? WHERE id = ?",
-                                        (to_text(now), silence.id))
-                    ended += 1
-        return ended
-
     def active_silence(self, now: datetime) -> Silence | None:
-        """The active silence ending last, from the table or TCGJOBS_SILENCE_UNTIL."""
-        active = self.silences(now=now)
-        until = self.settings.silence_until
-        if until is not None and now < until:
-            active.append(Silence(None, now, until, "TCGJOBS_SILENCE_UNTIL", now, None))
-        return max(active, key=lambda s: s.until) if active else None
-
-    # --- observing and deciding ------------------------------------------------------------------
-    def _state(self, key: str) -> tuple[Level, datetime | None, Level, datetime | None] | None:
-        row = self.db.execute_sql("SELECT level, bad_since, notified_level, notified_at FROM alert_state "
-                                  "WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        return Level(row[0]), from_text(row[1]), Level(row[2]), from_text(row[3])
+        """The silence in effect ending last, if any."""
+        found = silences_in_effect(self.store.silences(now=now), self.settings, now)
+        return found[-1] if found else None
 
     def _effective(self, observation: Observation) -> Level:
         if not observation.level.bad:
@@ -162,65 +107,52 @@ class AlertBook:
         return observation.level if severity_at_least(observation.effective_severity, minimum) else Level.OK
 
     def evaluate(self, observations: Sequence[Observation], now: datetime) -> Digest:
-        """Record ``observations`` (levels, level-change events) and work out what to send."""
-        silence = self.active_silence(now)
-        digest = Digest(silenced=silence is not None)
-        reminder = self.settings.alert_reminder_hours
-        with self.db.atomic():
-            for obs in observations:
-                state = self._state(obs.key)
-                previous, bad_since, notified, notified_at = state or (Level.OK, None, Level.OK, None)
-                if obs.level is not previous:
-                    self.db.execute_sql(
-                        "INSERT INTO alert_events (key, at, from_level, to_level, detail, silenced) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (obs.key, to_text(now), previous.value, obs.level.value, obs.detail, int(digest.silenced)))
-                if obs.level.bad and bad_since is None:
-                    bad_since = now
-                elif not obs.level.bad and not notified.bad:
-                    bad_since = None
-                self.db.execute_sql(
-                    "INSERT INTO alert_state (key, level, detail, bad_since, observed_at, notified_level) "
-                    "VALUES (?, ?, ?, ?, ?, 'ok') ON CONFLICT(key) DO UPDATE SET level = excluded.level, "
-                    "detail = excluded.detail, bad_since = excluded.bad_since, observed_at = excluded.observed_at",
-                    (obs.key, obs.level.value, obs.detail, to_text(bad_since), to_text(now)))
-                effective = self._effective(obs)
-                line = Line(obs.key, obs.label, effective if effective.bad else obs.level, obs.detail, bad_since)
-                if effective is not notified:
-                    (digest.firing if effective.bad else digest.recovered).append(line)
-                elif effective.bad and reminder and notified_at and now - notified_at >= timedelta(hours=reminder):
-                    digest.reminders.append(line)
-            self.db.execute_sql("DELETE FROM alert_events WHERE at < ? AND (silenced = 0 OR summarized = 1)",
-                                (to_text(now - EVENT_RETENTION),))
+        """Record ``observations`` (levels, level changes) and work out what to send."""
+        digest = Digest(silenced=self.active_silence(now) is not None)
+        with self.store.atomic():
+            for observation in observations:
+                self._observe(observation, now, digest)
+            self.store.forget_changes(before=now - EVENT_RETENTION)
         if not digest.silenced:
-            keys = [obs.key for obs in observations]
-            digest.silenced_events = self._pending_silenced(keys)
+            keys = [observation.key for observation in observations]
+            digest.silenced_events = self.store.unsummarized_silenced_changes(keys)
         return digest
 
-    def _pending_silenced(self, keys: list[str]) -> list[Event]:
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        rows = self.db.execute_sql(
-            f"SELECT id, key, at, from_level, to_level FROM alert_events WHERE silenced = 1 AND summarized = 0 "
-            f"AND key IN ({marks}) ORDER BY id", keys).fetchall()
-        return [Event(r[0], r[1], from_text(r[2]), Level(r[3]), Level(r[4])) for r in rows]
+    def _observe(self, observation: Observation, now: datetime, digest: Digest) -> None:
+        """Record one subject's level and add its line to ``digest`` if it is to be sent."""
+        subject = self.store.subject(observation.key)
+        previous = subject.level if subject else Level.OK
+        bad_since = subject.bad_since if subject else None
+        notified = subject.notified_level if subject else Level.OK
+        notified_at = subject.notified_at if subject else None
+        if observation.level is not previous:
+            self.store.record_change(observation.key, now, previous, observation.level, observation.detail,
+                                     silenced=digest.silenced)
+        if observation.level.bad and bad_since is None:
+            bad_since = now
+        elif not observation.level.bad and not notified.bad:
+            bad_since = None
+        self.store.observe(observation.key, observation.level, observation.detail, bad_since, now)
+        effective = self._effective(observation)
+        line = Line(observation.key, observation.label, effective if effective.bad else observation.level,
+                    observation.detail, bad_since)
+        reminder = self.settings.alert_reminder_hours
+        if effective is not notified:
+            (digest.firing if effective.bad else digest.recovered).append(line)
+        elif effective.bad and reminder and notified_at and now - notified_at >= timedelta(hours=reminder):
+            digest.reminders.append(line)
 
     def commit(self, digest: Digest, now: datetime) -> None:
         """Slack accepted ``digest``: record what it told."""
-        with self.db.atomic():
+        with self.store.atomic():
             for line in digest.firing + digest.reminders:
-                self.db.execute_sql("UPDATE alert_state SET notified_level = ?, notified_at = ? WHERE key = ?",
-                                    (line.level.value, to_text(now), line.key))
+                self.store.mark_notified(line.key, line.level, now)
             for line in digest.recovered:
-                self.db.execute_sql("UPDATE alert_state SET notified_level = 'ok', notified_at = ?, "
-                                    "bad_since = CASE WHEN level = 'ok' THEN NULL ELSE bad_since END "
-                                    "WHERE key = ?", (to_text(now), line.key))
-            for event in digest.silenced_events:
-                self.db.execute_sql("UPDATE alert_events SET summarized = 1 WHERE id = ?", (event.id,))
+                self.store.mark_recovered(line.key, now)
+            self.store.mark_summarized(digest.silenced_events)
 
 
-def deliver(book: AlertBook, digest: Digest, alert: Alert, notifier: SlackNotifier | None,
+def deliver(policy: AlertPolicy, digest: Digest, alert: Alert, notifier: SlackNotifier | None,
             now: datetime) -> Delivery | None:
     """Send ``alert`` for ``digest`` unless silenced or empty; commit only when Slack accepted it."""
     if digest.empty:
@@ -232,7 +164,7 @@ def deliver(book: AlertBook, digest: Digest, alert: Alert, notifier: SlackNotifi
         return None
     delivery = notifier.send(alert)
     if delivery.sent:
-        book.commit(digest, now)
+        policy.commit(digest, now)
     else:
         logger.warning("alert not delivered ({}); it will be retried on the next run", delivery.detail)
     return delivery
@@ -244,9 +176,9 @@ def _downtime(line: Line, now: datetime) -> str:
     return f" (down for {human_duration(now - line.since)}, since {line.since:%Y-%m-%d %H:%M} UTC)"
 
 
-def silence_summary(events: Sequence[Event], label_of: dict[str, str]) -> list[str]:
+def silence_summary(events: Sequence[LevelChange], label_of: dict[str, str]) -> list[str]:
     """One line per subject that flipped while alerts were silenced."""
-    by_key: dict[str, list[Event]] = {}
+    by_key: dict[str, list[LevelChange]] = {}
     for event in events:
         by_key.setdefault(event.key, []).append(event)
     lines = []

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tcgjobs.db.sqlite import schema_version
-from tcgjobs.db.state import STATE_MIGRATIONS, HealthStore, Ledger, RunStatus, open_state, open_view
+from tcgjobs.db.state import (STATE_MIGRATIONS, AlertStore, HealthStore, Ledger, LevelChange, RunStatus,
+                              StateDatabase, open_state, open_view)
 from tcgjobs.db.state.schema import MODELS
 from tcgjobs.errors import SchemaError
 from tcgjobs.health.checks import CheckResult
@@ -164,19 +165,43 @@ def test_a_version_1_file_is_migrated_and_its_runs_are_read_by_name(tmp_path: Pa
     ledger.close()
 
 
-def test_a_view_of_a_version_1_file_has_its_runs_but_no_checks(tmp_path: Path):
+def test_a_view_of_a_version_1_file_has_its_runs_but_no_checks_or_silences(tmp_path: Path):
     view = open_view(released_file(tmp_path / "state.sqlite3", 1), busy_timeout_ms=1000, stale_after=STALE)
     assert [run.run_id for run in view.runs()] == ["r1"]
-    assert view.checks() == {}
+    assert (view.checks(), view.silences(T0)) == ({}, [])
     view.close()
     assert schema_version_of(tmp_path / "state.sqlite3") == 1  # a view never migrates
 
+
+def test_a_version_2_file_reads_every_table_by_name(tmp_path: Path):
+    path = released_file(tmp_path / "state.sqlite3", 2)
+    view = open_view(path, busy_timeout_ms=1000, stale_after=STALE)
+    checks = view.checks()
+    assert list(checks) == ["card-counts", "postgres"]
+    counts = checks["card-counts"]
+    assert (counts.level, counts.detail, counts.value, counts.data, counts.run_id) == \
+        (Level.WARNING, "2 sets", 10.0, {"sets": 2}, "r1")
+    assert (counts.checked_at, counts.level_since) == (T0 + timedelta(minutes=15), T0)
+    assert checks["postgres"].data == {} and checks["postgres"].value is None
+    [silence] = view.silences(T0)
+    assert (silence.id, silence.reason, silence.until, silence.ended_at) == (1, "disk swap", T0 + timedelta(hours=2), None)
+    assert view.silences(T0 + timedelta(hours=2)) == []
+    view.close()
+    with open_state(path, busy_timeout_ms=1000) as state:
+        alerts = AlertStore(state)
+        subject = alerts.subject("check:card-counts")
+        assert subject is not None
+        assert (subject.level, subject.notified_level, subject.bad_since, subject.notified_at) == \
+            (Level.WARNING, Level.WARNING, T0, T0 + timedelta(seconds=1))
+        assert alerts.subject("check:postgres") is None
+        assert alerts.unsummarized_silenced_changes(["check:card-counts"]) == \
+            [LevelChange(1, "check:card-counts", T0, Level.OK, Level.WARNING)]
 
 
 def test_a_missing_file_is_an_empty_view_and_stays_missing(tmp_path: Path):
     view = open_view(tmp_path / "none.sqlite3", busy_timeout_ms=1000, stale_after=STALE)
     assert (view.runs(), view.get("x"), view.last_success("j"), view.created_at()) == ([], None, None, None)
-    assert (view.checks(), view.consecutive_failures("j", T0)) == ({}, 0)
+    assert (view.checks(), view.silences(T0), view.consecutive_failures("j", T0)) == ({}, [], 0)
     view.close()
     assert not (tmp_path / "none.sqlite3").exists()
 
@@ -241,3 +266,66 @@ def test_checks_that_no_longer_run_are_dropped_and_data_round_trips(tmp_path: Pa
     current = store.current()
     assert list(current) == ["card-counts"]
     assert current["card-counts"].data == {"sets": 2, "cards": 10}
+
+
+def alert_store(tmp_path: Path) -> AlertStore:
+    return AlertStore(open_state(tmp_path / "state.sqlite3", busy_timeout_ms=1000))
+
+
+def test_observing_a_subject_keeps_what_slack_was_last_told(tmp_path: Path):
+    alerts = alert_store(tmp_path)
+    alerts.observe("job:j", Level.CRITICAL, "failed", T0, T0)
+    alerts.mark_notified("job:j", Level.CRITICAL, T0)
+    alerts.observe("job:j", Level.OK, "succeeded", T0, T0 + timedelta(hours=1))
+    subject = alerts.subject("job:j")
+    assert subject is not None
+    assert (subject.level, subject.detail, subject.observed_at) == (Level.OK, "succeeded", T0 + timedelta(hours=1))
+    assert (subject.notified_level, subject.notified_at, subject.bad_since) == (Level.CRITICAL, T0, T0)
+
+
+@pytest.mark.parametrize(("observed", "bad_since_after"), [(Level.OK, None), (Level.WARNING, T0)])
+def test_a_recovery_ends_the_outage_only_when_the_subject_is_ok(tmp_path: Path, observed, bad_since_after):
+    alerts = alert_store(tmp_path)
+    alerts.observe("check:c", observed, "now", T0, T0)
+    alerts.mark_notified("check:c", Level.CRITICAL, T0)
+    alerts.mark_recovered("check:c", T0 + timedelta(hours=1))
+    subject = alerts.subject("check:c")
+    assert subject is not None
+    assert (subject.notified_level, subject.notified_at, subject.bad_since) == \
+        (Level.OK, T0 + timedelta(hours=1), bad_since_after)
+
+
+def test_old_level_changes_are_forgotten_unless_a_silence_summary_still_needs_them(tmp_path: Path):
+    alerts = alert_store(tmp_path)
+    alerts.record_change("check:a", T0, Level.OK, Level.WARNING, "w", silenced=False)
+    alerts.record_change("check:a", T0, Level.WARNING, Level.OK, "ok", silenced=True)
+    alerts.record_change("check:b", T0, Level.OK, Level.CRITICAL, "c", silenced=True)
+    pending = alerts.unsummarized_silenced_changes(["check:b"])
+    assert [(c.key, c.from_level, c.to_level) for c in pending] == [("check:b", Level.OK, Level.CRITICAL)]
+    alerts.mark_summarized(pending)
+    assert alerts.forget_changes(before=T0 + timedelta(days=31)) == 2  # kept: a's unsummarised silenced change
+    assert [c.key for c in alerts.unsummarized_silenced_changes(["check:a", "check:b"])] == ["check:a"]
+    assert alerts.unsummarized_silenced_changes([]) == []
+
+
+def test_silences_end_one_or_all_and_stay_listed_as_past(tmp_path: Path):
+    alerts = alert_store(tmp_path)
+    first = alerts.add_silence(T0 + timedelta(hours=1), "swap", T0)
+    second = alerts.add_silence(T0 + timedelta(hours=2), None, T0)
+    assert (first.id, second.id, first.reason, first.until) == (1, 2, "swap", T0 + timedelta(hours=1))
+    assert alerts.end_silences(T0 + timedelta(minutes=1), silence_id=first.id) == 1
+    assert [s.id for s in alerts.silences(now=T0 + timedelta(minutes=2))] == [2]
+    assert alerts.end_silences(T0 + timedelta(minutes=3)) == 1
+    assert alerts.silences(now=T0 + timedelta(minutes=4)) == []
+    listed = alerts.silences(include_past=True)
+    assert [(s.id, s.ended_at) for s in listed] == [(1, T0 + timedelta(minutes=1)), (2, T0 + timedelta(minutes=3))]
+
+
+def test_two_open_files_in_one_process_keep_their_own_tables(tmp_path: Path):
+    first = open_state(tmp_path / "one.sqlite3", busy_timeout_ms=1000)
+    second = open_state(tmp_path / "two.sqlite3", busy_timeout_ms=1000)
+    AlertStore(first).add_silence(T0 + timedelta(hours=1), "one", T0)
+    assert AlertStore(second).silences(include_past=True) == []
+    assert isinstance(first, StateDatabase) and first.silences is not second.silences
+    first.close()
+    second.close()

@@ -2,7 +2,7 @@
 
 Both check the schema version (a file newer than this code is refused); only :func:`open_state`
 creates the file and migrates it. A view works on whatever an earlier tcgjobs left: a missing file
-reads as no runs, a version-1 file as no health checks.
+reads as no runs, a version-1 file as no health checks and no silences.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tcgjobs.db.sqlite import check_schema, ensure_writable_parent, migrate, open_sqlite
+from tcgjobs.db.state.alerts import AlertStore
 from tcgjobs.db.state.health import HealthStore
-from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus, StoredCheck
+from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus, Silence, StoredCheck
 from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase, values
 from tcgjobs.times import from_text
 
@@ -56,7 +57,7 @@ def open_view(path: Path, *, busy_timeout_ms: int, stale_after: timedelta) -> St
 
 
 class StateView:
-    """Reads the state database: the run ledger and the recorded health checks.
+    """Reads the state database: the run ledger, the recorded health checks, the silences.
 
     Jobs get one through their context (``ctx.history``) and never write the ledger. ``state`` is
     None for a file that does not exist yet; ``version`` is the file's schema version.
@@ -136,3 +137,9 @@ class StateView:
         if self.state is None or self.version < HEALTH_TABLES_VERSION:
             return {}
         return HealthStore(self.state).current()
+
+    def silences(self, now: datetime) -> list[Silence]:
+        """The stored silences active at ``now`` (TCGJOBS_SILENCE_UNTIL is a setting, not stored)."""
+        if self.state is None or self.version < HEALTH_TABLES_VERSION:
+            return []
+        return AlertStore(self.state).silences(now=now)

@@ -1,4 +1,4 @@
-"""What the state database holds, as read: runs and recorded health checks.
+"""What the state database holds, as read: runs, recorded health checks, alert state and silences.
 
 Plain frozen dataclasses with named fields, detached from the connection they were read on.
 """
@@ -92,3 +92,49 @@ class StoredCheck:
         return {"check": self.name, "level": self.level.value, "detail": self.detail,
                 "value": self.value, "checked_at": to_text(self.checked_at),
                 "level_since": to_text(self.level_since), "run_id": self.run_id}
+
+
+@dataclass(frozen=True)
+class AlertSubject:
+    """One alert subject (``check:<name>``, ``job:<name>``): the level last observed and the
+    level Slack last accepted a message about."""
+
+    key: str
+    level: Level
+    detail: str | None
+    bad_since: datetime | None
+    observed_at: datetime
+    notified_level: Level
+    notified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """One recorded change of an alert subject's level."""
+
+    id: int
+    key: str
+    at: datetime
+    from_level: Level
+    to_level: Level
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A window in which alerts are recorded but not sent. ``id`` is None for one that is not
+    stored (TCGJOBS_SILENCE_UNTIL)."""
+
+    id: int | None
+    starts_at: datetime
+    until: datetime
+    reason: str | None
+    created_at: datetime
+    ended_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.until and (self.ended_at is None or self.ended_at > now)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "starts_at": to_text(self.starts_at), "until": to_text(self.until),
+                "reason": self.reason, "created_at": to_text(self.created_at),
+                "ended_at": to_text(self.ended_at)}
