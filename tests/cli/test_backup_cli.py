@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.catalog import (
+    Backup,
+    describe,
+    list_backups,
+    list_safety_snapshots,
+    newest_verified,
+    sidecars,
+)
+from tcgjobs.backups.verify import verify_file
 from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
 from tcgjobs.services.locks import hold, lock_dir_for
 from tests.conftest import invoke
 from tests.health.support import run_health
@@ -72,7 +79,7 @@ def test_verify_all_passes_sound_backups_and_records_the_originals(cli, filled):
     result = invoke(cli, "backup", "verify", "--all", "--json")
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in json.loads(result.stdout)["results"]] == ["verified", "verified"]
-    assert b.describe(original).status == "verified"
+    assert describe(original).status == "verified"
 
 
 def test_verify_exits_3_for_a_flipped_byte_and_list_then_shows_it_corrupt(cli, filled):
@@ -223,7 +230,7 @@ def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tm
     assert result.exit_code == 3, result.output
     assert not target.exists()
     assert not any(p.name.startswith(".tcgjobs-tmp-") for p in tmp_path.iterdir())
-    assert b.describe(path).status == "corrupt"
+    assert describe(path).status == "corrupt"
 
 
 def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_old_or_new(cli, filled):
@@ -246,20 +253,20 @@ def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_
     reader.close()
     report = json.loads(result.stdout)["restore"]
     assert "backup API" in report["method"]
-    safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
+    safety = describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
     assert safety.status == "verified" and safety.is_safety_snapshot
     assert safety.name.startswith("pre-restore-pokemon-data-") and safety.name.endswith(".sqlite3.db.gz")
     assert safety.manifest["origin"].startswith("safety snapshot")
-    safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
+    safety_copy = verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
     assert rows(safety_copy, "pokemon_card_sets") == changed
     safety_copy.unlink()
-    restored = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
+    restored = verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
     for table in TABLES:
         assert live_rows(filled, table) == rows(restored, table)
     restored.unlink()
 
 
-def restore_with_safety_snapshot(cli, settings, backup) -> b.Backup:
+def restore_with_safety_snapshot(cli, settings, backup) -> Backup:
     """Change the live database, restore ``backup`` over it with --force; the safety snapshot."""
     conn = sqlite3.connect(settings.database_path)
     with conn:
@@ -267,15 +274,15 @@ def restore_with_safety_snapshot(cli, settings, backup) -> b.Backup:
     conn.close()
     result = invoke(cli, "backup", "restore", backup.name, "--force")
     assert result.exit_code == 0, result.output
-    [safety] = b.list_safety_snapshots(settings.backup_dir)
+    [safety] = list_safety_snapshots(settings.backup_dir)
     return safety
 
 
 def test_a_safety_snapshot_is_not_the_newest_verified_backup_nor_listed_as_a_backup(cli, filled):
     old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
     safety = restore_with_safety_snapshot(cli, filled, old)
-    assert [item.name for item in b.list_backups(filled.backup_dir)] == [old.name]
-    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == old
+    assert [item.name for item in list_backups(filled.backup_dir)] == [old.name]
+    assert newest_verified(list_backups(filled.backup_dir)).path == old
     assert {p.name for p in filled.backup_dir.iterdir()} == {
         name + suffix for name in (old.name, safety.name) for suffix in ("", ".sha256", ".manifest.json")}
     assert safety.manifest["kind"] == "safety-snapshot"
@@ -305,10 +312,10 @@ def test_rotation_neither_counts_nor_deletes_safety_snapshots(cli, filled):
     result = invoke(cli, "run", "rotate-backups", "--ignore-deps", "--json", "--daily", "1", "--weekly", "0",
                     "--monthly", "0", "--minimum", "1")
     assert result.exit_code == 0, result.output
-    assert [item.name for item in b.list_backups(filled.backup_dir)] == [newer.name]
+    assert [item.name for item in list_backups(filled.backup_dir)] == [newer.name]
     assert not older.exists()
-    assert [item.name for item in b.list_safety_snapshots(filled.backup_dir)] == [safety.name]
-    assert all(side.exists() for side in b.sidecars(safety.path))
+    assert [item.name for item in list_safety_snapshots(filled.backup_dir)] == [safety.name]
+    assert all(side.exists() for side in sidecars(safety.path))
     assert safety.name not in {r["name"] for r in json.loads(result.stdout)["run"]["details"]["backups"]}
 
 
@@ -320,7 +327,7 @@ def test_a_safety_snapshot_can_be_verified_and_restored(cli, filled, tmp_path):
     conn.close()
     before = live_rows(filled, "pokemon_card_sets")
     assert invoke(cli, "backup", "restore", backup.name, "--force").exit_code == 0
-    [safety] = b.list_safety_snapshots(filled.backup_dir)
+    [safety] = list_safety_snapshots(filled.backup_dir)
     verified = invoke(cli, "backup", "verify", "--all", "--json")
     assert verified.exit_code == 0, verified.output
     assert {r["name"] for r in json.loads(verified.stdout)["results"]} == {backup.name, safety.name}
@@ -336,8 +343,8 @@ def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, fille
         result = invoke(cli, "backup", "restore", path.name, "--force")
     assert result.exit_code == 75, result.output
     assert "sync-missing-cards" in result.output
-    assert len(b.list_backups(filled.backup_dir)) == 1
-    assert b.list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
+    assert len(list_backups(filled.backup_dir)) == 1
+    assert list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
 
 
 def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, filled):
@@ -353,8 +360,8 @@ def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, fill
     assert "replaced the damaged file" in json.loads(result.stdout)["restore"]["method"]
     assert not wal.exists()
     assert len(rows(filled.database_path, "pokemon_cards")) == 15
-    assert len(b.list_backups(filled.backup_dir)) == 1
-    assert b.list_safety_snapshots(filled.backup_dir) == []
+    assert len(list_backups(filled.backup_dir)) == 1
+    assert list_safety_snapshots(filled.backup_dir) == []
 
 
 def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):
@@ -362,7 +369,7 @@ def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(c
     fill_card_db(source_db)
     settings.backup_dir.mkdir(parents=True)
     conn = sqlite3.connect(source_db)
-    from tcgjobs.services.snapshots import create_backup
+    from tcgjobs.backups.create import create_backup
 
     path = create_backup(conn, source_db, settings.backup_dir, settings.temp_dir, now=WHEN).path
     conn.close()

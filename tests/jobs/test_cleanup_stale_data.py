@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.tempfiles import TEMP_PREFIX
 from tcgjobs.db.state import Ledger, RunStatus
 from tcgjobs.runner import stale_after
 from tcgjobs.times import utcnow
-from tcgjobs.services.tempfiles import TEMP_PREFIX
 from tests.conftest import invoke, make_settings
 from tests.support import bigdb
 

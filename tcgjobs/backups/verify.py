@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import zstandard
 
-from tcgjobs.services.backups import (
+from tcgjobs.backups.catalog import (
     BASE_SUFFIX,
     checksum_path,
     open_private,
@@ -27,8 +27,8 @@ from tcgjobs.services.backups import (
     write_checksum,
     write_manifest,
 )
-from tcgjobs.services.compression import HashingReader, copy_stream, decompressor
-from tcgjobs.services.tempfiles import temp_path
+from tcgjobs.backups.compression import HashingReader, copy_stream, decompressor
+from tcgjobs.backups.tempfiles import temp_path
 from tcgjobs.db.sqlite import integrity_problems
 
 

@@ -19,7 +19,7 @@ check can ask for the age of the newest verified backup every few minutes. A bac
 "verified" when its manifest records a passed verification and the file's size and checksum
 sidecar still agree with it, "corrupt" when the recorded verification failed or they disagree,
 and "unverified" otherwise (the original's backups, or one whose verification never finished).
-:func:`tcgjobs.services.verification.verify_file` does the expensive check: re-hash, decompress
+:func:`tcgjobs.backups.verify.verify_file` does the expensive check: re-hash, decompress
 to a temporary file, integrity check, row counts.
 """
 
@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from tcgjobs.backups.compression import CHUNK
+from tcgjobs.backups.tempfiles import TEMP_PREFIX, temp_path
 from tcgjobs.db.sqlite import pid_alive
-from tcgjobs.services.compression import CHUNK
-from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
 from tcgjobs.times import from_untrusted
 
 PREFIX = "pokemon-data-"

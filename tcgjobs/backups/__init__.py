@@ -1,0 +1,1 @@
+"""Backups of the card database: creating, verifying, listing, rotating and restoring them."""
