@@ -1,15 +1,14 @@
-"""Taking a backup and restoring one.
+"""Taking a backup: :func:`create_backup` snapshots, checks, compresses, publishes and proves it.
 
-:func:`create_backup`: SQLite's online backup API copies the database in one step into a temporary
-file under TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is
-committed in the WAL), which is integrity-checked and counted, then streamed through the
-compressor into a temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The
-``.sha256`` sidecar follows, then the backup is read back from disk, decompressed into
-TCGJOBS_TMPDIR, integrity-checked and counted again; only then does the manifest say "verified".
-
-:func:`restore_backup`: verify first, then either write a new file atomically (temporary name in
-the target's directory, fsync, rename) or copy into an existing database through the backup API,
-so readers holding it open never see a mix of old and new pages.
+SQLite's online backup API copies the database in one step into a temporary file under
+TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is committed
+in the WAL), which is integrity-checked and counted, then streamed through the compressor into a
+temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The ``.sha256`` sidecar
+follows, then the backup is read back from disk, decompressed into TCGJOBS_TMPDIR,
+integrity-checked and counted again (:mod:`tcgjobs.backups.verify`); only then does the manifest
+say "verified". The same function writes the safety snapshot that a restore over a database
+takes first. Before any of it, :func:`check_free_space` refuses a backup that cannot fit, and a
+disk that fills up anyway becomes :class:`DiskFull` with nothing left behind.
 """
 
 from __future__ import annotations
@@ -28,21 +27,17 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs import __version__
-from tcgjobs.backups.catalog import (
+from tcgjobs.backups.catalog import write_checksum, write_manifest
+from tcgjobs.backups.compression import HashingWriter, compressor, copy_stream
+from tcgjobs.backups.names import (
     BACKUP,
     BASE_SUFFIX,
     EXTENSIONS,
     SAFETY_SNAPSHOT,
     backup_name,
-    fsync_dir,
-    open_private,
     safety_snapshot_name,
-    temp_leftovers,
-    write_checksum,
-    write_manifest,
 )
-from tcgjobs.backups.compression import HashingWriter, compressor, copy_stream
-from tcgjobs.backups.tempfiles import temp_path
+from tcgjobs.backups.tempfiles import fsync_dir, open_private, temp_path
 from tcgjobs.backups.verify import Unverifiable, Verification, row_counts, verify_file
 from tcgjobs.db.sqlite import database_bytes, integrity_problems
 from tcgjobs.errors import JobFailed
@@ -229,17 +224,3 @@ def _metrics(manifest: dict[str, Any], written_s: float, duration_s: float) -> d
         "duration_seconds": round(duration_s, 3),
     }
 
-
-def cleanup_leftovers(backup_dir: Path, temp_dir: Path) -> list[Path]:
-    """Remove temporary files of interrupted backups: every one in ``backup_dir`` (call this only
-    while holding the backup-directory lock) and those of dead processes in ``temp_dir``."""
-    removed = []
-    found = temp_leftovers(backup_dir, only_dead=False) + temp_leftovers(temp_dir, only_dead=True)
-    for path in dict.fromkeys(found):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        logger.warning("removed {} left behind by an interrupted backup", path)
-        removed.append(path)
-    return removed

@@ -1,15 +1,21 @@
-"""Restoring a backup: verify it, then put it in place without ever showing a mix.
+"""Restoring a backup: :func:`restore_backup` verifies it, then puts it in place without ever
+showing a mix, and checks the result (integrity_check, the backup's row counts).
 
 * To a new path: the backup is decompressed into a temporary name in the target's directory,
   verified there (checksum, integrity, row counts), fsynced and renamed: the path holds either
   nothing or the whole restored database.
 * Over an existing database (``--force``), in particular the live one: a safety snapshot of the
-  current database is taken first (verified like a backup, but named ``pre-restore-...`` so that
-  neither rotation nor the backup-age check takes it for a regular backup), then the verified copy is written
-  into it through SQLite's backup API inside one write transaction. Readers that hold the database
-  open (the platform's APIs) see the old or the new content, never a mix, and stale ``-wal``/
-  ``-shm`` files are handled by SQLite itself instead of being left next to a swapped file.
-  The caller holds the card-database lock.
+  current database is taken first (:func:`tcgjobs.backups.create.create_backup` under a
+  ``pre-restore-...`` name, so that neither rotation nor the backup-age check takes it for a
+  regular backup), then the verified copy is written into it through SQLite's backup API inside
+  one write transaction. Readers that hold the database open (the platform's APIs) see the old or
+  the new content, never a mix, and stale ``-wal``/``-shm`` files are handled by SQLite itself
+  instead of being left next to a swapped file.
+* Over a file that is not an SQLite database at all (no reader can be using it): the file is
+  replaced atomically, after its stale ``-wal``/``-shm`` are removed.
+
+The caller holds the backup-directory lock, and the card-database lock when the target is the
+live database.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from typing import Any
 
 from loguru import logger
 
-from tcgjobs.backups.catalog import BASE_SUFFIX, SAFETY_ORIGIN, fsync_dir, open_private
+from tcgjobs.backups.catalog import SAFETY_ORIGIN
 from tcgjobs.backups.compression import copy_stream
-from tcgjobs.backups.create import DiskFull, create_backup
-from tcgjobs.backups.tempfiles import temp_path
+from tcgjobs.backups.create import DISK_FULL_ERRNOS, DiskFull, create_backup
+from tcgjobs.backups.names import BASE_SUFFIX
+from tcgjobs.backups.tempfiles import fsync_dir, open_private, temp_path
 from tcgjobs.backups.verify import (
     Unverifiable,
     Verification,
@@ -45,7 +52,7 @@ def _verified_copy(source: Path, scratch: Path) -> Verification:
     except Unverifiable as exc:
         raise JobFailed(f"cannot restore {source.name}: it could not be verified ({exc})") from exc
     except OSError as exc:
-        if exc.errno in (28, 27, 122):
+        if exc.errno in DISK_FULL_ERRNOS:
             raise DiskFull(f"not enough disk space in {scratch} to restore {source.name}") from exc
         raise
     try:

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tcgjobs.backups.catalog import Backup, backup_name, is_restorable_name, list_backups, list_safety_snapshots
+from tcgjobs.backups.catalog import Backup, list_backups, list_safety_snapshots
+from tcgjobs.backups.names import backup_name, is_restorable_name
 from tcgjobs.backups.restore import restore_backup
 from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
 from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file

@@ -31,7 +31,8 @@ from tcgjobs.registry import JobOption, JobResult, Resource, job
 )
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.backups.catalog import list_backups
-    from tcgjobs.backups.create import cleanup_leftovers, create_backup
+    from tcgjobs.backups.create import create_backup
+    from tcgjobs.backups.tempfiles import cleanup_leftovers
 
     settings = ctx.settings
     db = ctx.card_db(readonly=True)

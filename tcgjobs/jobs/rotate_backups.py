@@ -49,8 +49,14 @@ def _record(backup: Backup, write: Callable[[], None]) -> None:
 
 def _check(ctx: JobContext, backup: Backup) -> _Checked:
     """The backup's state for rotation; records new verification results unless dry run."""
-    from tcgjobs.backups.catalog import hash_file, write_manifest
-    from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
+    from tcgjobs.backups.catalog import write_manifest
+    from tcgjobs.backups.verify import (
+        Unverifiable,
+        checksum_mismatch,
+        hash_file,
+        record_verification,
+        verify_file,
+    )
 
     if backup.status == "corrupt":
         return _Checked(backup, CORRUPT, backup.reason)
@@ -60,7 +66,7 @@ def _check(ctx: JobContext, backup: Backup) -> _Checked:
         digest = hash_file(backup.path)
         if digest == backup.checksum:
             return _Checked(backup, SOUND)
-        reason = f"checksum mismatch: recorded {backup.checksum[:12]}…, file has {digest[:12]}…"
+        reason = checksum_mismatch(backup.checksum, digest)
         if not ctx.dry_run:
             manifest = dict(backup.manifest or {})
             manifest.pop("format", None)
@@ -83,7 +89,7 @@ def _check(ctx: JobContext, backup: Backup) -> _Checked:
 
 def _uncompressed_twins(checked: list[_Checked]) -> list[Backup]:
     """The original's uncompressed copies whose compressed version exists and is sound."""
-    from tcgjobs.backups.catalog import BASE_SUFFIX
+    from tcgjobs.backups.names import BASE_SUFFIX
 
     sound_stamps = {c.backup.name.split(BASE_SUFFIX)[0] for c in checked
                     if c.status == SOUND and c.backup.compression != "none"}
@@ -159,7 +165,7 @@ def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[s
 )
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.backups.catalog import list_backups, orphan_sidecars
-    from tcgjobs.backups.create import cleanup_leftovers
+    from tcgjobs.backups.tempfiles import cleanup_leftovers
 
     policy = policy_from(dict(ctx.options))
     policy.check()

@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.backups.catalog import (
-    Backup,
-    describe,
-    list_backups,
-    list_safety_snapshots,
-    newest_verified,
-    sidecars,
-)
+from tcgjobs.backups.catalog import Backup, describe, list_backups, list_safety_snapshots, newest_verified
+from tcgjobs.backups.names import sidecars
 from tcgjobs.backups.verify import verify_file
 from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
 from tcgjobs.services.locks import hold, lock_dir_for

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.backups.catalog import hash_file, is_backup_name, list_backups
-from tcgjobs.backups.verify import verify_file
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import is_backup_name
+from tcgjobs.backups.verify import hash_file, verify_file
 from tcgjobs.db.state import open_view
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
 from tests.support.backups import fill_card_db, live_counts, names, rows

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.backups.catalog import backup_name, list_backups, sidecars
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import backup_name, sidecars
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.db.state import Ledger, RunStatus, open_view
 from tcgjobs.times import utcnow

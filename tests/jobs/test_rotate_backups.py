@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tcgjobs.backups.catalog import backup_name, checksum_path, list_backups, manifest_path
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import backup_name, checksum_path, manifest_path
 from tests.conftest import invoke
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, names
 

@@ -9,8 +9,8 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from tcgjobs.backups.catalog import backup_name
 from tcgjobs.backups.create import create_backup
+from tcgjobs.backups.names import backup_name
 from tcgjobs.backups.verify import open_snapshot, row_counts
 from tcgjobs.config import Settings
 from tcgjobs.db.cards import open_card_database
