@@ -21,8 +21,8 @@ from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
-from tcgjobs.registry import get_job
-from tcgjobs.services.locks import hold, lock_dir_for
+from tcgjobs.registry import Resource, get_job
+from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tcgjobs.times import utcnow
 
 backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -149,7 +149,7 @@ def verify_command(
                 raise JobFailed(f"no backups in {settings.backup_dir}")
             targets = [item.path for item in (listed if all_ else listed[:1])]
         results = []
-        with hold(lock_dir_for(settings.state_path), ["resource-backup-directory"], _holder("verify")):
+        with hold(lock_dir_for(settings.state_path), [resource_lock(Resource.BACKUP_DIR)], _holder("verify")):
             for path in targets:
                 results.append(_verify_one(settings, path))
     corrupt = [r for r in results if r["status"] == "corrupt"]
@@ -199,7 +199,7 @@ def restore_command(
         if target.exists() and not force:
             raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
         live = target.resolve() == settings.database_path.resolve()
-        names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
+        names = [resource_lock(Resource.BACKUP_DIR)] + ([resource_lock(Resource.CARD_DB)] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
             report = restore_backup(source, target, settings,
                                     safety_snapshot=live and target.exists() and not no_safety_snapshot)

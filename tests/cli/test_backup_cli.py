@@ -3,9 +3,11 @@ they leave behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from tcgjobs.backups.catalog import Backup, describe, list_backups, list_safety_
 from tcgjobs.backups.names import sidecars
 from tcgjobs.backups.verify import verify_file
 from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
-from tcgjobs.services.locks import hold, lock_dir_for
+from tcgjobs.registry import JobResult, Resource, get_job
+from tcgjobs.runner import RunOutcome, RunRequest, run_job
+from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tests.conftest import invoke
 from tests.health.support import run_health
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
@@ -126,10 +130,40 @@ def test_verify_that_cannot_check_exits_1(cli, filled, env, tmp_path):
 
 def test_verify_waits_for_no_one_and_exits_75_while_a_job_holds_the_backup_directory(cli, filled):
     make_backup(filled, WHEN)
-    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.BACKUP_DIR)], {"job": "rotate-backups"}):
         result = invoke(cli, "backup", "verify")
     assert result.exit_code == 75, result.output
     assert "rotate-backups" in result.output
+
+
+def run_during(job_name: str, settings, work: Callable[[], None]) -> RunOutcome:
+    """Run the real job ``job_name`` through the runner with ``work`` in place of what it does: the
+    runner takes exactly the locks it takes for that job while ``work`` runs."""
+    def body(ctx):
+        work()
+        return JobResult()
+
+    job = dataclasses.replace(get_job(job_name), run=body)
+    return run_job(RunRequest(job=job, settings=settings, ignore_deps=True))
+
+
+def test_backup_commands_are_refused_while_the_runner_runs_a_job_writing_what_they_write(cli, filled):
+    """The runner and the backup commands name their locks from one declaration (Resource), so a
+    command never touches what a running job writes."""
+    path = make_backup(filled, WHEN)
+    before = filled.database_path.read_bytes()
+    seen = {}
+    rotation = run_during("rotate-backups", filled, lambda: seen.update(
+        verify=invoke(cli, "backup", "verify"), restore=invoke(cli, "backup", "restore", path.name, "--force")))
+    sync = run_during("sync-missing-cards", filled, lambda: seen.update(
+        restore_live=invoke(cli, "backup", "restore", path.name, "--force")))
+    assert rotation.exit_code == 0 and sync.exit_code == 0
+    for command, holder in (("verify", rotation), ("restore", rotation), ("restore_live", sync)):
+        assert seen[command].exit_code == 75, seen[command].output
+        assert f"{holder.job} run {holder.run_id[:8]}" in seen[command].output
+    assert filled.database_path.read_bytes() == before
+    assert list_safety_snapshots(filled.backup_dir) == []
+    assert invoke(cli, "backup", "verify").exit_code == 0, "the locks are free again"
 
 
 # --- restore ---------------------------------------------------------------------------------
@@ -333,7 +367,7 @@ def test_a_safety_snapshot_can_be_verified_and_restored(cli, filled, tmp_path):
 
 def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, filled):
     path = make_backup(filled, WHEN)
-    with hold(lock_dir_for(filled.state_path), ["resource-card-database"], {"job": "sync-missing-cards"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.CARD_DB)], {"job": "sync-missing-cards"}):
         result = invoke(cli, "backup", "restore", path.name, "--force")
     assert result.exit_code == 75, result.output
     assert "sync-missing-cards" in result.output
@@ -367,7 +401,7 @@ def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(c
 
     path = create_backup(conn, source_db, settings.backup_dir, settings.temp_dir, now=WHEN).path
     conn.close()
-    with hold(lock_dir_for(settings.state_path), ["resource-card-database"], {"job": "sync-missing-sets"}):
+    with hold(lock_dir_for(settings.state_path), [resource_lock(Resource.CARD_DB)], {"job": "sync-missing-sets"}):
         result = invoke(cli, "backup", "restore", path.name)
     assert result.exit_code == 75, result.output
     assert not settings.database_path.exists()

@@ -243,9 +243,10 @@ def test_a_damaged_live_database_is_not_published_as_a_backup(cli, filled):
 
 
 def test_a_backup_while_another_run_holds_the_backup_directory_is_skipped_with_75(cli, filled):
-    from tcgjobs.services.locks import hold, lock_dir_for
+    from tcgjobs.registry import Resource
+    from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 
-    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.BACKUP_DIR)], {"job": "rotate-backups"}):
         result, run = run_backup(cli)
     assert result.exit_code == 75, result.output
     assert run["status"] == "skipped" and "rotate-backups" in run["error"]
