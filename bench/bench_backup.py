@@ -119,7 +119,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 def in_process(db: Path, root: Path, compression: str) -> float:
     """Seconds for snapshot, checks, compression, sidecars and verification, without the CLI."""
-    from tcgjobs.services.snapshots import create_backup
+    from tcgjobs.backups.create import create_backup
 
     conn = sqlite3.connect(db)
     start = time.perf_counter()

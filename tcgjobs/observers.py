@@ -105,7 +105,7 @@ class JobAlerts:
 def backup_listing(settings: Settings) -> list[Any] | None:
     """The backups in BACKUP_DIR (newest first), or None when backups are not available."""
     try:
-        from tcgjobs.services.backups import list_backups  # type: ignore[import-not-found]
+        from tcgjobs.backups.catalog import list_backups
     except ImportError:
         return None
     if not settings.backup_dir.is_dir():

@@ -33,7 +33,7 @@ from tcgjobs.registry import Job, JobResult, get_job
 from tcgjobs.reporting import NullReporter, Reporter
 from tcgjobs.schedule import previous_due
 from tcgjobs.times import utcnow
-from tcgjobs.services.locks import hold, lock_dir_for
+from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 
 TRIGGERS = ("manual", "schedule")
 
@@ -194,7 +194,7 @@ def run_job(request: RunRequest, observers: Sequence[RunObserver] = ()) -> RunOu
                     reasons = unmet_dependencies(job, settings, ledger.view, started)
                     if reasons:
                         raise DependencyNotMet("; ".join(reasons) + " (use --ignore-deps to run anyway)")
-                names = [f"job-{job.name}"] + [f"resource-{r.value}" for r in job.writes]
+                names = [f"job-{job.name}"] + [resource_lock(r) for r in job.writes]
                 holder = {"job": job.name, "run_id": run_id, "since": started.isoformat(timespec="seconds")}
                 with hold(lock_dir_for(settings.state_path), names, holder):
                     return _locked_run(request, ledger, base, options, timeout, observers, clock)

@@ -12,17 +12,18 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from tcgjobs.backups.catalog import Backup, list_backups, list_safety_snapshots
+from tcgjobs.backups.names import backup_name, is_restorable_name
+from tcgjobs.backups.restore import restore_backup
+from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
+from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
-from tcgjobs.registry import get_job
+from tcgjobs.registry import Resource, get_job
+from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tcgjobs.times import utcnow
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
-from tcgjobs.services.locks import hold, lock_dir_for
-from tcgjobs.services.restore import restore_backup
-from tcgjobs.services.retention import CORRUPT, SOUND, Candidate, plan
 
 backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="List, verify and restore backups of the card database.")
@@ -64,7 +65,7 @@ def _holder(action: str) -> dict[str, Any]:
     return {"job": f"backup {action}", "run_id": "cli", "since": utcnow().isoformat(timespec="seconds")}
 
 
-def retention_reasons(settings: Settings, backups: list[b.Backup]) -> dict[str, str]:
+def retention_reasons(settings: Settings, backups: list[Backup]) -> dict[str, str]:
     """What rotate-backups would decide for each backup with its current settings, taking
     unverified backups as sound (rotation verifies them first)."""
     from tcgjobs.jobs.rotate_backups import policy_from
@@ -94,8 +95,8 @@ def list_command(as_json: JsonOption = False) -> None:
     """Every backup: name, created, size, compression, status and what rotation would do; then
     the safety snapshots taken by ``restore --force``."""
     settings = common.settings()
-    backups = b.list_backups(settings.backup_dir)
-    safety = b.list_safety_snapshots(settings.backup_dir)
+    backups = list_backups(settings.backup_dir)
+    safety = list_safety_snapshots(settings.backup_dir)
     reasons = retention_reasons(settings, backups)
     reasons.update({item.name: SAFETY_RETENTION for item in safety})
     if as_json:
@@ -118,9 +119,9 @@ def resolve_backup(settings: Settings, file: str) -> Path:
     candidates = [Path(file), settings.backup_dir / file]
     for candidate in candidates:
         if candidate.is_file():
-            if not b.is_restorable_name(candidate.name):
+            if not is_restorable_name(candidate.name):
                 raise UsageError(f"{candidate} is not a backup (expected a name like "
-                                 f"{b.backup_name(utcnow())})")
+                                 f"{backup_name(utcnow())})")
             return candidate
     raise UsageError(f"no backup {file!r} (neither a file nor a name in {settings.backup_dir}); "
                      "see `tcgjobs backup list`")
@@ -141,14 +142,14 @@ def verify_command(
         if file:
             targets = [resolve_backup(settings, file)]
         else:
-            listed = b.list_backups(settings.backup_dir)
+            listed = list_backups(settings.backup_dir)
             if all_:
-                listed += b.list_safety_snapshots(settings.backup_dir)
+                listed += list_safety_snapshots(settings.backup_dir)
             if not listed:
                 raise JobFailed(f"no backups in {settings.backup_dir}")
             targets = [item.path for item in (listed if all_ else listed[:1])]
         results = []
-        with hold(lock_dir_for(settings.state_path), ["resource-backup-directory"], _holder("verify")):
+        with hold(lock_dir_for(settings.state_path), [resource_lock(Resource.BACKUP_DIR)], _holder("verify")):
             for path in targets:
                 results.append(_verify_one(settings, path))
     corrupt = [r for r in results if r["status"] == "corrupt"]
@@ -166,11 +167,11 @@ def verify_command(
 
 def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
     try:
-        result = v.verify_file(path, settings.temp_dir)
-    except v.Unverifiable as exc:
+        result = verify_file(path, settings.temp_dir)
+    except Unverifiable as exc:
         return {"name": path.name, "status": "unverifiable", "reason": str(exc)}
     try:
-        v.record_verification(path, result)
+        record_verification(path, result)
     except OSError as exc:
         common.stderr().print(f"warning: could not record the result for {path.name}: {exc}", markup=False)
     return {"name": path.name, "status": "verified" if result.ok else "corrupt", "reason": result.reason,
@@ -198,7 +199,7 @@ def restore_command(
         if target.exists() and not force:
             raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
         live = target.resolve() == settings.database_path.resolve()
-        names = ["resource-backup-directory"] + (["resource-card-database"] if live else [])
+        names = [resource_lock(Resource.BACKUP_DIR)] + ([resource_lock(Resource.CARD_DB)] if live else [])
         with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
             report = restore_backup(source, target, settings,
                                     safety_snapshot=live and target.exists() and not no_safety_snapshot)

@@ -154,7 +154,7 @@ def backups(env: CheckEnv) -> Iterator[CheckResult]:
     Uses the cheap listing (names, stat, sidecars): verification itself is backup-database's and
     rotate-backups' work, never repeated here.
     """
-    from tcgjobs.services.backups import list_backups
+    from tcgjobs.backups.catalog import list_backups
 
     s = env.settings
     listed = list_backups(s.backup_dir)

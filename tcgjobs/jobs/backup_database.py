@@ -3,7 +3,7 @@
 The original copied the live file while committed rows sat in the WAL, never stored its checksum
 and never verified anything (original-service.md §3.4, §8.1). Here every backup is a snapshot
 taken with SQLite's backup API, checked, compressed, published atomically with a ``.sha256``
-sidecar and a manifest, then read back and verified (see :mod:`tcgjobs.services.snapshots`).
+sidecar and a manifest, then read back and verified (see :mod:`tcgjobs.backups.create`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from tcgjobs.registry import JobOption, JobResult, Resource, job
     ),
 )
 def run(ctx: JobContext) -> JobResult:
-    from tcgjobs.services.backups import list_backups
-    from tcgjobs.services.snapshots import cleanup_leftovers, create_backup
+    from tcgjobs.backups.catalog import list_backups
+    from tcgjobs.backups.create import create_backup
+    from tcgjobs.backups.tempfiles import cleanup_leftovers
 
     settings = ctx.settings
     db = ctx.card_db(readonly=True)

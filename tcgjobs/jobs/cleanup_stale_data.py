@@ -11,7 +11,7 @@ after ``PRAGMA quick_check`` passes (a damaged file fails the run untouched):
    Readers keep reading their snapshot meanwhile.
 3. ``ANALYZE`` and ``PRAGMA optimize``, then another TRUNCATE checkpoint to shrink the WAL.
 4. Ledger rows older than the retention are pruned (each job's newest run and newest success stay).
-5. Temporary files of interrupted runs (see :mod:`tcgjobs.services.tempfiles`) older than the
+5. Temporary files of interrupted runs (see :mod:`tcgjobs.backups.tempfiles`) older than the
    backup timeout plus a margin are removed from the backup and temporary directories.
 
 ``--dry-run`` opens the database read-only and reports what each step would do.
@@ -34,7 +34,7 @@ from tcgjobs.db.sqlite import database_bytes, integrity_problems
 from tcgjobs.registry import JobOption, JobResult, Resource, get_job, job
 
 if TYPE_CHECKING:
-    from tcgjobs.services.tempfiles import Leftover
+    from tcgjobs.backups.tempfiles import Leftover
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _vacuum_decision(ctx: JobContext, pages: _Pages) -> tuple[bool, str]:
 
 
 def _leftovers(ctx: JobContext) -> list[Leftover]:
-    from tcgjobs.services.tempfiles import find_leftovers
+    from tcgjobs.backups.tempfiles import find_leftovers
 
     backup_timeout = ctx.settings.job(get_job("backup-database")).timeout
     older_than = backup_timeout + ctx.options["leftover_margin_seconds"]

@@ -3,7 +3,7 @@
 The original kept seven arbitrary files and could delete the newest backups (original-service.md
 §3.5, §8.1). Here, before the policy is applied, every backup's state is established: unverified
 backups (the original's, or interrupted verifications) are verified in full, verified ones are
-re-hashed against their recorded checksum. Then :func:`tcgjobs.services.retention.plan` decides,
+re-hashed against their recorded checksum. Then :func:`tcgjobs.backups.retention.plan` decides,
 with reasons, and only files matching the backup name pattern (with their sidecars) are deleted.
 Leftovers of interrupted backups (temporary files, orphaned sidecars, the original's uncompressed
 copies whose compressed twin is sound) are removed.
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs import parsers as p
+from tcgjobs.backups.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Decision, Policy, plan
 from tcgjobs.context import JobContext
 from tcgjobs.registry import JobOption, JobResult, Resource, job
-from tcgjobs.services.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Decision, Policy, plan
 
 if TYPE_CHECKING:
-    from tcgjobs.services.backups import Backup
+    from tcgjobs.backups.catalog import Backup
 
 
 @dataclass
@@ -49,32 +49,38 @@ def _record(backup: Backup, write: Callable[[], None]) -> None:
 
 def _check(ctx: JobContext, backup: Backup) -> _Checked:
     """The backup's state for rotation; records new verification results unless dry run."""
-    from tcgjobs.services import backups as b
-    from tcgjobs.services import verification as v
+    from tcgjobs.backups.catalog import write_manifest
+    from tcgjobs.backups.verify import (
+        Unverifiable,
+        checksum_mismatch,
+        hash_file,
+        record_verification,
+        verify_file,
+    )
 
     if backup.status == "corrupt":
         return _Checked(backup, CORRUPT, backup.reason)
     if backup.status == "verified":
         if not ctx.options["recheck"] or not backup.checksum:
             return _Checked(backup, SOUND)
-        digest = b.hash_file(backup.path)
+        digest = hash_file(backup.path)
         if digest == backup.checksum:
             return _Checked(backup, SOUND)
-        reason = f"checksum mismatch: recorded {backup.checksum[:12]}…, file has {digest[:12]}…"
+        reason = checksum_mismatch(backup.checksum, digest)
         if not ctx.dry_run:
             manifest = dict(backup.manifest or {})
             manifest.pop("format", None)
             manifest["verification"] = {**manifest.get("verification", {}), "status": "corrupt",
                                         "reason": reason}
-            _record(backup, lambda: b.write_manifest(backup.path, manifest))
+            _record(backup, lambda: write_manifest(backup.path, manifest))
         return _Checked(backup, CORRUPT, reason)
     try:
-        result = v.verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
-    except v.Unverifiable as exc:
+        result = verify_file(backup.path, ctx.settings.temp_dir, check=ctx.check_cancelled)
+    except Unverifiable as exc:
         logger.warning("{} could not be verified; keeping it: {}", backup.name, exc)
         return _Checked(backup, UNVERIFIABLE, str(exc))
     if not ctx.dry_run:
-        _record(backup, lambda: v.record_verification(backup.path, result))
+        _record(backup, lambda: record_verification(backup.path, result))
     if result.ok:
         logger.info("{} verified (it had not been before)", backup.name)
         return _Checked(backup, SOUND)
@@ -83,7 +89,7 @@ def _check(ctx: JobContext, backup: Backup) -> _Checked:
 
 def _uncompressed_twins(checked: list[_Checked]) -> list[Backup]:
     """The original's uncompressed copies whose compressed version exists and is sound."""
-    from tcgjobs.services.backups import BASE_SUFFIX
+    from tcgjobs.backups.names import BASE_SUFFIX
 
     sound_stamps = {c.backup.name.split(BASE_SUFFIX)[0] for c in checked
                     if c.status == SOUND and c.backup.compression != "none"}
@@ -120,7 +126,7 @@ def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[s
 
     Returns ``(backups deleted, bytes freed, failure messages)``; a failure does not stop the rest.
     """
-    from tcgjobs.services.backups import remove_backup
+    from tcgjobs.backups.catalog import remove_backup
 
     deleted, freed, failures = 0, 0, []
     for backup in doomed:
@@ -158,8 +164,8 @@ def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[s
     ),
 )
 def run(ctx: JobContext) -> JobResult:
-    from tcgjobs.services.backups import list_backups, orphan_sidecars
-    from tcgjobs.services.snapshots import cleanup_leftovers
+    from tcgjobs.backups.catalog import list_backups, orphan_sidecars
+    from tcgjobs.backups.tempfiles import cleanup_leftovers
 
     policy = policy_from(dict(ctx.options))
     policy.check()

@@ -1,1 +1,1 @@
-"""I/O services: locks, Slack, metrics, backups, PostgreSQL."""
+"""I/O services: locks, Slack, metrics, PostgreSQL. (Backups have their own package, tcgjobs.backups.)"""

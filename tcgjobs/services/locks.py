@@ -15,13 +15,27 @@ import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tcgjobs.errors import LockHeld
+
+if TYPE_CHECKING:
+    from tcgjobs.registry import Resource
 
 
 def lock_dir_for(state_path: Path) -> Path:
     return state_path.parent / (state_path.name + ".locks")
+
+
+def resource_lock(resource: Resource) -> str:
+    """The name of the lock that guards ``resource``.
+
+    The runner takes it for every resource a job writes and the ``backup`` commands for what they
+    write, so the two exclude each other. The name is also a file name shared by every process on
+    the state database, old versions included during an upgrade: changing it would let an old and
+    a new process write the same resource at once.
+    """
+    return f"resource-{resource.value}"
 
 
 def describe_holder(info: dict[str, Any]) -> str:

@@ -92,8 +92,9 @@ def test_a_job_run_imports_only_the_run_command_and_no_other_jobs_services(tmp_p
     assert code == ExitCode.SKIPPED  # sync-missing-cards has never succeeded
     assert "tcgjobs.cli.run" in modules
     unwanted = {f"tcgjobs.cli.{name}" for name in ("backup", "notify", "deploy", "status", "config_cmd")}
-    unwanted |= {"tcgjobs.services.alerting", "tcgjobs.services.slack", "tcgjobs.services.backups",
-                 "tcgjobs.services.verification", "tcgjobs.services.snapshots", "tcgjobs.services.tempfiles",
+    unwanted |= {"tcgjobs.services.alerting", "tcgjobs.services.slack", "tcgjobs.backups.catalog",
+                 "tcgjobs.backups.names", "tcgjobs.backups.verify", "tcgjobs.backups.create",
+                 "tcgjobs.backups.tempfiles",
                  "tcgjobs.sources.layouts", "tcgjobs.sources.card_plan", "tcgjobs.health.checks",
                  "rich.console", "rich.progress", "rich.table"}  # output is piped
     assert modules & unwanted == set()

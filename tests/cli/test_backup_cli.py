@@ -1,40 +1,34 @@
-"""``tcgjobs backup list | verify | restore``: output, recorded results, exit codes and the state
-they leave behind."""
+"""``tcgjobs backup list | verify | restore``: output, recorded results, exit codes, locks and the
+state they leave behind. What a restore does to the files and to readers is tested in
+tests/backups/test_restore.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.catalog import describe, list_backups, list_safety_snapshots
 from tcgjobs.cli.backup import LIST_EXIT_CODES, RESTORE_EXIT_CODES, VERIFY_EXIT_CODES
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
-from tcgjobs.services.locks import hold, lock_dir_for
+from tcgjobs.registry import JobResult, Resource, get_job
+from tcgjobs.runner import RunOutcome, RunRequest, run_job
+from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tests.conftest import invoke
-from tests.health.support import run_health
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
 
 WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
-TABLES = ("pokemon_card_sets", "pokemon_cards", "users")
 
 
 @pytest.fixture
 def filled(settings):
     fill_card_db(settings.database_path)
     return settings
-
-
-def live_rows(settings, table):
-    conn = sqlite3.connect(settings.database_path)
-    try:
-        return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
-    finally:
-        conn.close()
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -72,7 +66,7 @@ def test_verify_all_passes_sound_backups_and_records_the_originals(cli, filled):
     result = invoke(cli, "backup", "verify", "--all", "--json")
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in json.loads(result.stdout)["results"]] == ["verified", "verified"]
-    assert b.describe(original).status == "verified"
+    assert describe(original).status == "verified"
 
 
 def test_verify_exits_3_for_a_flipped_byte_and_list_then_shows_it_corrupt(cli, filled):
@@ -125,34 +119,43 @@ def test_verify_that_cannot_check_exits_1(cli, filled, env, tmp_path):
 
 def test_verify_waits_for_no_one_and_exits_75_while_a_job_holds_the_backup_directory(cli, filled):
     make_backup(filled, WHEN)
-    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.BACKUP_DIR)], {"job": "rotate-backups"}):
         result = invoke(cli, "backup", "verify")
     assert result.exit_code == 75, result.output
     assert "rotate-backups" in result.output
 
 
-# --- restore ---------------------------------------------------------------------------------
+def run_during(job_name: str, settings, work: Callable[[], None]) -> RunOutcome:
+    """Run the real job ``job_name`` through the runner with ``work`` in place of what it does: the
+    runner takes exactly the locks it takes for that job while ``work`` runs."""
+    def body(ctx):
+        work()
+        return JobResult()
 
-def test_restore_to_a_new_path_round_trips_every_row(cli, filled, tmp_path):
+    job = dataclasses.replace(get_job(job_name), run=body)
+    return run_job(RunRequest(job=job, settings=settings, ignore_deps=True))
+
+
+def test_backup_commands_are_refused_while_the_runner_runs_a_job_writing_what_they_write(cli, filled):
+    """The runner and the backup commands name their locks from one declaration (Resource), so a
+    command never touches what a running job writes."""
     path = make_backup(filled, WHEN)
-    target = tmp_path / "restored" / "cards.sqlite3.db"
-    result = invoke(cli, "backup", "restore", path.name, "--to", str(target), "--json")
-    assert result.exit_code == 0, result.output
-    for table in TABLES:
-        assert rows(target, table) == live_rows(filled, table)
-    assert [p.name for p in target.parent.iterdir()] == ["cards.sqlite3.db"]
-    report = json.loads(result.stdout)["restore"]
-    assert report["safety_snapshot"] is None and "renamed atomically" in report["method"]
+    before = filled.database_path.read_bytes()
+    seen = {}
+    rotation = run_during("rotate-backups", filled, lambda: seen.update(
+        verify=invoke(cli, "backup", "verify"), restore=invoke(cli, "backup", "restore", path.name, "--force")))
+    sync = run_during("sync-missing-cards", filled, lambda: seen.update(
+        restore_live=invoke(cli, "backup", "restore", path.name, "--force")))
+    assert rotation.exit_code == 0 and sync.exit_code == 0
+    for command, holder in (("verify", rotation), ("restore", rotation), ("restore_live", sync)):
+        assert seen[command].exit_code == 75, seen[command].output
+        assert f"{holder.job} run {holder.run_id[:8]}" in seen[command].output
+    assert filled.database_path.read_bytes() == before
+    assert list_safety_snapshots(filled.backup_dir) == []
+    assert invoke(cli, "backup", "verify").exit_code == 0, "the locks are free again"
 
 
-def test_restore_of_a_zstd_backup_and_an_original_backup_round_trip(cli, filled, tmp_path):
-    for index, path in enumerate([make_backup(filled, WHEN, "zstd"),
-                                  make_original_backup(filled, WHEN - timedelta(days=1))]):
-        target = tmp_path / f"r{index}.db"
-        result = invoke(cli, "backup", "restore", str(path), "--to", str(target))
-        assert result.exit_code == 0, result.output
-        assert rows(target, "pokemon_cards") == live_rows(filled, "pokemon_cards")
-
+# --- restore ---------------------------------------------------------------------------------
 
 def test_restore_refuses_to_overwrite_an_existing_database_without_force_and_exits_1(cli, filled):
     path = make_backup(filled, WHEN)
@@ -215,146 +218,14 @@ def test_help_and_docs_list_every_exit_code_of_each_backup_command(cli, command)
     assert documented == {int(code) for code in codes}
 
 
-def test_restore_of_a_corrupt_backup_exits_3_and_changes_nothing(cli, filled, tmp_path):
-    path = make_backup(filled, WHEN)
-    flip_byte(path)
-    target = tmp_path / "new.db"
-    result = invoke(cli, "backup", "restore", path.name, "--to", str(target))
-    assert result.exit_code == 3, result.output
-    assert not target.exists()
-    assert not any(p.name.startswith(".tcgjobs-tmp-") for p in tmp_path.iterdir())
-    assert b.describe(path).status == "corrupt"
-
-
-def test_restore_over_the_live_database_takes_a_safety_snapshot_and_readers_see_old_or_new(cli, filled):
-    path = make_backup(filled, WHEN)
-    conn = sqlite3.connect(filled.database_path)
-    with conn:
-        conn.execute("DELETE FROM pokemon_cards WHERE set_id = 'set0'")
-        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
-    changed = live_rows(filled, "pokemon_card_sets")
-    reader = sqlite3.connect(filled.database_path)
-    reader.execute("BEGIN")
-    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 10
-
-    result = invoke(cli, "backup", "restore", path.name, "--force", "--json")
-
-    assert result.exit_code == 0, result.output
-    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 10  # its snapshot
-    reader.rollback()
-    assert reader.execute("SELECT count(*) FROM pokemon_cards").fetchone()[0] == 15  # the restored state
-    reader.close()
-    report = json.loads(result.stdout)["restore"]
-    assert "backup API" in report["method"]
-    safety = b.describe(filled.backup_dir / report["safety_snapshot"].rsplit("/", 1)[1])
-    assert safety.status == "verified" and safety.is_safety_snapshot
-    assert safety.name.startswith("pre-restore-pokemon-data-") and safety.name.endswith(".sqlite3.db.gz")
-    assert safety.manifest["origin"].startswith("safety snapshot")
-    safety_copy = v.verify_file(safety.path, filled.temp_dir, keep_copy=True).restored_copy
-    assert rows(safety_copy, "pokemon_card_sets") == changed
-    safety_copy.unlink()
-    restored = v.verify_file(path, filled.temp_dir, keep_copy=True).restored_copy
-    for table in TABLES:
-        assert live_rows(filled, table) == rows(restored, table)
-    restored.unlink()
-
-
-def restore_with_safety_snapshot(cli, settings, backup) -> b.Backup:
-    """Change the live database, restore ``backup`` over it with --force; the safety snapshot."""
-    conn = sqlite3.connect(settings.database_path)
-    with conn:
-        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
-    conn.close()
-    result = invoke(cli, "backup", "restore", backup.name, "--force")
-    assert result.exit_code == 0, result.output
-    [safety] = b.list_safety_snapshots(settings.backup_dir)
-    return safety
-
-
-def test_a_safety_snapshot_is_not_the_newest_verified_backup_nor_listed_as_a_backup(cli, filled):
-    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
-    safety = restore_with_safety_snapshot(cli, filled, old)
-    assert [item.name for item in b.list_backups(filled.backup_dir)] == [old.name]
-    assert b.newest_verified(b.list_backups(filled.backup_dir)).path == old
-    assert {p.name for p in filled.backup_dir.iterdir()} == {
-        name + suffix for name in (old.name, safety.name) for suffix in ("", ".sha256", ".manifest.json")}
-    assert safety.manifest["kind"] == "safety-snapshot"
-    listed = json.loads(invoke(cli, "backup", "list", "--json").stdout)
-    assert [item["name"] for item in listed["backups"]] == [old.name]
-    assert [(item["name"], item["kind"], item["status"]) for item in listed["safety_snapshots"]] == [
-        (safety.name, "safety-snapshot", "verified")]
-    assert listed["safety_snapshots"][0]["retention"].startswith("safety snapshot: never rotated")
-    table = invoke(cli, "backup", "list").stdout.splitlines()
-    assert table[2].startswith(safety.name) and "safety snapshot: never rotated" in table[2]
-
-
-def test_a_safety_snapshot_does_not_hide_a_missed_backup_from_the_health_check(cli, filled):
-    old = make_backup(filled, datetime.now(UTC) - timedelta(hours=60))
-    restore_with_safety_snapshot(cli, filled, old)
-    code, checks, _ = run_health(cli)
-    assert checks["backup-age"]["level"] == "critical", checks["backup-age"]
-    assert old.name in checks["backup-age"]["detail"]
-    assert code == 3
-
-
-def test_rotation_neither_counts_nor_deletes_safety_snapshots(cli, filled):
-    now = datetime.now(UTC)
-    older = make_backup(filled, now - timedelta(days=2))
-    newer = make_backup(filled, now - timedelta(days=1))
-    safety = restore_with_safety_snapshot(cli, filled, newer)
-    result = invoke(cli, "run", "rotate-backups", "--ignore-deps", "--json", "--daily", "1", "--weekly", "0",
-                    "--monthly", "0", "--minimum", "1")
-    assert result.exit_code == 0, result.output
-    assert [item.name for item in b.list_backups(filled.backup_dir)] == [newer.name]
-    assert not older.exists()
-    assert [item.name for item in b.list_safety_snapshots(filled.backup_dir)] == [safety.name]
-    assert all(side.exists() for side in b.sidecars(safety.path))
-    assert safety.name not in {r["name"] for r in json.loads(result.stdout)["run"]["details"]["backups"]}
-
-
-def test_a_safety_snapshot_can_be_verified_and_restored(cli, filled, tmp_path):
-    backup = make_backup(filled, WHEN)
-    conn = sqlite3.connect(filled.database_path)
-    with conn:
-        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
-    conn.close()
-    before = live_rows(filled, "pokemon_card_sets")
-    assert invoke(cli, "backup", "restore", backup.name, "--force").exit_code == 0
-    [safety] = b.list_safety_snapshots(filled.backup_dir)
-    verified = invoke(cli, "backup", "verify", "--all", "--json")
-    assert verified.exit_code == 0, verified.output
-    assert {r["name"] for r in json.loads(verified.stdout)["results"]} == {backup.name, safety.name}
-    target = tmp_path / "undo.db"
-    result = invoke(cli, "backup", "restore", safety.name, "--to", str(target))
-    assert result.exit_code == 0, result.output
-    assert rows(target, "pokemon_card_sets") == before
-
-
 def test_restore_over_the_live_database_exits_75_while_a_job_holds_it(cli, filled):
     path = make_backup(filled, WHEN)
-    with hold(lock_dir_for(filled.state_path), ["resource-card-database"], {"job": "sync-missing-cards"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.CARD_DB)], {"job": "sync-missing-cards"}):
         result = invoke(cli, "backup", "restore", path.name, "--force")
     assert result.exit_code == 75, result.output
     assert "sync-missing-cards" in result.output
-    assert len(b.list_backups(filled.backup_dir)) == 1
-    assert b.list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
-
-
-def test_restore_over_a_damaged_database_needs_no_safety_snapshot_flag(cli, filled):
-    path = make_backup(filled, WHEN)
-    filled.database_path.write_bytes(b"this is not a database" * 100)
-    result = invoke(cli, "backup", "restore", path.name, "--force")
-    assert result.exit_code == 1, result.output
-    assert "--no-safety-snapshot" in result.output
-    wal = filled.database_path.with_name(filled.database_path.name + "-wal")
-    wal.write_bytes(b"stale")
-    result = invoke(cli, "backup", "restore", path.name, "--force", "--no-safety-snapshot", "--json")
-    assert result.exit_code == 0, result.output
-    assert "replaced the damaged file" in json.loads(result.stdout)["restore"]["method"]
-    assert not wal.exists()
-    assert len(rows(filled.database_path, "pokemon_cards")) == 15
-    assert len(b.list_backups(filled.backup_dir)) == 1
-    assert b.list_safety_snapshots(filled.backup_dir) == []
+    assert len(list_backups(filled.backup_dir)) == 1
+    assert list_safety_snapshots(filled.backup_dir) == []  # no safety snapshot either
 
 
 def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(cli, settings, tmp_path):
@@ -362,11 +233,11 @@ def test_restore_to_a_missing_live_database_still_takes_the_card_database_lock(c
     fill_card_db(source_db)
     settings.backup_dir.mkdir(parents=True)
     conn = sqlite3.connect(source_db)
-    from tcgjobs.services.snapshots import create_backup
+    from tcgjobs.backups.create import create_backup
 
     path = create_backup(conn, source_db, settings.backup_dir, settings.temp_dir, now=WHEN).path
     conn.close()
-    with hold(lock_dir_for(settings.state_path), ["resource-card-database"], {"job": "sync-missing-sets"}):
+    with hold(lock_dir_for(settings.state_path), [resource_lock(Resource.CARD_DB)], {"job": "sync-missing-sets"}):
         result = invoke(cli, "backup", "restore", path.name)
     assert result.exit_code == 75, result.output
     assert not settings.database_path.exists()

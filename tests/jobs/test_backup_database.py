@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import is_backup_name
+from tcgjobs.backups.verify import hash_file, verify_file
 from tcgjobs.db.state import open_view
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
 from tests.support.backups import fill_card_db, live_counts, names, rows
 
@@ -39,7 +40,7 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     result, run = run_backup(cli)
 
     assert result.exit_code == 0, result.output
-    [backup] = b.list_backups(filled.backup_dir)
+    [backup] = list_backups(filled.backup_dir)
     assert backup.status == "verified" and backup.compression == "gzip"
     assert names(filled.backup_dir) == [backup.name, backup.name + ".manifest.json", backup.name + ".sha256"]
     for path in filled.backup_dir.iterdir():
@@ -51,7 +52,7 @@ def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, f
     assert manifest["source"]["size_bytes"] > 0
     assert manifest["sqlite_version"] == sqlite3.sqlite_version
     assert manifest["tcgjobs_version"] and manifest["compression"] == "gzip"
-    assert manifest["sha256"] == b.hash_file(backup.path)
+    assert manifest["sha256"] == hash_file(backup.path)
     assert manifest["verification"]["status"] == "verified" and manifest["verification"]["verified_at"]
     metrics = run["metrics"]
     assert metrics["backup_verified"] == 1 and metrics["rows_total"] == sum(manifest["row_counts"].values())
@@ -78,8 +79,8 @@ def test_backup_holds_rows_committed_only_in_the_wal(cli, filled):
         writer.close()
 
     assert result.exit_code == 0, result.output
-    [backup] = b.list_backups(filled.backup_dir)
-    copy = v.verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
+    [backup] = list_backups(filled.backup_dir)
+    copy = verify_file(backup.path, filled.temp_dir, keep_copy=True).restored_copy
     assert ("wal", "In the WAL", "T") in [r[:3] for r in rows(copy, "pokemon_card_sets")]
     copy.unlink()
 
@@ -87,7 +88,7 @@ def test_backup_holds_rows_committed_only_in_the_wal(cli, filled):
 def test_zstd_compression_writes_a_zst_backup(cli, filled):
     result, run = run_backup(cli, "--compression", "zstd")
     assert result.exit_code == 0, result.output
-    [backup] = b.list_backups(filled.backup_dir)
+    [backup] = list_backups(filled.backup_dir)
     assert backup.name.endswith(".sqlite3.db.zst") and backup.compression == "zstd"
     assert backup.status == "verified" and backup.manifest["row_counts"] == live_counts(filled.database_path)
 
@@ -160,14 +161,14 @@ def test_kill_9_during_a_backup_leaves_no_backup_and_the_next_run_cleans_up(fill
     process.send_signal(signal.SIGKILL)
     process.communicate()
 
-    assert b.list_backups(filled.backup_dir) == []
-    assert [p for p in filled.backup_dir.iterdir() if b.is_backup_name(p.name)] == []
+    assert list_backups(filled.backup_dir) == []
+    assert [p for p in filled.backup_dir.iterdir() if is_backup_name(p.name)] == []
 
     done = run_tcgjobs("run", "backup-database", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     run = json.loads(done.stdout)["run"]
     assert run["metrics"]["leftovers_removed"] >= 1
-    [backup] = b.list_backups(filled.backup_dir)
+    [backup] = list_backups(filled.backup_dir)
     assert backup.status == "verified"
     assert [p.name for p in filled.backup_dir.iterdir() if p.name.startswith(".")] == []
     assert list(filled.temp_dir.iterdir()) == []
@@ -210,11 +211,11 @@ def test_backups_taken_while_a_writer_commits_hold_a_transaction_boundary(cli, s
         stop.touch()
         committed = int(writer.communicate(timeout=30)[0])
 
-    backups = b.list_backups(settings.backup_dir)
+    backups = list_backups(settings.backup_dir)
     assert len(backups) == 4
     seen = []
     for backup in backups:
-        result = v.verify_file(backup.path, settings.temp_dir)
+        result = verify_file(backup.path, settings.temp_dir)
         assert result.ok, result.reason
         sets, cards = result.row_counts["pokemon_card_sets"], result.row_counts["pokemon_cards"]
         assert sets >= 20 and cards == 5 * sets, (backup.name, result.row_counts)
@@ -242,9 +243,10 @@ def test_a_damaged_live_database_is_not_published_as_a_backup(cli, filled):
 
 
 def test_a_backup_while_another_run_holds_the_backup_directory_is_skipped_with_75(cli, filled):
-    from tcgjobs.services.locks import hold, lock_dir_for
+    from tcgjobs.registry import Resource
+    from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 
-    with hold(lock_dir_for(filled.state_path), ["resource-backup-directory"], {"job": "rotate-backups"}):
+    with hold(lock_dir_for(filled.state_path), [resource_lock(Resource.BACKUP_DIR)], {"job": "rotate-backups"}):
         result, run = run_backup(cli)
     assert result.exit_code == 75, result.output
     assert run["status"] == "skipped" and "rotate-backups" in run["error"]

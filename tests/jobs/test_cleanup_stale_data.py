@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.tempfiles import TEMP_PREFIX
 from tcgjobs.db.state import Ledger, RunStatus
 from tcgjobs.runner import stale_after
 from tcgjobs.times import utcnow
-from tcgjobs.services.tempfiles import TEMP_PREFIX
 from tests.conftest import invoke, make_settings
 from tests.support import bigdb
 
@@ -132,29 +133,56 @@ def test_leftover_temporary_files_are_removed_only_when_old(cli, env, card_db_pa
 
 
 READER = r"""
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], timeout=10)
-counts, errors, end = set(), [], time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
-    try:
-        counts.add(db.execute("SELECT count(*), sum(length(flavor_text)) FROM pokemon_cards").fetchone())
+import json, pathlib, sqlite3, sys, time
+path, pages_before, stop = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
+reader = sqlite3.connect(path, timeout=10, isolation_level=None)
+probe = sqlite3.connect(path, timeout=10, isolation_level=None)
+reader.execute("BEGIN")
+snapshot_pages = reader.execute("PRAGMA page_count").fetchone()[0]
+rows = reader.execute("SELECT id, length(flavor_text) FROM pokemon_cards ORDER BY rowid")
+first = rows.fetchone()  # the read has begun; it stays open (and its transaction) until VACUUM commits
+print("reading", flush=True)
+fresh, errors, vacuumed = set(), [], False
+deadline = time.monotonic() + 60
+while not vacuumed and not stop.exists() and time.monotonic() < deadline:
+    try:  # meanwhile, reads by another connection, each in its own transaction
+        fresh.add(probe.execute("SELECT count(*), sum(length(flavor_text)) FROM pokemon_cards").fetchone())
+        vacuumed = probe.execute("PRAGMA page_count").fetchone()[0] < pages_before  # committed
     except sqlite3.Error as exc:
         errors.append(str(exc))
-print(repr((sorted(counts), errors)))
+rest = rows.fetchall()  # finish the read that began before the VACUUM started
+print(json.dumps({"vacuum_committed_during_the_read": vacuumed, "snapshot_pages": snapshot_pages,
+                  "snapshot_pages_at_the_end": reader.execute("PRAGMA page_count").fetchone()[0],
+                  "read": [1 + len(rest), first[1] + sum(length for _, length in rest)],
+                  "fresh": sorted(fresh), "errors": errors}))
+reader.execute("COMMIT")
 """
 
 
-def test_a_live_reader_keeps_working_through_vacuum(cli, fragmented_db):
+def test_a_live_reader_keeps_working_through_a_vacuum_that_commits_during_its_read(cli, fragmented_db, tmp_path):
+    """Proves the overlap instead of hoping for it: the reader starts a read (in a read
+    transaction) before the run starts, keeps it open until another connection sees the VACUUM's
+    commit, then finishes it; reads by that other connection run all along."""
     path, before = fragmented_db
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "4"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    conn = sqlite3.connect(path)
+    expected = list(conn.execute("SELECT count(*), sum(length(flavor_text)) FROM pokemon_cards").fetchone())
+    conn.close()
+    stop = tmp_path / "stop-reading"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(before["page_count"]), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline() == "reading\n", "the read is open before the run starts"
+
     result, run = run_json(cli, "--force")
-    out, _ = reader.communicate(timeout=30)
-    counts, errors = eval(out)  # the reader prints a Python literal
+    stop.touch()  # only matters when no VACUUM committed: the reader would wait for it
+    seen = json.loads(reader.communicate(timeout=90)[0])
+
     assert result.exit_code == 0, result.output
-    assert run["metrics"]["vacuumed"] == 1
-    assert errors == []
-    assert len(counts) == 1 and counts[0][0] == before["cards"], "every read saw the same, complete data"
+    assert run["metrics"]["vacuumed"] == 1 and run["metrics"]["pages_freed"] > 0
+    assert seen["vacuum_committed_during_the_read"], "the VACUUM started and committed while the read was open"
+    assert seen["snapshot_pages"] == seen["snapshot_pages_at_the_end"] == before["page_count"], \
+        "the open read kept the snapshot from before the VACUUM"
+    assert seen["read"] == expected, "the read across the VACUUM saw every row"
+    assert seen["errors"] == [] and seen["fresh"] == [expected], "every read meanwhile saw the same, complete data"
 
 
 def test_status_shows_the_cleanup_run(cli, card_db_path):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import backup_name, sidecars
 from tcgjobs.db.cards import open_card_database
 from tcgjobs.db.state import Ledger, RunStatus, open_view
 from tcgjobs.times import utcnow
-from tcgjobs.services.backups import backup_name, list_backups, sidecars
 from tests.conftest import invoke, popen_tcgjobs
 from tests.health.support import (StallingServer, backdate_state, delete_cards, fill_cards, free_port,
                                   healthy_setup, run_health, state_rows, take_backup)

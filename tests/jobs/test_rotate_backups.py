@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tcgjobs.services import backups as b
+from tcgjobs.backups.catalog import list_backups
+from tcgjobs.backups.names import backup_name, checksum_path, manifest_path
 from tests.conftest import invoke
 from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, names
 
@@ -32,7 +33,7 @@ def rotate(cli, *args: str):
 
 
 def remaining(settings) -> list[str]:
-    return [item.name for item in b.list_backups(settings.backup_dir)]
+    return [item.name for item in list_backups(settings.backup_dir)]
 
 
 def test_rotation_keeps_the_policy_set_and_deletes_the_rest_with_their_sidecars(cli, filled):
@@ -44,12 +45,12 @@ def test_rotation_keeps_the_policy_set_and_deletes_the_rest_with_their_sidecars(
     kept_days = ["2026-11-08", "2026-11-07", "2026-11-06",  # daily
                  "2026-11-01",                               # weekly 2026-W44 (W45's newest is 11-08)
                  "2026-10-31"]                               # monthly 2026-10
-    assert remaining(filled) == [b.backup_name(datetime.fromisoformat(d).replace(hour=3, tzinfo=UTC))
+    assert remaining(filled) == [backup_name(datetime.fromisoformat(d).replace(hour=3, tzinfo=UTC))
                                  for d in kept_days]
     assert run["metrics"]["deleted"] == 15 and run["metrics"]["kept"] == 5
     deleted = paths[0]
     assert not deleted.exists()
-    assert not b.checksum_path(deleted).exists() and not b.manifest_path(deleted).exists()
+    assert not checksum_path(deleted).exists() and not manifest_path(deleted).exists()
     rows = {row["name"]: row for row in run["details"]["backups"]}
     assert rows[paths[-1].name]["reasons"] == ["daily 2026-11-08", "weekly 2026-W45", "monthly 2026-11"]
     assert rows[deleted.name] == {**rows[deleted.name], "action": "delete", "reasons": ["no rule keeps it"]}
@@ -57,7 +58,7 @@ def test_rotation_keeps_the_policy_set_and_deletes_the_rest_with_their_sidecars(
 
 def test_dry_run_shows_every_backup_with_keep_or_delete_and_reasons_and_deletes_nothing(cli, filled):
     daily_backups(filled, 10)
-    before = b.list_backups(filled.backup_dir)
+    before = list_backups(filled.backup_dir)
     before_files = names(filled.backup_dir)
 
     result, run = rotate(cli, "--dry-run", "--daily", "2", "--weekly", "1", "--monthly", "0",
@@ -80,7 +81,7 @@ def test_a_flipped_byte_is_caught_not_counted_and_the_backup_deleted_with_a_warn
 
     verify = invoke(cli, "backup", "verify", "--all")
     assert verify.exit_code == 3, verify.output
-    listed = {item.name: item.status for item in b.list_backups(filled.backup_dir)}
+    listed = {item.name: item.status for item in list_backups(filled.backup_dir)}
     assert listed[paths[-1].name] == "corrupt"
 
     result, run = rotate(cli, "--daily", "2", "--weekly", "0", "--monthly", "0", "--minimum", "1")
@@ -96,7 +97,7 @@ def test_a_flipped_byte_is_caught_not_counted_and_the_backup_deleted_with_a_warn
 def test_rotation_rehashes_verified_backups_so_damage_since_the_last_check_is_caught(cli, filled):
     paths = daily_backups(filled, 3)
     flip_byte(paths[1])
-    assert {item.status for item in b.list_backups(filled.backup_dir)} == {"verified"}
+    assert {item.status for item in list_backups(filled.backup_dir)} == {"verified"}
 
     result, run = rotate(cli, "--daily", "5", "--weekly", "0", "--monthly", "0", "--minimum", "1")
 
@@ -112,7 +113,7 @@ def test_the_originals_backups_are_verified_before_the_policy_and_their_leftover
     twin_of_sound = make_original_backup(filled, START, compressed=False)
     lone_copy = make_original_backup(filled, START + timedelta(days=2), compressed=False)
     (filled.backup_dir / ".tcgjobs-tmp-backup-999999999-abc.gz").write_bytes(b"partial")
-    orphan = filled.backup_dir / (b.backup_name(START - timedelta(days=9)) + ".sha256")
+    orphan = filled.backup_dir / (backup_name(START - timedelta(days=9)) + ".sha256")
     orphan.write_text("0" * 64 + "  x\n")
     unrelated = filled.backup_dir / "notes.txt"
     unrelated.write_text("keep me")
@@ -121,8 +122,8 @@ def test_the_originals_backups_are_verified_before_the_policy_and_their_leftover
 
     assert result.exit_code == 0, result.output
     assert remaining(filled) == [lone_copy.name, sound.name]
-    assert {item.status for item in b.list_backups(filled.backup_dir)} == {"verified"}
-    assert b.checksum_path(sound).exists() and b.manifest_path(sound).exists()
+    assert {item.status for item in list_backups(filled.backup_dir)} == {"verified"}
+    assert checksum_path(sound).exists() and manifest_path(sound).exists()
     assert not twin_of_sound.exists() and not broken.exists() and not orphan.exists()
     assert unrelated.read_text() == "keep me"
     assert not any(p.name.startswith(".tcgjobs-tmp-") for p in filled.backup_dir.iterdir())
@@ -189,9 +190,9 @@ def test_rotation_of_an_empty_or_missing_directory_succeeds(cli, settings):
 def test_a_deletion_that_fails_makes_the_run_fail_after_the_other_deletions(cli, filled):
     paths = daily_backups(filled, 4)
     stuck = paths[0]
-    b.manifest_path(stuck).unlink()
-    b.manifest_path(stuck).mkdir()  # unlink() of a directory fails, even for root
-    (b.manifest_path(stuck) / "x").write_text("x")
+    manifest_path(stuck).unlink()
+    manifest_path(stuck).mkdir()  # unlink() of a directory fails, even for root
+    (manifest_path(stuck) / "x").write_text("x")
 
     result, run = rotate(cli, "--daily", "1", "--weekly", "0", "--monthly", "0", "--minimum", "1")
 

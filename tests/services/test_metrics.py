@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tcgjobs.backups.catalog import list_backups
 from tcgjobs.db.state import open_view
-from tcgjobs.services.backups import list_backups
 from tests.conftest import invoke
 from tests.health.support import healthy_setup, run_health
 

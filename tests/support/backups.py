@@ -9,11 +9,11 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from tcgjobs.backups.create import create_backup
+from tcgjobs.backups.names import backup_name
+from tcgjobs.backups.verify import open_snapshot, row_counts
 from tcgjobs.config import Settings
 from tcgjobs.db.cards import open_card_database
-from tcgjobs.services import backups as b
-from tcgjobs.services import verification as v
-from tcgjobs.services.snapshots import create_backup
 
 
 def fill_card_db(path: Path, sets: int = 3, cards_per_set: int = 5, start: int = 0) -> None:
@@ -48,7 +48,7 @@ def make_original_backup(settings: Settings, when: datetime, compressed: bool = 
     conn = sqlite3.connect(settings.database_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    name = b.backup_name(when, "gzip" if compressed else "none")
+    name = backup_name(when, "gzip" if compressed else "none")
     target = settings.backup_dir / name
     if compressed:
         target.write_bytes(gzip.compress(settings.database_path.read_bytes()))
@@ -66,7 +66,7 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
 
 
 def rows(path: Path, table: str) -> list[tuple]:
-    conn = v.open_snapshot(path)
+    conn = open_snapshot(path)
     try:
         return conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
     finally:
@@ -77,7 +77,7 @@ def live_counts(path: Path) -> dict[str, int]:
     """Rows per table of a live database (every table, as a backup's manifest records them)."""
     conn = sqlite3.connect(path)
     try:
-        return v.row_counts(conn)
+        return row_counts(conn)
     finally:
         conn.close()
 

@@ -1,15 +1,14 @@
-"""Taking a backup and restoring one.
+"""Taking a backup: :func:`create_backup` snapshots, checks, compresses, publishes and proves it.
 
-:func:`create_backup`: SQLite's online backup API copies the database in one step into a temporary
-file under TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is
-committed in the WAL), which is integrity-checked and counted, then streamed through the
-compressor into a temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The
-``.sha256`` sidecar follows, then the backup is read back from disk, decompressed into
-TCGJOBS_TMPDIR, integrity-checked and counted again; only then does the manifest say "verified".
-
-:func:`restore_backup`: verify first, then either write a new file atomically (temporary name in
-the target's directory, fsync, rename) or copy into an existing database through the backup API,
-so readers holding it open never see a mix of old and new pages.
+SQLite's online backup API copies the database in one step into a temporary file under
+TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is committed
+in the WAL), which is integrity-checked and counted, then streamed through the compressor into a
+temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The ``.sha256`` sidecar
+follows, then the backup is read back from disk, decompressed into TCGJOBS_TMPDIR,
+integrity-checked and counted again (:mod:`tcgjobs.backups.verify`); only then does the manifest
+say "verified". The same function writes the safety snapshot that a restore over a database
+takes first. Before any of it, :func:`check_free_space` refuses a backup that cannot fit, and a
+disk that fills up anyway becomes :class:`DiskFull` with nothing left behind.
 """
 
 from __future__ import annotations
@@ -28,12 +27,20 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs import __version__
-from tcgjobs.db.sqlite import integrity_problems, database_bytes
+from tcgjobs.backups.catalog import write_checksum, write_manifest
+from tcgjobs.backups.compression import HashingWriter, compressor, copy_stream
+from tcgjobs.backups.names import (
+    BACKUP,
+    BASE_SUFFIX,
+    EXTENSIONS,
+    SAFETY_SNAPSHOT,
+    backup_name,
+    safety_snapshot_name,
+)
+from tcgjobs.backups.tempfiles import fsync_dir, open_private, temp_path
+from tcgjobs.backups.verify import Unverifiable, Verification, row_counts, verify_file
+from tcgjobs.db.sqlite import database_bytes, integrity_problems
 from tcgjobs.errors import JobFailed
-from tcgjobs.services import backups as b
-from tcgjobs.services import compression as c
-from tcgjobs.services import verification as v
-from tcgjobs.services.tempfiles import temp_path
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
@@ -46,7 +53,7 @@ class DiskFull(JobFailed):
 class BackupReport:
     path: Path
     manifest: dict[str, Any]
-    verification: v.Verification
+    verification: Verification
     metrics: dict[str, float | int]
 
     @property
@@ -94,7 +101,7 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
         source.backup(dest, pages=-1)
         dest.execute("PRAGMA journal_mode=DELETE")
         problems = integrity_problems(dest)
-        counts = v.row_counts(dest) if not problems else {}
+        counts = row_counts(dest) if not problems else {}
     finally:
         dest.close()
     return counts, problems
@@ -117,20 +124,20 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     size = database_bytes(source_path)
     check_free_space([(temp_dir, size), (backup_dir, size)], reserve_bytes)
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
-    name = b.safety_snapshot_name if safety_snapshot else b.backup_name
+    name = safety_snapshot_name if safety_snapshot else backup_name
     final = backup_dir / name(created_at, compression)
     if final.exists():
         raise JobFailed(f"{final.name} already exists; not overwriting a backup")
-    snap = temp_path(temp_dir, "backup-snapshot", b.BASE_SUFFIX)
-    staged = temp_path(backup_dir, "backup", b.EXTENSIONS[compression])
+    snap = temp_path(temp_dir, "backup-snapshot", BASE_SUFFIX)
+    staged = temp_path(backup_dir, "backup", EXTENSIONS[compression])
     counts, snapshot_bytes, writer = _publish(source, source_path, snap, staged, final, compression, check)
     digest = writer.sha256.hexdigest()
-    b.write_checksum(final, digest)
+    write_checksum(final, digest)
     written_s = time.monotonic() - clock
     try:
-        verification = v.verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
+        verification = verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
                                      check=check)
-    except v.Unverifiable as exc:
+    except Unverifiable as exc:
         raise JobFailed(f"{final.name} was written but could not be verified: {exc}") from exc
     if verification.ok:
         logger.info("{} verified: checksum, decompression, integrity_check and row counts match",
@@ -141,7 +148,7 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         "name": final.name,
         "created_at": created_at.isoformat(timespec="milliseconds"),
         "origin": origin,
-        "kind": b.SAFETY_SNAPSHOT if safety_snapshot else b.BACKUP,
+        "kind": SAFETY_SNAPSHOT if safety_snapshot else BACKUP,
         "run_id": run_id,
         "source": {"path": str(source_path), "size_bytes": size},
         "snapshot_bytes": snapshot_bytes,
@@ -153,14 +160,14 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         "sha256": digest,
         "verification": verification.record(),
     }
-    b.write_manifest(final, manifest)
+    write_manifest(final, manifest)
     metrics = _metrics(manifest, written_s, time.monotonic() - clock)
     return BackupReport(final, manifest, verification, metrics)
 
 
 def _publish(source: sqlite3.Connection, source_path: Path, snap: Path, staged: Path, final: Path,
              compression: str,
-             check: Callable[[], None] | None) -> tuple[dict[str, int], int, c.HashingWriter]:
+             check: Callable[[], None] | None) -> tuple[dict[str, int], int, HashingWriter]:
     """Snapshot and check into ``snap``, compress into ``staged``, rename to ``final``.
 
     Returns ``(row counts, snapshot bytes, the hashing writer)``. On any failure both temporary
@@ -177,7 +184,7 @@ def _publish(source: sqlite3.Connection, source_path: Path, snap: Path, staged: 
         writer = _compress(snap, staged, compression, check)
         snap.unlink()
         os.rename(staged, final)
-        b.fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except BaseException as exc:
         staged.unlink(missing_ok=True)
         snap.unlink(missing_ok=True)
@@ -191,12 +198,12 @@ def _publish(source: sqlite3.Connection, source_path: Path, snap: Path, staged: 
 
 
 def _compress(snap: Path, staged: Path, compression: str,
-              check: Callable[[], None] | None) -> c.HashingWriter:
+              check: Callable[[], None] | None) -> HashingWriter:
     """Stream ``snap`` through the compressor into the new private file ``staged`` and fsync it."""
-    with open(snap, "rb") as raw_in, b.open_private(staged) as raw_out:
-        writer = c.HashingWriter(raw_out)
-        with c.compressor(writer, compression) as stream:
-            c.copy_stream(raw_in, stream, check)
+    with open(snap, "rb") as raw_in, open_private(staged) as raw_out:
+        writer = HashingWriter(raw_out)
+        with compressor(writer, compression) as stream:
+            copy_stream(raw_in, stream, check)
         raw_out.flush()
         os.fsync(raw_out.fileno())
     return writer
@@ -217,17 +224,3 @@ def _metrics(manifest: dict[str, Any], written_s: float, duration_s: float) -> d
         "duration_seconds": round(duration_s, 3),
     }
 
-
-def cleanup_leftovers(backup_dir: Path, temp_dir: Path) -> list[Path]:
-    """Remove temporary files of interrupted backups: every one in ``backup_dir`` (call this only
-    while holding the backup-directory lock) and those of dead processes in ``temp_dir``."""
-    removed = []
-    found = b.temp_leftovers(backup_dir, only_dead=False) + b.temp_leftovers(temp_dir, only_dead=True)
-    for path in dict.fromkeys(found):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        logger.warning("removed {} left behind by an interrupted backup", path)
-        removed.append(path)
-    return removed

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from tcgjobs.backups.retention import Candidate, Policy, plan
 from tcgjobs.errors import ConfigError
-from tcgjobs.services.retention import Candidate, Policy, plan
 
 
 def at(text: str) -> datetime:

@@ -1,10 +1,16 @@
-"""Verifying a backup: read it back from disk (hashing and decompressing it in one pass into a
-temporary file), ``PRAGMA integrity_check`` the copy and compare its row counts; record the result
-in the manifest so that listing stays cheap."""
+"""Proving a backup: read it back from disk (hashing and decompressing it in one pass into a
+temporary file), ``PRAGMA integrity_check`` the copy and compare its checksum and row counts with
+what its sidecars record; then record the result in the manifest, so that listing stays cheap.
+
+Also the pieces other modules need for the same proof: :func:`row_counts` (recorded when a backup
+is created, compared after a restore), :func:`hash_file` (rotation's re-check of a verified backup)
+and :func:`open_snapshot` (a read-only look at a copy).
+"""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import sqlite3
 import zlib
@@ -17,18 +23,10 @@ from urllib.parse import quote
 
 import zstandard
 
-from tcgjobs.services.backups import (
-    BASE_SUFFIX,
-    checksum_path,
-    open_private,
-    parse_name,
-    read_checksum_file,
-    read_manifest,
-    write_checksum,
-    write_manifest,
-)
-from tcgjobs.services.compression import HashingReader, copy_stream, decompressor
-from tcgjobs.services.tempfiles import temp_path
+from tcgjobs.backups.catalog import read_checksum_file, read_manifest, write_checksum, write_manifest
+from tcgjobs.backups.compression import CHUNK, HashingReader, copy_stream, decompressor
+from tcgjobs.backups.names import BASE_SUFFIX, checksum_path, parse_name
+from tcgjobs.backups.tempfiles import open_private, temp_path
 from tcgjobs.db.sqlite import integrity_problems
 
 
@@ -42,6 +40,20 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in bounded chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum_mismatch(recorded: str, actual: str) -> str:
+    """Why a backup whose bytes hash to ``actual`` is corrupt (the reason recorded and shown)."""
+    return f"checksum mismatch: recorded {recorded[:12]}…, file has {actual[:12]}…"
 
 
 class Unverifiable(Exception):
@@ -96,7 +108,7 @@ def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = 
         reader, size, reason = _decompress(path, copy, compression, scratch_dir, check)
         digest = reader.sha256.hexdigest()
         if expected_sha256 and digest != expected_sha256:
-            mismatch = _mismatch(expected_sha256, digest)
+            mismatch = checksum_mismatch(expected_sha256, digest)
             reason = f"{mismatch} ({reason})" if reason else mismatch
         counts: dict[str, int] = {}
         if reason is None:
@@ -147,10 +159,6 @@ def _examine_copy(copy: Path, expected_counts: dict[str, int] | None) -> tuple[s
     if expected_counts and counts != expected_counts:
         return f"row counts {counts} differ from the recorded {expected_counts}", counts
     return None, counts
-
-
-def _mismatch(recorded: str, actual: str) -> str:
-    return f"checksum mismatch: recorded {recorded[:12]}…, file has {actual[:12]}…"
 
 
 def record_verification(backup_path: Path, verification: Verification,
