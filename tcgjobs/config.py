@@ -131,13 +131,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ping_url", ("TCGJOBS_PING_URL",), None,
             "Dead-man ping URL in the healthchecks.io convention; {job} is replaced by the job name.",
             p.parse_url, secret=True),
-    # --- card data sync (issue 3) -------------------------------------------------------------
-
-    # --- backups (issue 4) ----------------------------------------------------------------------
-
-    # --- replication (issue 5) ------------------------------------------------------------------
-
-    # --- health checks and alerting (issue 6) ---------------------------------------------------
+    # --- health checks and alerting ----------------------------------------------------------
     Setting("health_db_size_warning_mb", ("TCGJOBS_HEALTH_DB_SIZE_WARNING_MB",), 1000.0,
             "Card database size (MiB) at which the database-size check warns.", p.float_between(0)),
     Setting("health_db_size_critical_mb", ("TCGJOBS_HEALTH_DB_SIZE_CRITICAL_MB",), 4000.0,
@@ -193,9 +187,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
             "Seconds one dead-man ping may take; a failed ping is only a warning.",
             p.float_between(0.1, 60)),
-
-    # --- deployment (issue 7) -------------------------------------------------------------------
-
 )
 
 

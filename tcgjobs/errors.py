@@ -64,13 +64,6 @@ class JobFailed(TcgjobsError):
     """The job could not complete its work."""
 
 
-class NotImplementedYet(JobFailed):
-    """The job is declared in the registry but has no implementation yet."""
-
-    def __init__(self, job: str) -> None:
-        super().__init__(f"job {job!r} is not implemented yet")
-
-
 class UsageError(TcgjobsError):
     """The command line was wrong."""
 

@@ -1,8 +1,7 @@
 """The job registry: every job's name, schedule, timeout, dependencies, resources and options.
 
-Each module in :mod:`tcgjobs.jobs` declares its job with :func:`job` (or :func:`declare` for a job
-that is not implemented yet); ``tcgjobs/jobs/__init__.py`` imports the modules explicitly. The
-registry refuses a second job with the same name.
+Each module in :mod:`tcgjobs.jobs` declares its job with :func:`job`; ``tcgjobs/jobs/__init__.py``
+imports the modules explicitly. The registry refuses a second job with the same name.
 """
 
 from __future__ import annotations
@@ -75,20 +74,16 @@ JobFunction = Callable[["JobContext"], JobResult]
 
 @dataclass(frozen=True)
 class Job:
-    """One job. ``run`` is None while the job is declared but not implemented."""
+    """One job: its declaration and ``run``, its implementation."""
 
     name: str
     help: str
     schedule: str
     timeout: float
+    run: JobFunction
     depends_on: tuple[str, ...] = ()
     writes: frozenset[Resource] = frozenset()
     options: tuple[JobOption, ...] = ()
-    run: JobFunction | None = None
-
-    @property
-    def implemented(self) -> bool:
-        return self.run is not None
 
     @property
     def module_name(self) -> str:
@@ -118,11 +113,6 @@ def register(job: Job) -> Job:
         raise DuplicateJobError(f"job {job.name!r} is already registered")
     REGISTRY[job.name] = job
     return job
-
-
-def declare(**attributes: Any) -> Job:
-    """Register a job that has no implementation yet; running it fails with "not implemented"."""
-    return register(Job(**attributes))
 
 
 def job(**attributes: Any) -> Callable[[JobFunction], JobFunction]:

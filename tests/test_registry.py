@@ -38,8 +38,9 @@ def test_jobs_declare_the_resources_they_write():
 
 def test_a_second_job_with_the_same_name_is_refused():
     with pytest.raises(DuplicateJobError, match="already registered"):
-        register(Job(name="cleanup-stale-data", help="again", schedule="* * * * *", timeout=1))
-    assert REGISTRY["cleanup-stale-data"].implemented
+        register(Job(name="cleanup-stale-data", help="again", schedule="* * * * *", timeout=1,
+                     run=lambda ctx: None))
+    assert REGISTRY["cleanup-stale-data"].help != "again"
 
 
 def test_unknown_job_lookup_lists_the_valid_names():

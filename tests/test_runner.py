@@ -77,12 +77,6 @@ def test_exceptions_map_to_their_exit_codes(temp_job, error, code):
     assert str(error) in ledger().get(outcome.run_id).error
 
 
-def test_an_unimplemented_job_fails_clearly(temp_job):
-    outcome = run(temp_job("t-missing", None))
-    assert outcome.exit_code == ExitCode.FAILED
-    assert outcome.error == "job 't-missing' is not implemented yet"
-
-
 def test_a_dry_run_is_recorded_as_such_and_never_counts_as_a_success(temp_job):
     dependency = temp_job("t-dep", lambda ctx: JobResult({"dry": int(ctx.dry_run)}))
     dependant = temp_job("t-after", lambda ctx: JobResult(), depends_on=("t-dep",))

@@ -98,7 +98,7 @@ def _command_for(job: Job) -> Any:
                                         annotation=annotation))
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = job.module_name
-    command.__doc__ = job.help + ("" if job.implemented else " (not implemented yet)")
+    command.__doc__ = job.help
     return command
 
 
