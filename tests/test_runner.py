@@ -77,6 +77,15 @@ def test_exceptions_map_to_their_exit_codes(temp_job, error, code):
     assert str(error) in ledger().get(outcome.run_id).error
 
 
+def test_a_declared_job_without_an_implementation_module_fails_with_exit_1_and_is_recorded(monkeypatch):
+    job = Job(name="t-nowhere", help="declared only", schedule="0 2 * * *", timeout=30)
+    monkeypatch.setitem(REGISTRY, job.name, job)
+    outcome = run(job)
+    assert (outcome.status, outcome.exit_code) == (RunStatus.FAILED, ExitCode.FAILED)
+    assert "No module named 'tcgjobs.jobs.t_nowhere'" in outcome.error
+    assert ledger().get(outcome.run_id).status is RunStatus.FAILED
+
+
 def test_a_dry_run_is_recorded_as_such_and_never_counts_as_a_success(temp_job):
     dependency = temp_job("t-dep", lambda ctx: JobResult({"dry": int(ctx.dry_run)}))
     dependant = temp_job("t-after", lambda ctx: JobResult(), depends_on=("t-dep",))
