@@ -224,11 +224,11 @@ def test_an_observer_failure_never_changes_the_outcome(temp_job):
 
 
 def test_options_come_from_flags_then_settings_then_defaults(temp_job, env):
-    from tcgjobs import parsers as p
+    from tcgjobs import parsers
     from tcgjobs.registry import JobOption
 
     job = temp_job("t-opts", lambda ctx: JobResult({"n": ctx.options["n"]}),
-                   options=(JobOption("n", int, 5, "a number", p.int_between(0)),))
+                   options=(JobOption("n", int, 5, "a number", parsers.int_between(0)),))
     assert run(job).metrics == {"n": 5}
     env["TCGJOBS_T_OPTS_N"] = "7"
     assert run(job).metrics == {"n": 7}
