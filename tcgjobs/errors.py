@@ -16,9 +16,10 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     """The exit status of every ``tcgjobs`` invocation.
 
-    Each member is declared once, here: its number, its meaning (the README table shows it) and
-    whether Kubernetes should retry a Job that ended with it (the deploy files' ``podFailurePolicy``
-    follows it): a retryable code may succeed on its own later; any other stops the Job at once.
+    Each member is declared once, here: its number, its meaning (``tcgjobs run --help`` and the
+    README table show it) and whether Kubernetes should retry a Job that ended with it (the deploy
+    files' ``podFailurePolicy`` follows it): a retryable code may succeed on its own later; any
+    other stops the Job at once.
     """
 
     meaning: str
@@ -31,6 +32,7 @@ class ExitCode(IntEnum):
         member.retryable = retryable
         return member
 
+    # NAME = number, meaning[, retryable]
     OK = 0, "succeeded"
     FAILED = 1, "failed: the job could not complete its work", True
     USAGE = 2, "usage error (unknown job, bad option)"

@@ -29,8 +29,13 @@ class JobGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+def exit_codes_help() -> str:
+    """What each exit code of a run means, one line each (kept as is by click's ``\\b``)."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {int(code):>3}  {code.meaning}" for code in ExitCode)
+
+
 run_app = typer.Typer(cls=JobGroup, no_args_is_help=True, rich_markup_mode=None,
-                      help="Run one job now and exit with its status code.")
+                      help="Run one job now and exit with its status code.", epilog=exit_codes_help())
 
 
 def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:

@@ -118,3 +118,10 @@ def test_version_imports_no_command(tmp_path):
     code, modules = _modules_after(tmp_path, "--version")
     assert code == 0
     assert not {f"tcgjobs.cli.{name}" for name in set(COMMANDS.values())} & modules
+
+
+def test_run_help_lists_every_exit_code_with_its_meaning(cli):
+    result = cli.invoke(build_app(["run"]), ["run", "--help"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Exit codes:\n")[1].splitlines()
+    assert [line.split(None, 1) for line in listed] == [[str(int(code)), code.meaning] for code in ExitCode]
