@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tcgjobs import parsers as p
+from tcgjobs import parsers
 from tcgjobs.errors import ConfigError
-from tcgjobs.times import parse_optional_instant
 from tcgjobs.registry import Job, all_jobs
+from tcgjobs.times import parse_optional_instant
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
 STATE_FILE_NAME = "tcgjobs-state.sqlite3"
@@ -35,7 +35,7 @@ class Setting:
     env: tuple[str, ...]
     default: Any
     help: str
-    parser: Callable[[str], Any] = p.parse_str
+    parser: Callable[[str], Any] = parsers.parse_str
     secret: bool = False
     deprecated_env: tuple[str, ...] = ()
 
@@ -51,151 +51,147 @@ def _state_default(values: Mapping[str, Any]) -> Path:
 SETTINGS: tuple[Setting, ...] = (
     # --- paths -------------------------------------------------------------------------------
     Setting("database_path", ("DATABASE_PATH",), Path(DEFAULT_DATABASE_PATH),
-            "The card database (SQLite) the platform's APIs read.", p.parse_path),
+            "The card database (SQLite) the platform's APIs read.", parsers.parse_path),
     Setting("backup_dir", ("BACKUP_DIR",), Path("./database/backups"),
-            "Directory holding the compressed backups.", p.parse_path),
+            "Directory holding the compressed backups.", parsers.parse_path),
     Setting("state_path", ("TCGJOBS_STATE_PATH",), _state_default,
             "State database: run ledger, health and alert state. Default: "
-            f"{STATE_FILE_NAME} beside the card database.", p.parse_path),
+            f"{STATE_FILE_NAME} beside the card database.", parsers.parse_path),
     Setting("tmpdir", ("TCGJOBS_TMPDIR",), None,
             "Directory for large temporary files (verification, VACUUM). Default: the system's.",
-            p.parse_optional_path),
+            parsers.parse_optional_path),
     # --- card data ---------------------------------------------------------------------------
     Setting("data_source", ("TCGJOBS_DATA_SOURCE",), None,
             "Card data directory (pokemon-tcg-data layout or the platform's data package). "
-            "Default: the small sample bundled with tcgjobs.", p.parse_optional_path),
+            "Default: the small sample bundled with tcgjobs.", parsers.parse_optional_path),
     Setting("data_language", ("TCGJOBS_DATA_LANGUAGE",), "en",
-            "Language of the pokemon-tcg-data layout to read (sets/<lang>.json).", p.parse_str),
+            "Language of the pokemon-tcg-data layout to read (sets/<lang>.json).", parsers.parse_str),
     # --- scheduling, runner ------------------------------------------------------------------
-    Setting("timezone", ("TCGJOBS_TIMEZONE",), p.parse_timezone("UTC"),
-            "IANA time zone of every schedule.", p.parse_timezone,
+    Setting("timezone", ("TCGJOBS_TIMEZONE",), parsers.parse_timezone("UTC"),
+            "IANA time zone of every schedule.", parsers.parse_timezone,
             deprecated_env=("CRON_TIMEZONE",)),
     Setting("late_grace_seconds", ("TCGJOBS_LATE_GRACE_SECONDS",), 600,
             "A job is late when it has not succeeded by its scheduled time plus its timeout plus "
-            "this grace.", p.int_between(0)),
+            "this grace.", parsers.int_between(0)),
     Setting("heartbeat_seconds", ("TCGJOBS_HEARTBEAT_SECONDS",), 10.0,
             "How often a running job refreshes its ledger heartbeat; a heartbeat older than six "
-            "intervals marks the run abandoned.", p.float_between(0.5, 3600)),
+            "intervals marks the run abandoned.", parsers.float_between(0.5, 3600)),
     Setting("busy_timeout_ms", ("TCGJOBS_BUSY_TIMEOUT_MS",), 5000,
             "How long an SQLite statement waits for a lock held by another process.",
-            p.int_between(0, 600_000)),
+            parsers.int_between(0, 600_000)),
     # --- logging -----------------------------------------------------------------------------
     Setting("log_level", ("TCGJOBS_LOG_LEVEL",), "info", "debug, info, warning or error.",
-            p.choice("debug", "info", "warning", "error", aliases={"warn": "warning"}),
+            parsers.choice("debug", "info", "warning", "error", aliases={"warn": "warning"}),
             deprecated_env=("CRON_LOG_LEVEL",)),
     Setting("log_format", ("TCGJOBS_LOG_FORMAT",), "auto",
             "auto (human on a terminal, JSON lines otherwise), human or json.",
-            p.choice("auto", "human", "json")),
+            parsers.choice("auto", "human", "json")),
     # --- PostgreSQL primary ------------------------------------------------------------------
     Setting("postgres_url", ("TCGJOBS_POSTGRES_URL",), None,
             "PostgreSQL primary as a URL; wins over the POSTGRES_* variables.",
-            p.parse_postgres_url, secret=True),
+            parsers.parse_postgres_url, secret=True),
     Setting("postgres_host", ("POSTGRES_HOST",), None,
             "PostgreSQL host (the primary counts as configured when this or the URL is set).",
-            p.parse_str),
+            parsers.parse_str),
     Setting("postgres_port", ("POSTGRES_PORT",), 5432, "PostgreSQL port.",
-            p.int_between(1, 65535)),
-    Setting("postgres_user", ("POSTGRES_USER",), None, "PostgreSQL user.", p.parse_str),
+            parsers.int_between(1, 65535)),
+    Setting("postgres_user", ("POSTGRES_USER",), None, "PostgreSQL user.", parsers.parse_str),
     Setting("postgres_password", ("POSTGRES_PASSWORD",), None, "PostgreSQL password.",
-            p.parse_str, secret=True),
-    Setting("postgres_db", ("POSTGRES_DB",), None, "PostgreSQL database name.", p.parse_str),
+            parsers.parse_str, secret=True),
+    Setting("postgres_db", ("POSTGRES_DB",), None, "PostgreSQL database name.", parsers.parse_str),
     Setting("postgres_sslmode", ("POSTGRES_SSLMODE",), None,
             "libpq sslmode (disable, require, verify-full, ...), passed through.",
-            p.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
+            parsers.choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
     Setting("postgres_connect_timeout", ("TCGJOBS_POSTGRES_CONNECT_TIMEOUT",), 10,
-            "Seconds to wait for a PostgreSQL connection.", p.int_between(1, 600)),
+            "Seconds to wait for a PostgreSQL connection.", parsers.int_between(1, 600)),
     Setting("postgres_statement_timeout", ("TCGJOBS_POSTGRES_STATEMENT_TIMEOUT",), 600,
             "Seconds any one PostgreSQL statement may run (0: no limit).",
-            p.int_between(0, 2_147_483)),  # PostgreSQL's limit: 2^31 - 1 milliseconds
+            parsers.int_between(0, 2_147_483)),  # PostgreSQL's limit: 2^31 - 1 milliseconds
     # --- notifications -----------------------------------------------------------------------
     Setting("notifications_enabled", ("NOTIFICATIONS_ENABLED",), False,
-            "Master switch for Slack alerts.", p.parse_bool),
+            "Master switch for Slack alerts.", parsers.parse_bool),
     Setting("slack_webhook_url", ("SLACK_WEBHOOK_URL",), None, "Slack incoming-webhook URL.",
-            p.parse_url, secret=True, deprecated_env=("NOTIFICATION_WEBHOOK_URL",)),
+            parsers.parse_url, secret=True, deprecated_env=("NOTIFICATION_WEBHOOK_URL",)),
     Setting("notification_min_severity", ("NOTIFICATION_MIN_SEVERITY",), "warning",
             "Lowest severity sent to Slack: info, warning (or warn), error, critical.",
-            p.choice("info", "warning", "error", "critical", aliases={"warn": "warning"})),
+            parsers.choice("info", "warning", "error", "critical", aliases={"warn": "warning"})),
     Setting("slack_timeout", ("TCGJOBS_SLACK_TIMEOUT",), 10.0,
-            "Seconds one Slack request may take.", p.float_between(0.1, 120)),
+            "Seconds one Slack request may take.", parsers.float_between(0.1, 120)),
     Setting("slack_max_attempts", ("TCGJOBS_SLACK_MAX_ATTEMPTS",), 3,
-            "Attempts per Slack message (timeouts, 5xx and 429 are retried).", p.int_between(1, 10)),
+            "Attempts per Slack message (timeouts, 5xx and 429 are retried).",
+            parsers.int_between(1, 10)),
     Setting("slack_max_retry_after", ("TCGJOBS_SLACK_MAX_RETRY_AFTER",), 30.0,
             "Longest Retry-After (seconds) honoured on HTTP 429; longer waits give up.",
-            p.float_between(0, 600)),
+            parsers.float_between(0, 600)),
     # --- metrics and dead-man pings ----------------------------------------------------------
     Setting("metrics_dir", ("TCGJOBS_METRICS_DIR",), None,
             "node_exporter textfile-collector directory; metrics are written there after every run.",
-            p.parse_optional_path),
+            parsers.parse_optional_path),
     Setting("pushgateway_url", ("TCGJOBS_PUSHGATEWAY_URL",), None,
-            "Prometheus Pushgateway URL (pushadd after every run).", p.parse_url, secret=True),
+            "Prometheus Pushgateway URL (pushadd after every run).", parsers.parse_url, secret=True),
     Setting("ping_url", ("TCGJOBS_PING_URL",), None,
             "Dead-man ping URL in the healthchecks.io convention; {job} is replaced by the job name.",
-            p.parse_url, secret=True),
-    # --- card data sync (issue 3) -------------------------------------------------------------
-
-    # --- backups (issue 4) ----------------------------------------------------------------------
-
-    # --- replication (issue 5) ------------------------------------------------------------------
-
-    # --- health checks and alerting (issue 6) ---------------------------------------------------
+            parsers.parse_url, secret=True),
+    # --- health checks and alerting ----------------------------------------------------------
     Setting("health_db_size_warning_mb", ("TCGJOBS_HEALTH_DB_SIZE_WARNING_MB",), 1000.0,
-            "Card database size (MiB) at which the database-size check warns.", p.float_between(0)),
+            "Card database size (MiB) at which the database-size check warns.",
+            parsers.float_between(0)),
     Setting("health_db_size_critical_mb", ("TCGJOBS_HEALTH_DB_SIZE_CRITICAL_MB",), 4000.0,
-            "Card database size (MiB) at which the database-size check is critical.", p.float_between(0)),
+            "Card database size (MiB) at which the database-size check is critical.",
+            parsers.float_between(0)),
     Setting("health_wal_warning_mb", ("TCGJOBS_HEALTH_WAL_WARNING_MB",), 100.0,
             "WAL file size (MiB) at which the wal-size check warns (a reader blocks checkpoints).",
-            p.float_between(0)),
+            parsers.float_between(0)),
     Setting("health_wal_critical_mb", ("TCGJOBS_HEALTH_WAL_CRITICAL_MB",), 1000.0,
-            "WAL file size (MiB) at which the wal-size check is critical.", p.float_between(0)),
+            "WAL file size (MiB) at which the wal-size check is critical.", parsers.float_between(0)),
     Setting("health_disk_free_warning_mb", ("TCGJOBS_HEALTH_DISK_FREE_WARNING_MB",), 2048.0,
             "Free space (MiB) on the database or backup volume below which the disk-free checks warn.",
-            p.float_between(0)),
+            parsers.float_between(0)),
     Setting("health_disk_free_critical_mb", ("TCGJOBS_HEALTH_DISK_FREE_CRITICAL_MB",), 500.0,
-            "Free space (MiB) below which the disk-free checks are critical.", p.float_between(0)),
+            "Free space (MiB) below which the disk-free checks are critical.", parsers.float_between(0)),
     Setting("health_backup_age_warning_hours", ("TCGJOBS_HEALTH_BACKUP_AGE_WARNING_HOURS",), 26.0,
-            "Age (hours) of the newest verified backup at which backup-age warns.", p.float_between(0)),
+            "Age (hours) of the newest verified backup at which backup-age warns.",
+            parsers.float_between(0)),
     Setting("health_backup_age_critical_hours", ("TCGJOBS_HEALTH_BACKUP_AGE_CRITICAL_HOURS",), 50.0,
             "Age (hours) of the newest verified backup at which backup-age is critical (also when "
-            "there is none).", p.float_between(0)),
+            "there is none).", parsers.float_between(0)),
     Setting("health_postgres_timeout", ("TCGJOBS_HEALTH_POSTGRES_TIMEOUT",), 3,
             "Seconds the postgres check waits for a connection (libpq's minimum is 2).",
-            p.int_between(1, 60)),
+            parsers.int_between(1, 60)),
     Setting("health_postgres_latency_warning_ms", ("TCGJOBS_HEALTH_POSTGRES_LATENCY_WARNING_MS",), 500.0,
-            "Connect + SELECT 1 time (ms) at which the postgres check warns.", p.float_between(0)),
+            "Connect + SELECT 1 time (ms) at which the postgres check warns.", parsers.float_between(0)),
     Setting("health_postgres_latency_critical_ms", ("TCGJOBS_HEALTH_POSTGRES_LATENCY_CRITICAL_MS",), 2000.0,
-            "Connect + SELECT 1 time (ms) at which the postgres check is critical.", p.float_between(0)),
+            "Connect + SELECT 1 time (ms) at which the postgres check is critical.",
+            parsers.float_between(0)),
     Setting("health_count_drop_warning_percent", ("TCGJOBS_HEALTH_COUNT_DROP_WARNING_PERCENT",), 1.0,
             "Drop (%) of sets or cards since the previous check at which card-counts warns.",
-            p.float_between(0, 100)),
+            parsers.float_between(0, 100)),
     Setting("health_count_drop_critical_percent", ("TCGJOBS_HEALTH_COUNT_DROP_CRITICAL_PERCENT",), 10.0,
             "Drop (%) of sets or cards since the previous check at which card-counts is critical "
-            "(an empty table always is).", p.float_between(0, 100)),
+            "(an empty table always is).", parsers.float_between(0, 100)),
     Setting("health_job_failures_warning", ("TCGJOBS_HEALTH_JOB_FAILURES_WARNING",), 1,
             "Consecutive failures of a job that make its job:<name> check warn (late also warns).",
-            p.int_between(1)),
+            parsers.int_between(1)),
     Setting("health_job_failures_critical", ("TCGJOBS_HEALTH_JOB_FAILURES_CRITICAL",), 3,
             "Consecutive failures of a job that make its job:<name> check critical.",
-            p.int_between(1)),
+            parsers.int_between(1)),
     Setting("health_abandoned_window_hours", ("TCGJOBS_HEALTH_ABANDONED_WINDOW_HOURS",), 24.0,
-            "How far back the abandoned-runs check looks.", p.float_between(0)),
+            "How far back the abandoned-runs check looks.", parsers.float_between(0)),
     Setting("health_abandoned_critical", ("TCGJOBS_HEALTH_ABANDONED_CRITICAL",), 3,
             "Abandoned runs in the window that make abandoned-runs critical (one warns).",
-            p.int_between(1)),
+            parsers.int_between(1)),
     Setting("alert_reminder_hours", ("TCGJOBS_ALERT_REMINDER_HOURS",), 0.0,
             "Repeat an alert every this many hours while it is still firing (0: never).",
-            p.float_between(0)),
+            parsers.float_between(0)),
     Setting("job_failure_alert_threshold", ("TCGJOBS_JOB_FAILURE_ALERT_THRESHOLD",), 1,
             "Consecutive failures of a job before one alert is sent (a recovery follows the first "
-            "success).", p.int_between(1)),
+            "success).", parsers.int_between(1)),
     Setting("silence_until", ("TCGJOBS_SILENCE_UNTIL",), None,
             "Mute Slack alerts until this ISO-8601 time (without a zone: UTC; checks still run and "
             "record); see also `tcgjobs notify silence`.", parse_optional_instant),
     Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
             "Seconds one dead-man ping may take; a failed ping is only a warning.",
-            p.float_between(0.1, 60)),
-
-    # --- deployment (issue 7) -------------------------------------------------------------------
-
+            parsers.float_between(0.1, 60)),
 )
 
 
@@ -206,11 +202,11 @@ def job_settings(job: Job) -> tuple[Setting, ...]:
     generated = [
         Setting(f"{base}_enabled", (prefix + "ENABLED",), True,
                 f"Run {job.name} at all (false: runs are skipped, deploy files suspend it).",
-                p.parse_bool),
+                parsers.parse_bool),
         Setting(f"{base}_schedule", (prefix + "SCHEDULE",), job.schedule,
-                f"Cron schedule of {job.name}.", p.parse_cron),
+                f"Cron schedule of {job.name}.", parsers.parse_cron),
         Setting(f"{base}_timeout", (prefix + "TIMEOUT",), job.timeout,
-                f"Deadline of one {job.name} run, in seconds.", p.float_between(1)),
+                f"Deadline of one {job.name} run, in seconds.", parsers.float_between(1)),
     ]
     for option in job.options:
         generated.append(Setting(f"{base}_{option.name}", option.env or (prefix + option.name.upper(),),

@@ -1,4 +1,5 @@
-"""``tcgjobs config --check``: test that every configured path is usable and services answer."""
+"""``tcgjobs config --check``: is this machine set up for the configuration? Every configured
+directory is writable, the card database opens, the data source exists and PostgreSQL answers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from tcgjobs.logging import redact
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class SetupCheck:
+    """One thing ``config --check`` tried: a directory, a database, a service."""
+
     name: str
     ok: bool
     detail: str
@@ -21,35 +24,35 @@ class CheckResult:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
-def _writable_dir(name: str, directory: Path) -> CheckResult:
+def _writable_dir(name: str, directory: Path) -> SetupCheck:
     probe = directory
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        return CheckResult(name, False, f"{directory}: {probe} is not a directory")
+        return SetupCheck(name, False, f"{directory}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
-        return CheckResult(name, False, f"{directory}: {probe} is not writable")
+        return SetupCheck(name, False, f"{directory}: {probe} is not writable")
     state = "exists" if directory.exists() else f"will be created under {probe}"
-    return CheckResult(name, True, f"{directory} ({state}, writable)")
+    return SetupCheck(name, True, f"{directory} ({state}, writable)")
 
 
-def _card_database(settings: Settings) -> CheckResult:
+def _card_database(settings: Settings) -> SetupCheck:
     path = settings.database_path
     if not path.exists():
-        return CheckResult("card database", True, f"{path} does not exist yet (sync-missing-sets creates it)")
+        return SetupCheck("card database", True, f"{path} does not exist yet (sync-missing-sets creates it)")
     from tcgjobs.db.cards import open_card_database
 
     try:
         db = open_card_database(path, readonly=True, busy_timeout_ms=settings.busy_timeout_ms)
     except Exception as exc:
-        return CheckResult("card database", False, redact(str(exc)))
+        return SetupCheck("card database", False, redact(str(exc)))
     db.close()
-    return CheckResult("card database", True, f"{path} opens")
+    return SetupCheck("card database", True, f"{path} opens")
 
 
-def _postgres(settings: Settings) -> CheckResult:
+def _postgres(settings: Settings) -> SetupCheck:
     if not settings.postgres_configured:
-        return CheckResult("postgresql", True, "not configured (replicate-to-primary will refuse to run)")
+        return SetupCheck("postgresql", True, "not configured (replicate-to-primary will refuse to run)")
     import psycopg2
 
     from tcgjobs.services.postgres import connect_params, describe_target
@@ -57,12 +60,13 @@ def _postgres(settings: Settings) -> CheckResult:
     try:
         connection = psycopg2.connect(**connect_params(settings))
     except psycopg2.Error as exc:
-        return CheckResult("postgresql", False, f"{describe_target(settings)}: {redact(str(exc).strip())}")
+        return SetupCheck("postgresql", False, f"{describe_target(settings)}: {redact(str(exc).strip())}")
     connection.close()
-    return CheckResult("postgresql", True, f"{describe_target(settings)} answers")
+    return SetupCheck("postgresql", True, f"{describe_target(settings)} answers")
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
+def check_setup(settings: Settings) -> list[SetupCheck]:
+    """Every check, in the order ``config --check`` shows them."""
     results = [
         _writable_dir("database directory", settings.database_path.parent),
         _card_database(settings),
@@ -72,7 +76,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     ]
     if settings.data_source is not None:
         ok = settings.data_source.is_dir()
-        results.append(CheckResult("data source", ok, f"{settings.data_source} "
+        results.append(SetupCheck("data source", ok, f"{settings.data_source} "
                                    f"{'exists' if ok else 'is not a directory'}"))
     if settings.metrics_dir is not None:
         results.append(_writable_dir("metrics directory", settings.metrics_dir))

@@ -14,50 +14,39 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The exit status of every ``tcgjobs`` invocation."""
+    """The exit status of every ``tcgjobs`` invocation.
 
-    #: The job ran and did all of its work.
-    OK = 0
-    #: The job could not complete its work (rejected records, a failed verification, a bug).
-    FAILED = 1
-    #: The command line was wrong: unknown job, bad option, missing argument.
-    USAGE = 2
-    #: A checking job ran to the end and found problems (health critical, integrity errors,
-    #: a corrupt backup). Retrying will not help; a person should look.
-    PROBLEMS = 3
-    #: A required service is unavailable (PostgreSQL unreachable). Worth retrying later.
-    UNAVAILABLE = 69
-    #: Skipped: another run holds a lock it needs, a dependency has not succeeded yet, or the
-    #: job is disabled. Nothing was changed. Worth retrying later.
-    SKIPPED = 75
-    #: The configuration is invalid or incomplete (settings, paths, schema newer than the code).
-    CONFIG = 78
-    #: The run hit its deadline; its transaction was rolled back.
-    TIMEOUT = 124
-    #: Stopped by SIGINT (Ctrl-C); its transaction was rolled back.
-    INTERRUPTED_SIGINT = 130
-    #: Stopped by SIGTERM (Kubernetes, systemd, kill); its transaction was rolled back.
-    INTERRUPTED_SIGTERM = 143
+    Each member is declared once, here: its number, its meaning (``tcgjobs run --help`` and the
+    README table show it) and whether Kubernetes should retry a Job that ended with it (the deploy
+    files' ``podFailurePolicy`` follows it): a retryable code may succeed on its own later; any
+    other stops the Job at once.
+    """
+
+    meaning: str
+    retryable: bool
+
+    def __new__(cls, code: int, meaning: str, retryable: bool = False) -> ExitCode:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        member.retryable = retryable
+        return member
+
+    # NAME = number, meaning[, retryable]
+    OK = 0, "succeeded"
+    FAILED = 1, "failed: the job could not complete its work", True
+    USAGE = 2, "usage error (unknown job, bad option)"
+    PROBLEMS = 3, "a checking job ran to the end and found problems"
+    UNAVAILABLE = 69, "a required service is unavailable (retryable)", True
+    SKIPPED = 75, "skipped: lock held, dependency not met or job disabled (retryable)", True
+    CONFIG = 78, "configuration error"
+    TIMEOUT = 124, "timed out; the transaction was rolled back", True
+    INTERRUPTED_SIGINT = 130, "interrupted by SIGINT; the transaction was rolled back"
+    INTERRUPTED_SIGTERM = 143, "interrupted by SIGTERM; the transaction was rolled back"
 
 
-#: One line per exit code, for ``--help``, the README and the deploy files.
-EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
-    ExitCode.OK: "succeeded",
-    ExitCode.FAILED: "failed: the job could not complete its work",
-    ExitCode.USAGE: "usage error (unknown job, bad option)",
-    ExitCode.PROBLEMS: "a checking job ran to the end and found problems",
-    ExitCode.UNAVAILABLE: "a required service is unavailable (retryable)",
-    ExitCode.SKIPPED: "skipped: lock held, dependency not met or job disabled (retryable)",
-    ExitCode.CONFIG: "configuration error",
-    ExitCode.TIMEOUT: "timed out; the transaction was rolled back",
-    ExitCode.INTERRUPTED_SIGINT: "interrupted by SIGINT; the transaction was rolled back",
-    ExitCode.INTERRUPTED_SIGTERM: "interrupted by SIGTERM; the transaction was rolled back",
-}
-
-#: Exit codes after which Kubernetes should retry the Job; every other non-zero code fails it at once.
-RETRYABLE_EXIT_CODES: frozenset[ExitCode] = frozenset(
-    {ExitCode.FAILED, ExitCode.UNAVAILABLE, ExitCode.SKIPPED, ExitCode.TIMEOUT}
-)
+#: The codes after which Kubernetes retries the Job (derived from ``ExitCode.retryable``).
+RETRYABLE_EXIT_CODES: frozenset[ExitCode] = frozenset(code for code in ExitCode if code.retryable)
 
 
 def first_line(exc: BaseException) -> str:
@@ -75,13 +64,6 @@ class TcgjobsError(Exception):
 
 class JobFailed(TcgjobsError):
     """The job could not complete its work."""
-
-
-class NotImplementedYet(JobFailed):
-    """The job is declared in the registry but has no implementation yet."""
-
-    def __init__(self, job: str) -> None:
-        super().__init__(f"job {job!r} is not implemented yet")
 
 
 class UsageError(TcgjobsError):

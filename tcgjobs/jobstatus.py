@@ -19,7 +19,6 @@ from tcgjobs.schedule import describe, late_since, next_due
 class JobStatus:
     job: str
     enabled: bool
-    implemented: bool
     schedule: str
     schedule_words: str
     next_due: datetime
@@ -44,7 +43,7 @@ class JobStatus:
     def as_json(self) -> dict[str, Any]:
         last = self.last_run
         return {
-            "job": self.job, "enabled": self.enabled, "implemented": self.implemented,
+            "job": self.job, "enabled": self.enabled,
             "schedule": self.schedule, "schedule_words": self.schedule_words,
             "next_due": self.next_due.isoformat(),
             "last_status": self.last_status.value if self.last_status else None,
@@ -74,7 +73,7 @@ def job_status(job: Job, settings: Settings, view: StateView, now: datetime) -> 
         late = late_since(config.schedule, settings.timezone, now, allowance,
                           max(progress) if progress else None, tracked_since)
     return JobStatus(
-        job=job.name, enabled=config.enabled, implemented=job.implemented, schedule=config.schedule,
+        job=job.name, enabled=config.enabled, schedule=config.schedule,
         schedule_words=describe(config.schedule),
         next_due=next_due(config.schedule, settings.timezone, now), last_run=last,
         last_status=last_status, last_success_at=success.started_at if success else None,

@@ -1,17 +1,24 @@
-"""The job registry: every job's name, schedule, timeout, dependencies, resources and options.
+"""The job registry: the eight jobs' declarations, as data, and their lookup by name.
 
-Each module in :mod:`tcgjobs.jobs` declares its job with :func:`job` (or :func:`declare` for a job
-that is not implemented yet); ``tcgjobs/jobs/__init__.py`` imports the modules explicitly. The
-registry refuses a second job with the same name.
+A declaration is a job's name, help, default schedule and timeout, dependencies, the resources it
+writes and its options (each with its parser and variables). Settings, the deploy files, ``list``,
+the ``run JOB`` options and the README read only these. A job's implementation,
+``run(context) -> JobResult`` in ``tcgjobs/jobs/<module_name>.py``, is imported when that job runs
+(:meth:`Job.load`), so no other command and no other job's run loads it.
+
+:data:`REGISTRY` holds the declarations in the original's schedule-table order and refuses a second
+job with the same name.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from tcgjobs import parsers
 from tcgjobs.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -72,10 +79,22 @@ class JobResult:
 
 JobFunction = Callable[["JobContext"], JobResult]
 
+#: The package holding one implementation module per job.
+JOBS_PACKAGE = "tcgjobs.jobs"
+
+
+def run_declared(context: JobContext) -> JobResult:
+    """The ``run`` of a declared job: its module's ``run``, imported now (see :meth:`Job.load`)."""
+    return context.job.load()(context)
+
 
 @dataclass(frozen=True)
 class Job:
-    """One job. ``run`` is None while the job is declared but not implemented."""
+    """One job's declaration.
+
+    ``run`` defaults to :func:`run_declared`, which imports the job's module when the job runs;
+    a job defined in code (the runner's tests) passes its function instead.
+    """
 
     name: str
     help: str
@@ -84,68 +103,159 @@ class Job:
     depends_on: tuple[str, ...] = ()
     writes: frozenset[Resource] = frozenset()
     options: tuple[JobOption, ...] = ()
-    run: JobFunction | None = None
-
-    @property
-    def implemented(self) -> bool:
-        return self.run is not None
+    run: JobFunction = run_declared
 
     @property
     def module_name(self) -> str:
         return self.name.replace("-", "_")
 
     @property
+    def module(self) -> str:
+        """The implementation's module: ``tcgjobs.jobs.<module_name>``."""
+        return f"{JOBS_PACKAGE}.{self.module_name}"
+
+    @property
     def env_prefix(self) -> str:
         return "TCGJOBS_" + self.name.upper().replace("-", "_") + "_"
 
-    def option(self, name: str) -> JobOption:
-        for option in self.options:
-            if option.name == name:
-                return option
-        raise KeyError(f"{self.name} has no option {name!r}")
+    def load(self) -> JobFunction:
+        """``run(context) -> JobResult`` of the job's module, importing the module (once).
+
+        Raises ImportError when the module is missing and AttributeError when it has no ``run``
+        (tests/test_registry.py checks every declared job for both).
+        """
+        implementation: JobFunction = importlib.import_module(self.module).run
+        return implementation
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        name="backup-database",
+        help="Consistent, compressed, SHA256-verified backup of the card database.",
+        schedule="0 0 * * *",
+        timeout=300,
+        writes=frozenset({Resource.BACKUP_DIR}),
+        options=(
+            JobOption("compression", str, "gzip", "gzip (.gz, the original's format) or zstd (.zst, "
+                      "faster).", parsers.choice("gzip", "zstd"), env=("TCGJOBS_BACKUP_COMPRESSION",)),
+            JobOption("reserve_bytes", int, 0, "Refuse to start unless this many bytes stay free "
+                      "beyond what the backup needs.", parsers.int_between(0),
+                      env=("TCGJOBS_BACKUP_RESERVE_BYTES",)),
+        ),
+    ),
+    Job(
+        name="rotate-backups",
+        help="Calendar-based backup retention that never deletes the newest verified backup.",
+        schedule="0 1 * * *",
+        timeout=60,
+        depends_on=("backup-database",),
+        writes=frozenset({Resource.BACKUP_DIR}),
+        options=(
+            JobOption("daily", int, 7, "Keep the newest backup of each of the last N days with backups.",
+                      parsers.int_between(0), env=("BACKUP_DAILY_RETENTION",)),
+            JobOption("weekly", int, 4, "Keep the newest backup of each of the last N ISO weeks.",
+                      parsers.int_between(0), env=("BACKUP_WEEKLY_RETENTION",)),
+            JobOption("monthly", int, 3, "Keep the newest backup of each of the last N months.",
+                      parsers.int_between(0), env=("BACKUP_MONTHLY_RETENTION",)),
+            JobOption("minimum", int, 5, "Never keep fewer than N backups.",
+                      parsers.int_between(1), env=("BACKUP_MINIMUM",)),
+            JobOption("yearly", int, 0, "Keep the newest backup of each of the last N years.",
+                      parsers.int_between(0), env=("BACKUP_YEARLY_RETENTION",)),
+            JobOption("recheck", bool, True, "Re-hash every verified backup against its recorded "
+                      "checksum before applying the policy.", parsers.parse_bool),
+        ),
+    ),
+    Job(
+        name="sync-missing-sets",
+        help="Insert new and update changed sets from the card data into the card database.",
+        schedule="0 2 * * *",
+        timeout=300,
+        writes=frozenset({Resource.CARD_DB}),
+    ),
+    Job(
+        name="sync-missing-cards",
+        help="Insert every missing and update every changed card, one transaction per set.",
+        schedule="0 3 * * *",
+        timeout=1800,
+        depends_on=("sync-missing-sets",),
+        writes=frozenset({Resource.CARD_DB}),
+    ),
+    Job(
+        name="replicate-to-primary",
+        help="Replicate sets and cards into the primary PostgreSQL, exactly and incrementally.",
+        schedule="0 4 * * *",
+        timeout=1800,
+        depends_on=("sync-missing-cards",),
+        writes=frozenset({Resource.PRIMARY}),
+        options=(
+            JobOption("delete", bool, False, "Delete rows that exist only in PostgreSQL (default: "
+                      "report them).", parsers.parse_bool),
+        ),
+    ),
+    Job(
+        name="cleanup-stale-data",
+        help="WAL checkpoint, ANALYZE, VACUUM when worth it, prune old ledger rows and leftover files.",
+        schedule="0 5 * * 0",
+        timeout=600,
+        writes=frozenset({Resource.CARD_DB}),
+        options=(
+            JobOption("force", bool, False, "VACUUM whatever the free-page ratio (disk room still "
+                      "required).", parsers.parse_bool),
+            JobOption("vacuum_min_free_ratio", float, 0.10, "VACUUM when at least this share of "
+                      "pages is free.", parsers.float_between(0.0, 1.0)),
+            JobOption("ledger_retention_days", int, 90, "Prune ledger rows older than this many days.",
+                      parsers.int_between(1), env=("TCGJOBS_LEDGER_RETENTION_DAYS",)),
+            JobOption("leftover_margin_seconds", int, 3600, "Remove temporary files older than the "
+                      "backup timeout plus this margin.", parsers.int_between(0)),
+        ),
+    ),
+    Job(
+        name="validate-data-integrity",
+        help="Read-only proof that the card database is whole and consistent with its source.",
+        schedule="0 6 * * 0",
+        timeout=600,
+        options=(
+            JobOption("examples", int, 10, "Examples shown per finding (counts are always exact).",
+                      parsers.int_between(0, 10_000)),
+        ),
+    ),
+    Job(
+        name="database-health-check",
+        help="Health checks of the databases, backups and jobs; alerts when a check changes state.",
+        schedule="*/15 * * * *",
+        timeout=60,
+    ),
+)
 
 
 class DuplicateJobError(ValueError):
     """Two jobs were registered under one name."""
 
 
+#: Every job by name: the declarations above (and the small jobs tests add).
 REGISTRY: dict[str, Job] = {}
 
 
 def register(job: Job) -> Job:
-    """Add ``job`` to the registry. Raises DuplicateJobError if its name is taken."""
+    """Add ``job`` to the registry. Raises DuplicateJobError, changing nothing, if its name is taken."""
     if job.name in REGISTRY:
         raise DuplicateJobError(f"job {job.name!r} is already registered")
     REGISTRY[job.name] = job
     return job
 
 
-def declare(**attributes: Any) -> Job:
-    """Register a job that has no implementation yet; running it fails with "not implemented"."""
-    return register(Job(**attributes))
-
-
-def job(**attributes: Any) -> Callable[[JobFunction], JobFunction]:
-    """Decorator registering the decorated ``run(context) -> JobResult`` as a job."""
-
-    def decorate(function: JobFunction) -> JobFunction:
-        register(Job(run=function, **attributes))
-        return function
-
-    return decorate
+for _declared in JOBS:
+    register(_declared)
 
 
 def all_jobs() -> Mapping[str, Job]:
-    """Every registered job, in schedule-table order. Importing the jobs package fills it."""
-    import tcgjobs.jobs  # noqa: F401  (explicit registration happens on import)
-
+    """Every registered job, in schedule-table order."""
     return REGISTRY
 
 
 def get_job(name: str) -> Job:
     """The job called ``name``. Raises KeyError listing the valid names."""
-    jobs = all_jobs()
     try:
-        return jobs[name]
+        return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown job {name!r}; valid jobs: {', '.join(jobs)}") from None
+        raise KeyError(f"unknown job {name!r}; valid jobs: {', '.join(REGISTRY)}") from None

@@ -1,6 +1,6 @@
 """``run_job``: everything around one run of one job.
 
-Order of events: load the job's configuration → refuse a disabled or unimplemented job → check
+Order of events: load the job's configuration → refuse a disabled job → check
 dependencies → take the job's lock and the locks of every resource it writes → record earlier
 ``running`` rows of the job as abandoned → write the ledger row → run the job under a deadline,
 with SIGTERM/SIGINT turned into a graceful cancel and a heartbeat thread → complete the row →
@@ -26,8 +26,7 @@ from tcgjobs.cancel import CancelScope, deadline, signals_cancel
 from tcgjobs.config import Settings
 from tcgjobs.context import JobContext
 from tcgjobs.db.state import Ledger, RunStatus, StateView
-from tcgjobs.errors import (Cancelled, DependencyNotMet, ExitCode, JobDisabled, NotImplementedYet,
-                            Skipped, TcgjobsError)
+from tcgjobs.errors import Cancelled, DependencyNotMet, ExitCode, JobDisabled, Skipped, TcgjobsError
 from tcgjobs.logging import redact
 from tcgjobs.registry import Job, JobResult, get_job
 from tcgjobs.reporting import NullReporter, Reporter
@@ -143,8 +142,6 @@ def _error_text(exc: BaseException) -> str:
 def _execute(job: Job, context: JobContext) -> tuple[RunStatus, ExitCode, JobResult, str | None]:
     """Run the job body and classify what happened."""
     try:
-        if job.run is None:
-            raise NotImplementedYet(job.name)
         context.check_cancelled()
         result = job.run(context)
     except BaseException as exc:  # noqa: BLE001 (every outcome must be recorded)

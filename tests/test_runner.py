@@ -77,10 +77,13 @@ def test_exceptions_map_to_their_exit_codes(temp_job, error, code):
     assert str(error) in ledger().get(outcome.run_id).error
 
 
-def test_an_unimplemented_job_fails_clearly(temp_job):
-    outcome = run(temp_job("t-missing", None))
-    assert outcome.exit_code == ExitCode.FAILED
-    assert outcome.error == "job 't-missing' is not implemented yet"
+def test_a_declared_job_without_an_implementation_module_fails_with_exit_1_and_is_recorded(monkeypatch):
+    job = Job(name="t-nowhere", help="declared only", schedule="0 2 * * *", timeout=30)
+    monkeypatch.setitem(REGISTRY, job.name, job)
+    outcome = run(job)
+    assert (outcome.status, outcome.exit_code) == (RunStatus.FAILED, ExitCode.FAILED)
+    assert "No module named 'tcgjobs.jobs.t_nowhere'" in outcome.error
+    assert ledger().get(outcome.run_id).status is RunStatus.FAILED
 
 
 def test_a_dry_run_is_recorded_as_such_and_never_counts_as_a_success(temp_job):
@@ -221,11 +224,11 @@ def test_an_observer_failure_never_changes_the_outcome(temp_job):
 
 
 def test_options_come_from_flags_then_settings_then_defaults(temp_job, env):
-    from tcgjobs import parsers as p
+    from tcgjobs import parsers
     from tcgjobs.registry import JobOption
 
     job = temp_job("t-opts", lambda ctx: JobResult({"n": ctx.options["n"]}),
-                   options=(JobOption("n", int, 5, "a number", p.int_between(0)),))
+                   options=(JobOption("n", int, 5, "a number", parsers.int_between(0)),))
     assert run(job).metrics == {"n": 5}
     env["TCGJOBS_T_OPTS_N"] = "7"
     assert run(job).metrics == {"n": 7}

@@ -8,7 +8,7 @@ import typer
 
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table
-from tcgjobs.config_check import run_checks
+from tcgjobs.config_check import check_setup
 from tcgjobs.errors import ExitCode
 from tcgjobs.parsers import format_value
 
@@ -28,7 +28,7 @@ def config(
         shown = REDACTED if setting.secret and value else format_value(value)
         entries.append({"name": setting.name, "variable": setting.variable, "value": shown,
                         "source": settings.sources[setting.name]})
-    results = run_checks(settings) if check else []
+    results = check_setup(settings) if check else []
     if as_json:
         common.print_json({"settings": entries, "warnings": settings.warnings,
                            "checks": [r.as_json() for r in results]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +20,7 @@ from tcgjobs.runner import TRIGGERS, RunRequest, run_job
 class JobGroup(TyperGroup):
     """Lists the valid job names when the name given is not one of them."""
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
             common.stderr().print(f"error: unknown job {name!r}; valid jobs: {', '.join(self.commands)}",
@@ -28,8 +29,13 @@ class JobGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+def exit_codes_help() -> str:
+    """What each exit code of a run means, one line each (kept as is by click's ``\\b``)."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {int(code):>3}  {code.meaning}" for code in ExitCode)
+
+
 run_app = typer.Typer(cls=JobGroup, no_args_is_help=True, rich_markup_mode=None,
-                      help="Run one job now and exit with its status code.")
+                      help="Run one job now and exit with its status code.", epilog=exit_codes_help())
 
 
 def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute(job: Job, dry_run: bool, timeout: Optional[float], ignore_deps: bool,  # noqa: UP007
-             as_json: bool, trigger: str, raw_options: dict[str, Any]) -> None:
+             as_json: bool, trigger: str, *, raw_options: dict[str, Any]) -> None:
     settings = common.settings()
     options = _parse_options(job, raw_options)
     if trigger not in TRIGGERS:
@@ -87,6 +93,7 @@ def _command_for(job: Job) -> Any:
                               help="Who started the run (deploy files pass 'schedule').")]),
     ]
     for option in job.options:
+        annotation: Any
         if option.kind is bool:
             flag = f"{option.flag}/--no-{option.flag[2:]}"
             annotation = Annotated[Optional[bool], typer.Option(flag, help=option.help)]  # noqa: UP007
@@ -98,7 +105,7 @@ def _command_for(job: Job) -> Any:
                                         annotation=annotation))
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = job.module_name
-    command.__doc__ = job.help + ("" if job.implemented else " (not implemented yet)")
+    command.__doc__ = job.help
     return command
 
 

@@ -55,7 +55,7 @@ def list_jobs(as_json: JsonOption = False) -> None:
     for job in all_jobs().values():
         config = settings.job(job)
         entries.append({
-            "job": job.name, "enabled": config.enabled, "implemented": job.implemented,
+            "job": job.name, "enabled": config.enabled,
             "schedule": config.schedule, "schedule_words": describe(config.schedule),
             "timezone": settings.timezone.key, "timeout_s": config.timeout,
             "depends_on": list(job.depends_on), "writes": sorted(r.value for r in job.writes),
@@ -65,7 +65,7 @@ def list_jobs(as_json: JsonOption = False) -> None:
     if as_json:
         common.print_json({"jobs": entries})
         return
-    rows = [(e["job"], ("on" if e["enabled"] else "off") + ("" if e["implemented"] else ", not implemented"),
+    rows = [(e["job"], "on" if e["enabled"] else "off",
              e["schedule"], e["schedule_words"], f"{e['timeout_s']:g}s", ", ".join(e["depends_on"]) or "-",
              e["next_due"][:16].replace("T", " ")) for e in entries]
     print_table(["job", "state", "schedule", "in words", "timeout", "depends on", f"next due ({settings.timezone.key})"

@@ -10,25 +10,10 @@ from __future__ import annotations
 
 from loguru import logger
 
-from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.registry import JobResult
 
 
-@job(
-    name="backup-database",
-    help="Consistent, compressed, SHA256-verified backup of the card database.",
-    schedule="0 0 * * *",
-    timeout=300,
-    writes=frozenset({Resource.BACKUP_DIR}),
-    options=(
-        JobOption("compression", str, "gzip", "gzip (.gz, the original's format) or zstd (.zst, "
-                  "faster).", p.choice("gzip", "zstd"), env=("TCGJOBS_BACKUP_COMPRESSION",)),
-        JobOption("reserve_bytes", int, 0, "Refuse to start unless this many bytes stay free "
-                  "beyond what the backup needs.", p.int_between(0),
-                  env=("TCGJOBS_BACKUP_RESERVE_BYTES",)),
-    ),
-)
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.backups.catalog import list_backups
     from tcgjobs.backups.create import create_backup

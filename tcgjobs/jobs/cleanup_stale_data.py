@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from peewee import SqliteDatabase
 
-from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.db.sqlite import database_bytes, integrity_problems
-from tcgjobs.registry import JobOption, JobResult, Resource, get_job, job
+from tcgjobs.registry import JobResult, get_job
 
 if TYPE_CHECKING:
     from tcgjobs.backups.tempfiles import Leftover
@@ -83,23 +82,6 @@ def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
     return tuple(db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
 
 
-@job(
-    name="cleanup-stale-data",
-    help="WAL checkpoint, ANALYZE, VACUUM when worth it, prune old ledger rows and leftover files.",
-    schedule="0 5 * * 0",
-    timeout=600,
-    writes=frozenset({Resource.CARD_DB}),
-    options=(
-        JobOption("force", bool, False, "VACUUM whatever the free-page ratio (disk room still "
-                  "required).", p.parse_bool),
-        JobOption("vacuum_min_free_ratio", float, 0.10, "VACUUM when at least this share of "
-                  "pages is free.", p.float_between(0.0, 1.0)),
-        JobOption("ledger_retention_days", int, 90, "Prune ledger rows older than this many days.",
-                  p.int_between(1), env=("TCGJOBS_LEDGER_RETENTION_DAYS",)),
-        JobOption("leftover_margin_seconds", int, 3600, "Remove temporary files older than the "
-                  "backup timeout plus this margin.", p.int_between(0)),
-    ),
-)
 def run(ctx: JobContext) -> JobResult:
     path = ctx.settings.database_path
     db = ctx.card_db(readonly=ctx.dry_run)

@@ -20,7 +20,7 @@ from loguru import logger
 
 from tcgjobs.context import JobContext
 from tcgjobs.levels import Level
-from tcgjobs.registry import JobResult, job
+from tcgjobs.registry import JobResult
 from tcgjobs.times import utcnow
 
 if TYPE_CHECKING:
@@ -47,12 +47,6 @@ def _alert(ctx: JobContext, results: list[CheckResult], policy: AlertPolicy) -> 
     return "alert sent" if delivery.sent else f"alert NOT delivered ({delivery.detail}); retried next run"
 
 
-@job(
-    name="database-health-check",
-    help="Health checks of the databases, backups and jobs; alerts when a check changes state.",
-    schedule="*/15 * * * *",
-    timeout=60,
-)
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.db.state import AlertStore, HealthStore, open_state
     from tcgjobs.health.checks import CheckEnv, run_checks

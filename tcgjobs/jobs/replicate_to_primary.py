@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.registry import JobResult
 from tcgjobs.services import postgres
 
 if TYPE_CHECKING:
@@ -56,20 +55,7 @@ def _details(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-@job(
-    name="replicate-to-primary",
-    help="Replicate sets and cards into the primary PostgreSQL, exactly and incrementally.",
-    schedule="0 4 * * *",
-    timeout=1800,
-    depends_on=("sync-missing-cards",),
-    writes=frozenset({Resource.PRIMARY}),
-    options=(
-        JobOption("delete", bool, False, "Delete rows that exist only in PostgreSQL (default: "
-                  "report them).", p.parse_bool),
-    ),
-)
 def run(ctx: JobContext) -> JobResult:
-    # Imported here: every CLI command imports this module, only this job needs them.
     import psycopg2
 
     from tcgjobs.services.replication import replicate

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from tcgjobs import parsers as p
 from tcgjobs.backups.retention import CORRUPT, SOUND, UNVERIFIABLE, Candidate, Decision, Policy, plan
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JobOption, JobResult, Resource, job
+from tcgjobs.registry import JobResult
 
 if TYPE_CHECKING:
     from tcgjobs.backups.catalog import Backup
@@ -141,28 +140,6 @@ def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[s
     return deleted, freed, failures
 
 
-@job(
-    name="rotate-backups",
-    help="Calendar-based backup retention that never deletes the newest verified backup.",
-    schedule="0 1 * * *",
-    timeout=60,
-    depends_on=("backup-database",),
-    writes=frozenset({Resource.BACKUP_DIR}),
-    options=(
-        JobOption("daily", int, 7, "Keep the newest backup of each of the last N days with backups.",
-                  p.int_between(0), env=("BACKUP_DAILY_RETENTION",)),
-        JobOption("weekly", int, 4, "Keep the newest backup of each of the last N ISO weeks.",
-                  p.int_between(0), env=("BACKUP_WEEKLY_RETENTION",)),
-        JobOption("monthly", int, 3, "Keep the newest backup of each of the last N months.",
-                  p.int_between(0), env=("BACKUP_MONTHLY_RETENTION",)),
-        JobOption("minimum", int, 5, "Never keep fewer than N backups.",
-                  p.int_between(1), env=("BACKUP_MINIMUM",)),
-        JobOption("yearly", int, 0, "Keep the newest backup of each of the last N years.",
-                  p.int_between(0), env=("BACKUP_YEARLY_RETENTION",)),
-        JobOption("recheck", bool, True, "Re-hash every verified backup against its recorded "
-                  "checksum before applying the policy.", p.parse_bool),
-    ),
-)
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.backups.catalog import list_backups, orphan_sidecars
     from tcgjobs.backups.tempfiles import cleanup_leftovers

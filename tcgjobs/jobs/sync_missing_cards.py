@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JobResult, Resource, job
+from tcgjobs.registry import JobResult
 
 if TYPE_CHECKING:
     from tcgjobs.sources.card_plan import Fingerprint, SetPlan
@@ -144,14 +144,6 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-@job(
-    name="sync-missing-cards",
-    help="Insert every missing and update every changed card, one transaction per set.",
-    schedule="0 3 * * *",
-    timeout=1800,
-    depends_on=("sync-missing-sets",),
-    writes=frozenset({Resource.CARD_DB}),
-)
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.sources.card_plan import load_fingerprints
     from tcgjobs.sources.mapping import CARD_COLUMNS

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JobResult, Resource, job
+from tcgjobs.registry import JobResult
 
 if TYPE_CHECKING:
     from peewee import SqliteDatabase
@@ -70,13 +70,6 @@ def _warn(read: Any, source: Any, database_only: list[str]) -> None:
                        len(database_only), examples(database_only))
 
 
-@job(
-    name="sync-missing-sets",
-    help="Insert new and update changed sets from the card data into the card database.",
-    schedule="0 2 * * *",
-    timeout=300,
-    writes=frozenset({Resource.CARD_DB}),
-)
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.sources.mapping import SET_COLUMNS
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database

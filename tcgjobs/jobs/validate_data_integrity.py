@@ -24,11 +24,10 @@ import peewee
 from loguru import logger
 from peewee import SqliteDatabase
 
-from tcgjobs import parsers as p
 from tcgjobs.context import JobContext
 from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.errors import ConfigError
-from tcgjobs.registry import JobOption, JobResult, job
+from tcgjobs.registry import JobResult
 
 if TYPE_CHECKING:
     from tcgjobs.sources.coverage import SourceIds
@@ -247,16 +246,6 @@ def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | N
         return None, f"card data source unusable: {exc}"
 
 
-@job(
-    name="validate-data-integrity",
-    help="Read-only proof that the card database is whole and consistent with its source.",
-    schedule="0 6 * * 0",
-    timeout=600,
-    options=(
-        JobOption("examples", int, 10, "Examples shown per finding (counts are always exact).",
-                  p.int_between(0, 10_000)),
-    ),
-)
 def run(ctx: JobContext) -> JobResult:
     db = ctx.card_db(readonly=True)
     findings: list[Finding] = []

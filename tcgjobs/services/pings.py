@@ -4,8 +4,9 @@ healthchecks mode and self-hosted healthchecks).
 ``<url>/start`` when a run starts, ``<url>`` when it succeeds, ``<url>/<exit code>`` when it fails
 (healthchecks treats any non-zero code as a failure and shows the code). ``{job}`` in the URL is
 replaced by the job name (slug URLs: ``https://hc-ping.com/<ping-key>/{job}``). Every ping carries
-``rid=<run id>`` so start and finish pair up. A ping has a short timeout, is tried twice, and never
-raises: a monitoring outage must not fail a job.
+``rid=<run id>`` so start and finish pair up. A ping has a short timeout, is tried twice (no
+answer, 5xx: see :mod:`tcgjobs.services.http`), and never raises: a monitoring outage must not
+fail a job.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 
 from loguru import logger
 
-from tcgjobs.logging import redact
+from tcgjobs.services.http import RetryPolicy, request
 
 
 def ping_url(template: str, job: str, kind: str, exit_code: int | None = None) -> str:
@@ -39,19 +40,8 @@ def _rid(run_id: str) -> str:
 def ping(template: str, job: str, kind: str, run_id: str, *, timeout: float,
          exit_code: int | None = None, attempts: int = 2) -> bool:
     """Send one ping. Returns whether the endpoint answered 2xx; logs a warning otherwise."""
-    url = ping_url(template, job, kind, exit_code)
-    detail = ""
-    for _ in range(attempts):
-        import requests  # imported here: it costs ~50 ms of every CLI start
-        try:
-            response = requests.get(url, params={"rid": _rid(run_id)}, timeout=timeout)
-        except requests.RequestException as exc:
-            detail = f"{type(exc).__name__} (no answer within {timeout:g}s or connection failed)"
-            continue
-        if 200 <= response.status_code < 300:
-            return True
-        detail = f"HTTP {response.status_code}"
-        if response.status_code < 500:
-            break
-    logger.warning("{} ping for {} not delivered: {}", kind, job, redact(detail))
-    return False
+    reply = request("GET", ping_url(template, job, kind, exit_code), RetryPolicy(attempts),
+                    timeout=timeout, label=f"{kind} ping for {job}", params={"rid": _rid(run_id)})
+    if not reply.ok:
+        logger.warning("{} ping for {} not delivered: {}", kind, job, reply.detail)
+    return reply.ok

@@ -4,7 +4,8 @@ The payload keeps the original's legacy-attachment shape (original-service.md §
 title, fields, footer, ``ts``) and adds the top-level ``text`` fallback Slack wants. Sending has a
 timeout, retries timeouts, connection errors and 5xx with a short backoff, honours ``Retry-After``
 on 429 up to a cap, and never retries permanent errors (404, 410, 400 ``invalid_token`` and other
-4xx). It never raises: the caller gets a :class:`Delivery` and the job's result is never masked.
+4xx): the rules of :mod:`tcgjobs.services.http`, shared with the pings. It never raises: the
+caller gets a :class:`Delivery` and the job's result is never masked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from loguru import logger
 
 from tcgjobs.logging import redact
+from tcgjobs.services.http import RetryPolicy, request
 
 SEVERITIES = ("info", "warning", "error", "critical")
 _COLOURS = {"info": "#36a64f", "warning": "#ff9800", "error": "#f44336", "critical": "#d32f2f"}
@@ -85,16 +87,15 @@ def build_payload(alert: Alert, now: datetime | None = None) -> dict[str, Any]:
 
 
 class SlackNotifier:
-    """Posts alerts to one webhook."""
+    """Posts alerts to one webhook, retrying through :func:`tcgjobs.services.http.request`."""
 
     def __init__(self, webhook_url: str, *, timeout: float = 10.0, max_attempts: int = 3,
                  max_retry_after: float = 30.0, backoff: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.webhook_url = webhook_url
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_after = max_retry_after
-        self.backoff = backoff
+        self.policy = RetryPolicy(attempts=max_attempts, backoff=backoff,
+                                  max_retry_after=max_retry_after, final_bodies=_PERMANENT_BODIES)
         self.sleep = sleep
 
     def send(self, alert: Alert) -> Delivery:
@@ -102,40 +103,12 @@ class SlackNotifier:
 
     def post(self, payload: dict[str, Any]) -> Delivery:
         """POST ``payload``; retry what may succeed later. Never raises."""
-        detail = ""
-        status: int | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            wait = self.backoff * 2 ** (attempt - 1)
-            import requests  # imported here: it costs ~50 ms of every CLI start
-            try:
-                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout)
-            except requests.RequestException as exc:
-                detail = f"{type(exc).__name__} (no answer within {self.timeout:g}s or connection failed)"
-                status = None
-            else:
-                status = response.status_code
-                body = response.text[:200].strip()
-                if 200 <= status < 300:
-                    return Delivery(True, status, attempt, detail="accepted")
-                detail = f"HTTP {status} {body}".strip()
-                if status == 429:
-                    retry_after = _retry_after(response.headers.get("Retry-After"), wait)
-                    if retry_after > self.max_retry_after:
-                        detail += f" (Retry-After {retry_after:g}s exceeds the {self.max_retry_after:g}s cap)"
-                        break
-                    wait = retry_after
-                elif status in (404, 410) or any(b in body for b in _PERMANENT_BODIES) or 400 <= status < 500:
-                    logger.warning("Slack refused the message permanently: {}", redact(detail))
-                    return Delivery(False, status, attempt, permanent=True, detail=redact(detail))
-            if attempt < self.max_attempts:
-                logger.info("Slack attempt {} failed ({}); retrying in {:g}s", attempt, redact(detail), wait)
-                self.sleep(wait)
-        logger.warning("Slack notification not delivered: {}", redact(detail))
-        return Delivery(False, status, attempt, detail=redact(detail))
-
-
-def _retry_after(header: str | None, fallback: float) -> float:
-    try:
-        return max(0.0, float(header)) if header is not None else fallback
-    except ValueError:
-        return fallback
+        reply = request("POST", self.webhook_url, self.policy, timeout=self.timeout, label="Slack",
+                        sleep=self.sleep, json=payload)
+        if reply.ok:
+            return Delivery(True, reply.status, reply.attempts, detail="accepted")
+        if reply.refused:
+            logger.warning("Slack refused the message permanently: {}", reply.detail)
+            return Delivery(False, reply.status, reply.attempts, permanent=True, detail=reply.detail)
+        logger.warning("Slack notification not delivered: {}", reply.detail)
+        return Delivery(False, reply.status, reply.attempts, detail=reply.detail)

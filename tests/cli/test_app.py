@@ -1,5 +1,6 @@
 """The app is built with only the command a process runs: the static command map must match what
-each module registers, and a one-job run must not import the other commands and their services."""
+each module registers, a one-job run must not import the other commands and their services, and
+only a job's own run imports its implementation."""
 
 from __future__ import annotations
 
@@ -100,7 +101,28 @@ def test_a_job_run_imports_only_the_run_command_and_no_other_jobs_services(tmp_p
     assert modules & unwanted == set()
 
 
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["config"], ["status"], ["deploy", "crontab"],
+                                  ["run", "--help"], ["run", "replicate-to-primary", "--dry-run"]])
+def test_commands_that_run_no_job_import_no_job_implementation(tmp_path, args):
+    code, modules = _modules_after(tmp_path, *args)
+    assert code in (0, ExitCode.SKIPPED)
+    assert "tcgjobs.registry" in modules
+    assert {name for name in modules if name.startswith("tcgjobs.jobs.")} == set()
+
+
+def test_a_job_run_imports_its_own_implementation_and_no_other(tmp_path):
+    _, modules = _modules_after(tmp_path, "run", "cleanup-stale-data", "--dry-run", "--json")
+    assert {name for name in modules if name.startswith("tcgjobs.jobs.")} == {"tcgjobs.jobs.cleanup_stale_data"}
+
+
 def test_version_imports_no_command(tmp_path):
     code, modules = _modules_after(tmp_path, "--version")
     assert code == 0
     assert not {f"tcgjobs.cli.{name}" for name in set(COMMANDS.values())} & modules
+
+
+def test_run_help_lists_every_exit_code_with_its_meaning(cli):
+    result = cli.invoke(build_app(["run"]), ["run", "--help"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Exit codes:\n")[1].splitlines()
+    assert [line.split(None, 1) for line in listed] == [[str(int(code)), code.meaning] for code in ExitCode]

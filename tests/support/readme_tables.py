@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tcgjobs.config import all_settings
-from tcgjobs.errors import EXIT_CODE_MEANINGS, RETRYABLE_EXIT_CODES, ExitCode
+from tcgjobs.errors import ExitCode
 from tcgjobs.parsers import format_value
 from tcgjobs.registry import all_jobs
 from tcgjobs.schedule import describe
@@ -32,8 +32,8 @@ def jobs_table() -> str:
 def exit_codes_table() -> str:
     lines = ["| code | name | meaning | Kubernetes retries |", "|---|---|---|---|"]
     for code in ExitCode:
-        retry = "—" if code is ExitCode.OK else ("yes" if code in RETRYABLE_EXIT_CODES else "no")
-        lines.append(f"| {int(code)} | `{code.name}` | {EXIT_CODE_MEANINGS[code]} | {retry} |")
+        retry = "—" if code is ExitCode.OK else ("yes" if code.retryable else "no")
+        lines.append(f"| {int(code)} | `{code.name}` | {code.meaning} | {retry} |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Pure logic: grading against thresholds, durations in alert texts, silence times."""
+"""Durations in alert texts, silence times and instants (tcgjobs.times)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.times import human_duration, parse_instant, parse_until
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(("value", "level"), [(0, Level.OK), (99.9, Level.OK), (100, Level.WARNING),
-                                              (499, Level.WARNING), (500, Level.CRITICAL), (1e9, Level.CRITICAL)])
-def test_grade_above_uses_warning_and_critical_thresholds_inclusively(value, level):
-    assert grade_above(value, 100, 500) is level
-
-
-@pytest.mark.parametrize(("free", "level"), [(10_000, Level.OK), (2048, Level.OK), (2047, Level.WARNING),
-                                             (500, Level.WARNING), (499, Level.CRITICAL), (0, Level.CRITICAL)])
-def test_grade_below_is_bad_when_low(free, level):
-    assert grade_below(free, 2048, 500) is level
-
-
-def test_worst_level_of_none_is_ok():
-    assert Level.worst([]) is Level.OK
-    assert Level.worst([Level.WARNING, Level.OK, Level.CRITICAL, Level.WARNING]) is Level.CRITICAL
 
 
 @pytest.mark.parametrize(("delta", "text"), [
