@@ -78,3 +78,13 @@ def job_status(job: Job, settings: Settings, view: StateView, now: datetime) -> 
         next_due=next_due(config.schedule, settings.timezone, now), last_run=last,
         last_status=last_status, last_success_at=success.started_at if success else None,
         late_since=late, consecutive_failures=view.consecutive_failures(job.name, now))
+
+
+def abandoned_runs(view: StateView, now: datetime, window: timedelta,
+                   job: str | None = None) -> list[RunRecord]:
+    """Runs of ``job`` (of every job when None) started within ``window`` before ``now`` whose
+    process vanished (kill -9, OOM, node loss): the abandoned-runs check and its metric."""
+    since = now - window
+    return [run for run in view.runs(job, limit=1000)
+            if run.started_at >= since
+            and run.effective_status(now, view.stale_after) is RunStatus.ABANDONED]

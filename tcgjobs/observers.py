@@ -15,6 +15,7 @@ from loguru import logger
 from tcgjobs.config import Settings
 from tcgjobs.db.state import FAILURE_STATUSES, AlertStore, RunStatus, StateView, open_state, open_view
 from tcgjobs.errors import ExitCode
+from tcgjobs.jobstatus import abandoned_runs
 from tcgjobs.levels import Level
 from tcgjobs.times import human_duration
 from tcgjobs.registry import Job, all_jobs
@@ -127,8 +128,10 @@ class RunMetrics:
 
         checks = history.checks()
         backups = backup_listing(self.settings)
+        now = utcnow()
+        window = timedelta(hours=self.settings.health_abandoned_window_hours)
         if self.settings.metrics_dir is not None:
-            registry = metrics.full_registry(history, all_jobs(), utcnow(), checks, backups)
+            registry = metrics.full_registry(history, all_jobs(), now, checks, backups, window)
             path = metrics.write_textfile(self.settings.metrics_dir, registry)
             logger.debug("metrics written to {}", path)
         if self.settings.pushgateway_url and not outcome.dry_run:
@@ -136,7 +139,8 @@ class RunMetrics:
             if run is not None:
                 metrics.push_run(self.settings.pushgateway_url, run, outcome.status is RunStatus.SUCCEEDED,
                                  outcome.consecutive_failures, checks if outcome.job == HEALTH_JOB else {},
-                                 backups, timeout=self.settings.ping_timeout)
+                                 backups, timeout=self.settings.ping_timeout,
+                                 abandoned=len(abandoned_runs(history, now, window, outcome.job)))
 
 
 class Pings:

@@ -20,9 +20,10 @@ from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
-from tcgjobs.db.state import RunStatus, StateView, StoredCheck
+from tcgjobs.db.state import StateView, StoredCheck
 from tcgjobs.errors import first_line
 from tcgjobs.levels import Level, grade_above, grade_below
+from tcgjobs import jobstatus
 from tcgjobs.jobstatus import job_status
 from tcgjobs.logging import redact
 from tcgjobs.registry import all_jobs
@@ -245,10 +246,7 @@ def jobs(env: CheckEnv) -> Iterator[CheckResult]:
 def abandoned_runs(env: CheckEnv) -> Iterator[CheckResult]:
     """abandoned-runs: runs whose process vanished (kill -9, OOM, node loss) within the window."""
     s = env.settings
-    since = env.now - timedelta(hours=s.health_abandoned_window_hours)
-    found = [run for run in env.history.runs(limit=1000)
-             if run.started_at >= since
-             and run.effective_status(env.now, env.history.stale_after) is RunStatus.ABANDONED]
+    found = jobstatus.abandoned_runs(env.history, env.now, timedelta(hours=s.health_abandoned_window_hours))
     level = Level.OK if not found else (Level.CRITICAL if len(found) >= s.health_abandoned_critical
                                         else Level.WARNING)
     listed = ", ".join(f"{run.job} {run.run_id[:8]} at {run.started_at:%H:%M}" for run in found[:5])

@@ -7,6 +7,8 @@ nothing of the process leaks in):
 * ``tcgjobs_job_last_run_timestamp_seconds{job}`` — end (or start) of the newest run, any outcome
 * ``tcgjobs_job_duration_seconds{job}``, ``tcgjobs_job_last_exit_code{job}``,
   ``tcgjobs_job_consecutive_failures{job}``
+* ``tcgjobs_job_abandoned_runs{job}`` — runs whose process vanished (kill -9, OOM, node loss)
+  within TCGJOBS_HEALTH_ABANDONED_WINDOW_HOURS, the abandoned-runs check's window
 * ``tcgjobs_job_records_processed{job,kind}`` — the newest run's counts, by name: integer metrics
   only, and none that carries a unit (``*_bytes``, ``*_seconds``, ``*_ratio``, ``bytes_freed`` ...),
   so the family holds one unit; sizes and durations are in the backup and job gauges
@@ -26,7 +28,7 @@ is sent as HTTP basic auth.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -35,18 +37,27 @@ from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, writ
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from tcgjobs.db.state import RunRecord, RunStatus, StateView, StoredCheck
+from tcgjobs.jobstatus import abandoned_runs
 
 TEXTFILE_NAME = "tcgjobs.prom"
 LEVEL_VALUE = {"ok": 0, "warning": 1, "critical": 2}
+HEALTH_LEVEL = "tcgjobs_health_check_level"
+HEALTH_LAST_CHECK = "tcgjobs_health_last_check_timestamp_seconds"
+BACKUP_NEWEST_VERIFIED = "tcgjobs_backup_newest_verified_timestamp_seconds"
+BACKUP_FILES = "tcgjobs_backup_files"
+BACKUP_SIZE = "tcgjobs_backup_size_bytes"
 
 
-_JOB_GAUGES = {
+#: Every job gauge: key → (name, help). The alert rules and the dashboard read the names here.
+JOB_GAUGES = {
     "last_success": ("tcgjobs_job_last_success_timestamp_seconds", "Start time of the newest successful run."),
     "last_run": ("tcgjobs_job_last_run_timestamp_seconds",
                  "End time (start while running) of the newest run, any outcome."),
     "duration": ("tcgjobs_job_duration_seconds", "Duration of the newest run."),
     "exit_code": ("tcgjobs_job_last_exit_code", "Exit code of the newest finished run."),
     "failures": ("tcgjobs_job_consecutive_failures", "Failures since the last success."),
+    "abandoned": ("tcgjobs_job_abandoned_runs",
+                  "Runs whose process vanished within the abandoned-runs check's window."),
     "records": ("tcgjobs_job_records_processed",
                 "The newest run's counts (records inserted, sets skipped, ...) by kind."),
 }
@@ -75,14 +86,15 @@ class _Gauges:
 
     def _set(self, key: str, job: str, value: float, *extra: str) -> None:
         if key not in self._made:
-            name, doc = _JOB_GAUGES[key]
+            name, doc = JOB_GAUGES[key]
             names = (["job"] if self.job_label else []) + (["kind"] if key == "records" else [])
             self._made[key] = Gauge(name, doc, names, registry=self.registry)
         labels = ((job,) if self.job_label else ()) + extra
         gauge = self._made[key]
         (gauge.labels(*labels) if labels else gauge).set(value)
 
-    def run(self, run: RunRecord, success: RunRecord | None, failures: int | None) -> None:
+    def run(self, run: RunRecord, success: RunRecord | None, failures: int | None,
+            abandoned: int | None = None) -> None:
         job = run.job
         self._set("last_run", job, (run.finished_at or run.started_at).timestamp())
         if success is not None:
@@ -93,6 +105,8 @@ class _Gauges:
             self._set("exit_code", job, run.exit_code)
         if failures is not None:
             self._set("failures", job, failures)
+        if abandoned is not None:
+            self._set("abandoned", job, abandoned)
         for kind, value in run.metrics.items():
             if is_count(kind, value):
                 self._set("records", job, value, kind)
@@ -101,11 +115,11 @@ class _Gauges:
 def _health(registry: CollectorRegistry, checks: dict[str, StoredCheck]) -> None:
     if not checks:
         return
-    level = Gauge("tcgjobs_health_check_level", "Level of each health check: 0 ok, 1 warning, 2 critical.",
+    level = Gauge(HEALTH_LEVEL, "Level of each health check: 0 ok, 1 warning, 2 critical.",
                   ["check"], registry=registry)
     for name, check in checks.items():
         level.labels(name).set(LEVEL_VALUE[check.level.value])
-    Gauge("tcgjobs_health_last_check_timestamp_seconds", "When the health checks last ran.",
+    Gauge(HEALTH_LAST_CHECK, "When the health checks last ran.",
           registry=registry).set(max(c.checked_at for c in checks.values()).timestamp())
 
 
@@ -113,11 +127,11 @@ def _backups(registry: CollectorRegistry, backups: list[Any] | None) -> None:
     if backups is None:
         return
     verified = [b for b in backups if b.status == "verified"]
-    newest = Gauge("tcgjobs_backup_newest_verified_timestamp_seconds",
+    newest = Gauge(BACKUP_NEWEST_VERIFIED,
                    "Creation time of the newest verified backup (0: none).", registry=registry)
     newest.set(max(b.created_at for b in verified).timestamp() if verified else 0)
-    Gauge("tcgjobs_backup_files", "Backup files in BACKUP_DIR.", registry=registry).set(len(backups))
-    Gauge("tcgjobs_backup_size_bytes", "Total size of the backup files.",
+    Gauge(BACKUP_FILES, "Backup files in BACKUP_DIR.", registry=registry).set(len(backups))
+    Gauge(BACKUP_SIZE, "Total size of the backup files.",
           registry=registry).set(sum(b.size_bytes for b in backups))
 
 
@@ -130,14 +144,16 @@ def last_real_run(view: StateView, job: str) -> RunRecord | None:
 
 
 def full_registry(view: StateView, jobs: Iterable[str], now: datetime,
-                  checks: dict[str, StoredCheck], backups: list[Any] | None) -> CollectorRegistry:
+                  checks: dict[str, StoredCheck], backups: list[Any] | None,
+                  abandoned_window: timedelta) -> CollectorRegistry:
     """Every metric, from the ledger, the recorded health checks and the backup listing."""
     registry = CollectorRegistry()
     gauges = _Gauges(registry)
     for job in jobs:
         run = last_real_run(view, job)
         if run is not None:
-            gauges.run(run, view.last_success(job), view.consecutive_failures(job, now))
+            gauges.run(run, view.last_success(job), view.consecutive_failures(job, now),
+                       len(abandoned_runs(view, now, abandoned_window, job)))
     _health(registry, checks)
     _backups(registry, backups)
     return registry
@@ -152,10 +168,11 @@ def write_textfile(directory: Path, registry: CollectorRegistry) -> Path:
 
 
 def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
-             checks: dict[str, StoredCheck], backups: list[Any] | None, timeout: float = 10.0) -> None:
+             checks: dict[str, StoredCheck], backups: list[Any] | None, timeout: float = 10.0,
+             abandoned: int | None = None) -> None:
     """``pushadd`` this run's metrics to the group ``job=<job>``. Raises on HTTP errors."""
     registry = CollectorRegistry()
-    _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures)
+    _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures, abandoned)
     _health(registry, checks)
     _backups(registry, backups)
     gateway, handler = gateway_and_handler(url)

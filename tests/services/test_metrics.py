@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -132,3 +133,33 @@ def test_pushgateway_credentials_in_the_url_are_sent_as_basic_auth_and_never_log
     assert all(r.headers.get("Authorization") == expected for r in slack.requests)
     for text in (first.output, first.stderr, second.output, second.stderr):
         assert "s3cret" not in text
+
+
+def _insert_abandoned(env: dict[str, str], job: str, hours_ago: float) -> None:
+    """A ``running`` row whose process is gone: the ledger reads it as abandoned."""
+    from tcgjobs.db.state import Ledger
+    from tcgjobs.times import utcnow
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that has exited
+    ledger = Ledger.open(Path(env["DATABASE_PATH"]).parent / "tcgjobs-state.sqlite3", busy_timeout_ms=1000,
+                         stale_after=timedelta(minutes=1))
+    started = utcnow() - timedelta(hours=hours_ago)
+    ledger.insert(run_id=f"gone{hours_ago}", job=job, trigger="schedule", started_at=started,
+                  heartbeat_at=started, status="running", pid=dead.pid)
+    ledger.close()
+
+
+def test_abandoned_runs_within_the_check_window_are_counted_per_job(cli, env, metrics_dir, slack):
+    env["TCGJOBS_PUSHGATEWAY_URL"] = slack.url
+    _insert_abandoned(env, "cleanup-stale-data", hours_ago=2)
+    _insert_abandoned(env, "cleanup-stale-data", hours_ago=30)  # outside the 24 h window
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    values = samples((metrics_dir / "tcgjobs.prom").read_text())
+    assert values[("tcgjobs_job_abandoned_runs", (("job", "cleanup-stale-data"),))] == 1
+    assert values[("tcgjobs_job_abandoned_runs", (("job", "backup-database"),))] == 0
+    assert samples(slack.requests[-1].body.decode())[("tcgjobs_job_abandoned_runs", ())] == 1
+    env["TCGJOBS_HEALTH_ABANDONED_WINDOW_HOURS"] = "48"
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == 0
+    values = samples((metrics_dir / "tcgjobs.prom").read_text())
+    assert values[("tcgjobs_job_abandoned_runs", (("job", "cleanup-stale-data"),))] == 2
