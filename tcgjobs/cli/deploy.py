@@ -1,4 +1,4 @@
-"""``tcgjobs deploy k8s`` and ``tcgjobs deploy crontab``: deploy files rendered from the registry."""
+"""``tcgjobs deploy``: CronJobs, a crontab and Prometheus rules rendered from the registry."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ DEFAULT_IMAGE = f"tcgjobs:{__version__}"
 DEFAULT_NAMESPACE = "tcgjobs"
 
 deploy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Render deploy files (Kubernetes CronJobs, crontab) from the job registry "
-                              "and the current settings.")
+                         help="Render deploy files (Kubernetes CronJobs, crontab, Prometheus rules) from the job "
+                              "registry and the current settings.")
 
 
 def _write(path: Path, text: str) -> None:
@@ -74,6 +74,41 @@ def crontab(
         text = render_crontab(settings, user=user, env_file=env_file, log_dir=log_dir)
     except ValueError as exc:
         common.exit_with(UsageError(str(exc)))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write(output, text)
+    common.print_text(f"wrote {output}")
+
+
+@deploy_app.command("prometheus-rules")
+def prometheus_rules(
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+        "--output", "-o", metavar="FILE", dir_okay=False,
+        help="Write the rules file there (a rule_files: entry of prometheus.yml). Default: print it.")]
+    = None,
+    component: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+        "--component", metavar="DIR", file_okay=False,
+        help="Write a kustomize component with the rules as a PrometheusRule into DIR instead "
+             "(components: [DIR] in an overlay; needs the Prometheus Operator).")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", metavar="NAME", help="Namespace of the PrometheusRule.")]
+    = DEFAULT_NAMESPACE,
+    runbook_base: Annotated[str, typer.Option(
+        "--runbook-url", metavar="URL", help="Where docs/alerts.md is published; each alert's runbook_url "
+                                             "is URL#<alert name in lower case>.")] = "docs/alerts.md",
+) -> None:
+    """Prometheus recording and alerting rules: late, failing, absent jobs, stale backups, health."""
+    from tcgjobs.deploy import prometheus  # PyYAML: loaded only for this command
+    from tcgjobs.deploy.alerts import render_rules
+
+    ruleset = render_rules(common.settings())
+    if component is not None:
+        files = prometheus.component_files(ruleset, namespace, runbook_base)
+        for name, text in files.items():
+            _write(component / name, text)
+        common.print_text(f"wrote {len(files)} files to {component}")
+        return
+    text = prometheus.rules_file(ruleset, runbook_base)
     if output is None:
         sys.stdout.write(text)
         return

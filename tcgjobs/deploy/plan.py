@@ -114,18 +114,31 @@ def _gaps(schedule: str, start: datetime, until: datetime, limit: int) -> list[f
     return gaps
 
 
-def shortest_interval(schedule: str, tz: ZoneInfo) -> int:
-    """The shortest gap, in seconds, between two runs of ``schedule`` over a year.
+def _year_gaps(schedule: str, tz: ZoneInfo) -> list[float]:
+    """Gaps, in seconds, between consecutive runs of ``schedule`` over a year.
 
     Scans the year's first firings plus a few days around each DST transition of ``tz`` (where a
-    local-time schedule can fire twice in short order), which is fast even for */15.
+    local-time schedule can fire twice in short order, or skip an hour), which is fast even for */15.
     """
     start = datetime(2025, 1, 1, tzinfo=tz)
     end = start + timedelta(days=366)
     gaps = _gaps(schedule, start, end, 1000)
     for change in _offset_changes(tz, start, end):
         gaps += _gaps(schedule, change - timedelta(days=2), change + timedelta(days=2), 1000)
+    return gaps
+
+
+def shortest_interval(schedule: str, tz: ZoneInfo) -> int:
+    """The shortest gap, in seconds, between two runs of ``schedule`` over a year."""
+    gaps = _year_gaps(schedule, tz)
     return int(min(gaps)) if gaps else 366 * 24 * 3600
+
+
+def longest_interval(schedule: str, tz: ZoneInfo) -> int:
+    """The longest gap, in seconds, between two runs of ``schedule`` over a year (a run is late
+    only once this has passed since the previous one, plus its timeout and the grace)."""
+    gaps = _year_gaps(schedule, tz)
+    return int(max(gaps)) if gaps else 366 * 24 * 3600
 
 
 def backoff_seconds(retries: int) -> int:

@@ -1,4 +1,4 @@
-"""The README's job, exit-code and settings tables, rendered from the code.
+"""The README's job, exit-code, settings and alert tables, rendered from the code.
 
 ``python -m tests.support.readme_tables`` rewrites the tables between their markers in README.md;
 tests/test_readme.py fails when the README and the code disagree.
@@ -59,7 +59,20 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"jobs": jobs_table, "exit-codes": exit_codes_table, "settings": settings_table}
+def alerts_table() -> str:
+    """The alerts of ``tcgjobs deploy prometheus-rules`` under the default settings."""
+    from tcgjobs.config import load_settings
+    from tcgjobs.deploy.alerts import render_rules
+
+    lines = ["| alert | fires when | severity |", "|---|---|---|"]
+    for family in render_rules(load_settings({})).families:
+        lines.append(f"| [`{family.name}`](docs/alerts.md#{family.name.lower()}) | {family.condition} | "
+                     f"{family.severity} |")
+    return "\n".join(lines)
+
+
+TABLES = {"jobs": jobs_table, "exit-codes": exit_codes_table, "settings": settings_table,
+          "alerts": alerts_table}
 
 
 def section(text: str, name: str) -> str | None:
