@@ -1,4 +1,4 @@
-"""``tcgjobs deploy``: CronJobs, a crontab and Prometheus rules rendered from the registry."""
+"""``tcgjobs deploy``: CronJobs, a crontab, Prometheus rules and a Grafana dashboard from the registry."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ DEFAULT_IMAGE = f"tcgjobs:{__version__}"
 DEFAULT_NAMESPACE = "tcgjobs"
 
 deploy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Render deploy files (Kubernetes CronJobs, crontab, Prometheus rules) from the job "
-                              "registry and the current settings.")
+                         help="Render deploy files (Kubernetes CronJobs, crontab, Prometheus rules, a Grafana "
+                              "dashboard) from the job registry and the current settings.")
 
 
 def _write(path: Path, text: str) -> None:
@@ -109,6 +109,23 @@ def prometheus_rules(
         common.print_text(f"wrote {len(files)} files to {component}")
         return
     text = prometheus.rules_file(ruleset, runbook_base)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write(output, text)
+    common.print_text(f"wrote {output}")
+
+
+@deploy_app.command("grafana-dashboard")
+def grafana_dashboard(
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+        "--output", "-o", metavar="FILE", dir_okay=False,
+        help="Write the dashboard JSON there. Default: print it.")] = None,
+) -> None:
+    """A Grafana dashboard (JSON to import) for every job: successes, exit codes, durations, backups."""
+    from tcgjobs.deploy.grafana import render_dashboard  # grafana-foundation-sdk: only here
+
+    text = render_dashboard(common.settings())
     if output is None:
         sys.stdout.write(text)
         return
