@@ -2,7 +2,9 @@
 
 The scenarios are plain data here; the expected annotations are the rules' own texts with the
 labels filled in (promtool compares them exactly). Times are seconds from promtool's epoch
-(1970-01-01 00:00 UTC, a Thursday), sampled every 15 minutes (the evaluation interval too: a week of rules takes seconds).
+(1970-01-01 00:00 UTC, a Thursday), sampled and evaluated every 15 minutes: a week of rule
+evaluations then takes seconds, and the 26-minute threshold of the health check still falls
+between two evaluations.
 
 ``python -m tests.support.promtool_tests`` rewrites ``deploy/prometheus/tcgjobs.rules.test.yaml``
 for the default settings (``promtool test rules`` runs it from that directory); the test suite
