@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 
-from tcgjobs.db.cards import CARD_MODELS, Card, CardSet, open_card_database
+from tcgjobs.db.cards import open_card_database
 
 SET_COLUMNS = ("id", "name", "series", "printed_total", "total", "legalities", "ptcgo_code",
                "release_date", "updated_at", "images", "extra")
@@ -90,11 +90,11 @@ def write_card_db(path: Path, sets: list[dict[str, Any]], cards: list[dict[str, 
     """Insert ``sets`` and ``cards`` (column → SQLite value) into the card database at ``path``."""
     db = open_card_database(path, create=True)
     try:
-        with db.bind_ctx(CARD_MODELS), db.atomic():
-            for row in sets:
-                CardSet.insert(**row).on_conflict_replace().execute()
-            for row in cards:
-                Card.insert(**row).on_conflict_replace().execute()
+        with db.atomic():
+            for table, rows in (("pokemon_card_sets", sets), ("pokemon_cards", cards)):
+                for row in rows:
+                    db.execute_sql(f"INSERT OR REPLACE INTO {table} ({', '.join(row)}) "
+                                   f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     finally:
         db.close()
 
