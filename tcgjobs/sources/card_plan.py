@@ -25,7 +25,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from tcgjobs.sources.layouts import CardsRead
-from tcgjobs.sources.mapping import CARD_COLUMNS, card_row, for_insert, merged
+from tcgjobs.sources.rows import CARD_COLUMNS, card_row, for_insert, merged
 
 #: Bump when the mapping of a card to its row changes, so fingerprints of older runs are ignored.
 MAPPING_VERSION = 1

@@ -1,4 +1,4 @@
-"""Source record → database row, with the original cron path's exact column encodings.
+"""Source record → SQLite row, with the original cron path's exact column encodings.
 
 The encodings are those of the original ``sqlite.insertCard`` (original-service.md §3.1, §3.2,
 §4.1), because the platform's APIs read these columns:
