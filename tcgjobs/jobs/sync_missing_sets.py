@@ -45,16 +45,12 @@ def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
 
 def _write(db: SqliteDatabase, inserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> None:
     """Insert and update the sets, all in one transaction."""
-    from tcgjobs.sources.rows import SET_COLUMNS
+    from tcgjobs.sources.rows import SET_ROWS
 
-    insert = (f"INSERT INTO pokemon_card_sets ({', '.join(SET_COLUMNS)}) "
-              f"VALUES ({', '.join('?' * len(SET_COLUMNS))})")
-    update = (f"UPDATE pokemon_card_sets SET {', '.join(f'{c} = ?' for c in SET_COLUMNS[1:])} "
-              "WHERE id = ?")
     with db.atomic():
         connection = db.connection()
-        connection.executemany(insert, inserts)
-        connection.executemany(update, [row[1:] + (row[0],) for row in updates])
+        connection.executemany(SET_ROWS.insert, inserts)
+        connection.executemany(SET_ROWS.update, map(SET_ROWS.update_parameters, updates))
 
 
 def _warn(read: Any, source: Any, database_only: list[str]) -> None:

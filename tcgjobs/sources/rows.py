@@ -1,11 +1,13 @@
 """Source record → SQLite row, with the original cron path's exact column encodings.
 
-The encodings are those of the original ``sqlite.insertCard`` (original-service.md §3.1, §3.2,
-§4.1), because the platform's APIs read these columns:
+What each column holds, fed by which field, is declared in :mod:`tcgjobs.db.card_schema`; this
+module turns that into the sync's rows (:class:`TableRows`). The encodings are those of the
+original ``sqlite.insertCard`` (original-service.md §3.1, §3.2, §4.1), because the platform's
+APIs read these columns:
 
 * JSON columns: compact JSON, non-ASCII kept, the source's key order
   (``JSON.stringify`` ≡ ``json.dumps(x, separators=(',', ':'), ensure_ascii=False)``);
-  ``[]`` (arrays) or ``{}`` (legalities, images) when the field is absent or null.
+  ``[]`` (arrays) or ``{}`` (a card's legalities, images) when the field is absent or null.
 * ``evolves_from``: plain text (``Oddish``), never JSON; NULL when absent.
 * ``hp``: ``parseInt(hp, 10) || null`` — the integer of the leading digits, NULL for no HP,
   a value without leading digits, or 0.
@@ -22,32 +24,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
+
+from tcgjobs.db.card_schema import POKEMON_CARD_SETS, POKEMON_CARDS, CardColumn, CardTable, Encoding
 
 #: Marks a column whose source field the record does not carry: the stored value is kept.
 KEEP = type("Keep", (), {"__repr__": lambda self: "KEEP"})()
 
-SET_COLUMNS = ("id", "name", "series", "printed_total", "total", "legalities", "ptcgo_code",
-               "release_date", "updated_at", "images", "extra")
-SET_FIELDS = ("id", "name", "series", "printedTotal", "total", "legalities", "ptcgoCode",
-              "releaseDate", "updatedAt", "images")
-
-CARD_COLUMNS = ("id", "name", "supertype", "subtypes", "hp", "types", "evolves_from", "evolves_to",
-                "rules", "abilities", "attacks", "weaknesses", "retreat_cost",
-                "converted_retreat_cost", "set_id", "number", "artist", "rarity", "flavor_text",
-                "national_pokedex_numbers", "legalities", "images", "tcgplayer_url",
-                "cardmarket_url", "resistances", "level", "ancient_trait", "regulation_mark",
-                "extra")
-CARD_FIELDS = ("id", "name", "supertype", "subtypes", "hp", "types", "evolvesFrom", "evolvesTo",
-               "rules", "abilities", "attacks", "weaknesses", "retreatCost", "convertedRetreatCost",
-               "number", "artist", "rarity", "flavorText", "nationalPokedexNumbers", "legalities",
-               "images", "tcgplayer", "cardmarket", "resistances", "level", "ancientTrait",
-               "regulationMark")
-#: Source fields deliberately not stored (see the module docstring).
-DROPPED_CARD_FIELDS = ("set",)
-
-_KNOWN_SET = frozenset(SET_FIELDS)
-_KNOWN_CARD = frozenset(CARD_FIELDS) | frozenset(DROPPED_CARD_FIELDS)
 _LEADING_INT = re.compile(r"\s*([+-]?\d+)")
 
 
@@ -105,42 +89,11 @@ def _extra(record: dict[str, Any], known: frozenset[str]) -> str | None:
     return encode(unknown) if unknown else None
 
 
-def set_row(record: dict[str, Any]) -> tuple[Any, ...]:
-    """The ``pokemon_card_sets`` row (in :data:`SET_COLUMNS` order) for a validated set record."""
-    get = record.get
-    return (record["id"], record["name"], record["series"], get("printedTotal"), get("total"),
-            _json_or_null(get("legalities")), get("ptcgoCode"), get("releaseDate"),
-            get("updatedAt"), _json_or_null(get("images")), _extra(record, _KNOWN_SET))
-
-
 def _market_url(record: dict[str, Any], field: str) -> Any:
     if field not in record:
         return KEEP  # the layout does not carry it: never overwrite a stored URL with NULL
     market = record[field]
     return market.get("url") if market else None
-
-
-def card_row(record: dict[str, Any], set_id: str) -> tuple[Any, ...]:
-    """The ``pokemon_cards`` row (in :data:`CARD_COLUMNS` order) for a validated card record.
-
-    The market URL columns hold :data:`KEEP` when the record has no such field.
-    """
-    get = record.get
-    level = get("level")
-    ancient = get("ancientTrait")
-    number = record["number"]
-    return (
-        record["id"], record["name"], record["supertype"], _array(get("subtypes")),
-        hp_value(get("hp")), _array(get("types")), get("evolvesFrom"), _array(get("evolvesTo")),
-        _array(get("rules")), _array(get("abilities")), _array(get("attacks")),
-        _array(get("weaknesses")), _array(get("retreatCost")), get("convertedRetreatCost"),
-        set_id, number if isinstance(number, str) else str(number), get("artist"), get("rarity"),
-        get("flavorText"), _array(get("nationalPokedexNumbers")), _object(get("legalities")),
-        _object(get("images")), _market_url(record, "tcgplayer"), _market_url(record, "cardmarket"),
-        _array(get("resistances")), None if level is None else str(level),
-        None if ancient is None else encode(ancient), get("regulationMark"),
-        _extra(record, _KNOWN_CARD),
-    )
 
 
 def for_insert(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -151,3 +104,87 @@ def for_insert(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def merged(row: tuple[Any, ...], stored: tuple[Any, ...]) -> tuple[Any, ...]:
     """``row`` with :data:`KEEP` replaced by the stored value of the same column."""
     return tuple(old if new is KEEP else new for new, old in zip(row, stored, strict=True))
+
+
+#: How each encoding reads a record: a Python expression of the field's value ``{value}`` (or
+#: of its field's name ``{field}``), over the names of :data:`_NAMESPACE`.
+_EXPRESSIONS: dict[Encoding, str] = {
+    Encoding.VALUE: "{value}",
+    Encoding.TEXT: "None if {value} is None else str({value})",
+    Encoding.HP: "hp_value({value})",
+    Encoding.JSON_ARRAY: "array({value})",
+    Encoding.JSON_OBJECT: "object_({value})",
+    Encoding.JSON_OR_NULL: "json_or_null({value})",
+    Encoding.MARKET_URL: "market_url(record, {field!r})",
+    Encoding.CARD_FILE_SET: "set_id",
+    Encoding.EXTRA: "extra(record, known)",
+}
+_NAMESPACE = {"hp_value": hp_value, "array": _array, "object_": _object,
+              "json_or_null": _json_or_null, "market_url": _market_url, "extra": _extra}
+
+
+def _row_function(table: CardTable, columns: list[CardColumn], known: frozenset[str],
+                  ) -> Callable[..., tuple[Any, ...]]:
+    """The function mapping a validated record of ``table`` to its row, generated from the
+    declaration once: one tuple expression, as a hand-written mapping would be (the sync maps
+    every card of every run, so no loop over per-column functions). A value read twice is read
+    into a local first."""
+    lines, items = [], []
+    for number, column in enumerate(columns):
+        assert column.sync is not None  # columns in a row have an encoding
+        template = _EXPRESSIONS[column.sync]
+        field = value = None
+        if column.source is not None:
+            field = column.source.name
+            value = f"record[{field!r}]" if column.source.required else f"get({field!r})"
+            if template.count("{value}") > 1:
+                lines.append(f"    v{number} = {value}")
+                value = f"v{number}"
+        items.append(template.format(value=value, field=field))
+    takes_set = any(column.sync is Encoding.CARD_FILE_SET for column in columns)
+    code = "\n".join([f"def row(record{', set_id' if takes_set else ''}):",
+                      "    get = record.get", *lines,
+                      f"    return ({', '.join(items)},)"])
+    namespace: dict[str, Any] = {**_NAMESPACE, "known": known}
+    exec(code, namespace)  # noqa: S102 - code built above from the declaration
+    row: Callable[..., tuple[Any, ...]] = namespace["row"]
+    row.__doc__ = (f"The ``{table.name}`` row (in ``columns`` order) of a validated record"
+                   + (" of the card file of ``set_id``." if takes_set else "."))
+    return row
+
+
+class TableRows:
+    """How the sync writes one card table, derived from its declaration: the columns its rows
+    carry (declaration order, the key first), the source fields it knows (any other goes into
+    ``extra``), the mapping of a record to a row, and the INSERT and UPDATE statements."""
+
+    def __init__(self, table: CardTable) -> None:
+        self.table = table
+        columns = [column for column in table.columns if column.in_row]
+        self.columns = tuple(column.name for column in columns)
+        self.known_fields = frozenset(
+            [column.source.name for column in columns if column.source is not None]
+            + [field.name for field in table.unstored])
+        self.row = _row_function(table, columns, self.known_fields)
+        placeholders = ", ".join("?" * len(self.columns))
+        self.insert = (f"INSERT INTO {table.name} ({', '.join(self.columns)}) "
+                       f"VALUES ({placeholders})")
+        touched = "".join(f", {column.name} = datetime('now')" for column in table.columns
+                          if column.sync is Encoding.NOW_ON_UPDATE)
+        assignments = ", ".join(f"{name} = ?" for name in self.columns[1:])
+        self.update = (f"UPDATE {table.name} SET {assignments}{touched} "
+                       f"WHERE {table.key.name} = ?")
+
+    @staticmethod
+    def update_parameters(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The parameters of :attr:`update` for a row: its values after the key, then the key
+        (rows begin with their key, see CardTable)."""
+        return row[1:] + row[:1]
+
+
+SET_ROWS = TableRows(POKEMON_CARD_SETS)
+CARD_ROWS = TableRows(POKEMON_CARDS)
+SET_COLUMNS = SET_ROWS.columns
+CARD_COLUMNS = CARD_ROWS.columns
+set_row: Callable[[dict[str, Any]], tuple[Any, ...]] = SET_ROWS.row
+card_row: Callable[[dict[str, Any], str], tuple[Any, ...]] = CARD_ROWS.row
