@@ -91,8 +91,8 @@ def test_bookkeeping_of_the_earlier_canonical_form_is_not_reused(cli, handcrafte
     import hashlib
     import sqlite3
 
+    from tcgjobs.services.replication.pgrows import CARDS, SETS
     from tcgjobs.services.replication.source import _fingerprint_sql
-    from tcgjobs.services.replication.mapping import CARDS, SETS
 
     assert replicate(cli)[0].exit_code == ExitCode.OK
     connection = sqlite3.connect(handcrafted)

@@ -1,7 +1,7 @@
 """Helpers for the replication tests: handcrafted card databases and an independent mapping.
 
 :func:`expected_primary_row` maps a SQLite row the way the issue specifies, written separately from
-:mod:`tcgjobs.services.replication.mapping` (plain ``json.loads``, ``datetime.strptime``), so a
+:mod:`tcgjobs.services.replication.pgrows` (plain ``json.loads``, ``datetime.strptime``), so a
 round-trip test compares the primary with an independent expectation.
 """
 

@@ -45,7 +45,7 @@ from tcgjobs.errors import JobFailed, SchemaError, first_line
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
+from tcgjobs.services.replication.pgrows import CARDS, SETS, Table, canonical_sql
 from tcgjobs.services.replication.source import changed_rows, source_rows
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table
+from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
 
 TIMESTAMP = "timestamp without time zone"
 

@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 
 from tcgjobs.services.replication.jsonb import decode, pg_jsonb_text
-from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowEncoder, RowMapper, Table,
-                                                  Unmappable, canonical, canonical_sql, copy_line)
+from tcgjobs.services.replication.pgrows import (CARDS, SETS, Column, RowEncoder, RowMapper, Table,
+                                                 Unmappable, canonical, canonical_sql, copy_line)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
 
