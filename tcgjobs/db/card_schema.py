@@ -42,7 +42,8 @@ class Encoding(Enum):
     MARKET_URL = "the market object's url; the stored URL is kept when the layout has no object"
     CARD_FILE_SET = "the id of the set whose card file holds the record (not card.set.id)"
     EXTRA = "compact JSON object of the record's fields that have no column; NULL when none"
-    NOW_ON_UPDATE = "not in the row: SQLite's default on insert, datetime('now') on every update"
+    NOW_ON_UPDATE = ("not in the row: the default on insert, the current time on every update "
+                     "(by the sync in SQLite, by replication in PostgreSQL)")
 
 
 #: Encodings whose SQLite text is JSON.
@@ -163,11 +164,12 @@ class CardTable:
         raise KeyError(f"{self.name} has no column {name}")
 
 
-def index_ddl(table: CardTable) -> list[str]:
-    """The platform's indexes of a card table (``idx_pokemon_cards_set_id``); the same text
-    creates them in PostgreSQL."""
-    return [f"CREATE INDEX IF NOT EXISTS idx_{table.name}_{column.name} "
-            f"ON {table.name}({column.name})" for column in table.columns if column.indexed]
+def index_ddl(table: CardTable) -> dict[str, str]:
+    """The platform's indexes of a card table, name → CREATE INDEX (``idx_pokemon_cards_set_id``
+    on ``set_id``); the same statement creates each in SQLite and in PostgreSQL."""
+    return {f"idx_{table.name}_{column.name}": f"CREATE INDEX IF NOT EXISTS idx_{table.name}_"
+            f"{column.name} ON {table.name}({column.name})"
+            for column in table.columns if column.indexed}
 
 
 _NOW = "(datetime('now'))"  # SQLite's default of the platform's timestamps

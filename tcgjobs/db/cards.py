@@ -52,7 +52,7 @@ def create_table_ddl(table: CardTable) -> str:
 
 #: The original's ``initSchema``: the users table, the card tables, the set index.
 ORIGINAL_DDL = (USERS_DDL, *(create_table_ddl(table) for table in CARD_TABLES),
-                *(sql for table in CARD_TABLES for sql in index_ddl(table)))
+                *(sql for table in CARD_TABLES for sql in index_ddl(table).values()))
 
 
 def _add_source_columns(db: SqliteDatabase) -> None:

@@ -1,6 +1,8 @@
 """SQLite row → PostgreSQL row, and the canonical form both databases' rows are compared in.
 
-Column mapping (original-service.md §4.2 plus the columns tcgjobs added to SQLite):
+Which columns are replicated, and as which kind, is declared in :mod:`tcgjobs.db.card_schema`
+(:data:`SETS` and :data:`CARDS` are its replicated columns). Column mapping by kind
+(original-service.md §4.2 plus the columns tcgjobs added to SQLite):
 
 * text columns: verbatim (``number`` stays ``TG01`` / ``177a``); NULL stays NULL;
 * integer columns (``hp``, totals, ``converted_retreat_cost``): integer or NULL (never 0, ``NaN``);
@@ -34,10 +36,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from tcgjobs.db.card_schema import PG_TYPES, POKEMON_CARD_SETS, POKEMON_CARDS, CardTable, Encoding
 from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, encode_text, json_encoder,
                                                 jsonb_value, reject)
 
-__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "TABLES", "Column", "InvalidText", "RowEncoder",
+__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "Column", "InvalidText", "RowEncoder",
            "RowMapper", "Table", "Unmappable", "canonical", "canonical_sql", "copy_line",
            "tolerant_text"]
 
@@ -167,51 +170,53 @@ _timestamp = _temporal(_TIMESTAMP, datetime, "a YYYY/MM/DD HH:MM:SS timestamp")
 
 # --- tables ----------------------------------------------------------------------------------
 
+#: How PostgreSQL's catalog (``format_type``) names the types of
+#: :data:`tcgjobs.db.card_schema.PG_TYPES`.
+CATALOG_TYPES = {"TEXT": "text", "INTEGER": "integer", "TEXT[]": "text[]", "JSONB": "jsonb",
+                 "DATE": "date", "TIMESTAMP": "timestamp without time zone"}
+
+
 @dataclass(frozen=True)
 class Column:
+    """A replicated column: its kind (:data:`tcgjobs.db.card_schema.PgKind`) says how its
+    SQLite value is converted; a NOT NULL column refuses a row whose value maps to NULL."""
+
     name: str
-    kind: str  # text, int, text[], evolves_from, jsonb, date, timestamp
+    kind: str
     not_null: bool = False
 
     @property
     def pg_type(self) -> str:
-        return {"text": "text", "int": "integer", "text[]": "text[]", "evolves_from": "text[]",
-                "jsonb": "jsonb", "date": "date", "timestamp": "timestamp without time zone"}[self.kind]
+        """The PostgreSQL type, as its catalog (``format_type``) names it."""
+        return CATALOG_TYPES[PG_TYPES[self.kind]]
 
 
 @dataclass(frozen=True)
 class Table:
+    """The replicated columns of a table, in the order rows are selected and sent, and the
+    columns replication sets to the current time when it updates a row (``touched``)."""
+
     name: str
     columns: tuple[Column, ...]
     label: str
+    touched: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
 
-def _cols(spec: str) -> tuple[Column, ...]:
-    columns = []
-    for item in spec.split():
-        name, kind = item.split(":")
-        not_null = kind.endswith("!")
-        columns.append(Column(name, kind.rstrip("!"), not_null))
-    return tuple(columns)
+def replicated(table: CardTable) -> Table:
+    """The columns of a declared card table that replication copies, in declaration order."""
+    columns = tuple(Column(c.name, c.pg, c.pg_not_null) for c in table.columns
+                    if c.replicated and c.pg is not None)
+    touched = tuple(c.name for c in table.columns
+                    if c.sync is Encoding.NOW_ON_UPDATE and c.pg is not None)
+    return Table(table.name, columns, table.label, touched)
 
 
-SETS = Table("pokemon_card_sets", _cols(
-    "id:text! name:text! series:text! printed_total:int total:int legalities:jsonb "
-    "ptcgo_code:text release_date:date updated_at:timestamp images:jsonb extra:jsonb"), "sets")
-
-CARDS = Table("pokemon_cards", _cols(
-    "id:text! name:text! supertype:text! subtypes:text[]! hp:int types:text[]! "
-    "evolves_from:evolves_from evolves_to:text[] rules:text[] abilities:jsonb attacks:jsonb "
-    "weaknesses:jsonb retreat_cost:jsonb converted_retreat_cost:int set_id:text! number:text! "
-    "artist:text rarity:text flavor_text:text national_pokedex_numbers:jsonb legalities:jsonb "
-    "images:jsonb tcgplayer_url:text cardmarket_url:text resistances:jsonb level:text "
-    "ancient_trait:jsonb regulation_mark:text extra:jsonb"), "cards")
-
-TABLES = (SETS, CARDS)
+SETS = replicated(POKEMON_CARD_SETS)
+CARDS = replicated(POKEMON_CARDS)
 
 
 #: Changes whenever the canonical text of some row changes; part of every fingerprint, so that
