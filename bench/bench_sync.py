@@ -40,7 +40,7 @@ from pathlib import Path
 if sys.argv[3] == "gc-off":
     gc.disable()
 from tcgjobs.db.cards import open_card_database
-from tcgjobs.sources.mapping import CARD_COLUMNS, card_row, for_insert
+from tcgjobs.sources.rows import CARD_COLUMNS, card_row, for_insert
 data, db_path = Path(sys.argv[1]), Path(sys.argv[2])
 open_card_database(db_path, create=True).close()          # same schema, created before timing
 set_ids = [s["id"] for s in json.loads((data / "sets" / "en.json").read_bytes())]

@@ -1,51 +1,64 @@
-"""The platform's card database: its exact DDL, tcgjobs' additive migrations and peewee models.
+"""The platform's card database: its original schema, tcgjobs' additive migrations, opening it.
 
-Migration 1 is the original's ``initSchema`` DDL verbatim (original-service.md §4.1), so an
-existing platform database is recognised as is. Later migrations only add columns; they never
-drop, rename or retype one, because the platform's REST and GraphQL APIs read this file.
+Migration 1 creates the platform's original schema (original-service.md §4.1): its ``users``
+table verbatim, and its two card tables from the declaration in :mod:`tcgjobs.db.card_schema`,
+whose original columns produce exactly the original's DDL, so an existing platform database is
+recognised as is. Later migrations only add columns; they never drop, rename or retype one,
+because the platform's REST and GraphQL APIs read this file.
 
-Columns added by tcgjobs (migration 2) keep every source field that had no column:
-
-* ``pokemon_cards.resistances`` — JSON array, ``[]`` when absent (like ``weaknesses``)
-* ``pokemon_cards.level``, ``regulation_mark`` — text or NULL
-* ``pokemon_cards.ancient_trait`` — JSON object or NULL
-* ``pokemon_cards.extra`` / ``pokemon_card_sets.extra`` — JSON object of any other source field
-  without a column (fields that appear in newer snapshots), or NULL
+Migration 2 adds the declared columns tcgjobs added, which keep every source field that had no
+column: ``pokemon_cards.resistances``, ``level``, ``ancient_trait``, ``regulation_mark``, and
+``extra`` in both tables (a JSON object of any other source field, e.g. fields that appear in
+newer snapshots).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from peewee import IntegerField, Model, SqliteDatabase, TextField
+from peewee import SqliteDatabase
 
+from tcgjobs.db.card_schema import CARD_TABLES, CardColumn, CardTable, index_ddl
 from tcgjobs.db.sqlite import (Migration, add_columns, check_schema, ensure_writable_parent,
                                migrate, open_sqlite, statements)
 from tcgjobs.errors import ConfigError
 
-ORIGINAL_DDL = (
-    """CREATE TABLE IF NOT EXISTS users (
+#: The platform's users table (tcgjobs never reads or writes it; the original created it).
+USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
   id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL, email TEXT NOT NULL, password TEXT NOT NULL,
-  created_at TEXT DEFAULT (datetime('now')), updated_at TEXT DEFAULT (datetime('now')))""",
-    """CREATE TABLE IF NOT EXISTS pokemon_card_sets (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, series TEXT NOT NULL, printed_total INTEGER, total INTEGER,
-  legalities TEXT, ptcgo_code TEXT, release_date TEXT, updated_at TEXT, images TEXT,
-  created_at TEXT DEFAULT (datetime('now')))""",
-    """CREATE TABLE IF NOT EXISTS pokemon_cards (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, supertype TEXT NOT NULL, subtypes TEXT NOT NULL, hp INTEGER,
-  types TEXT NOT NULL, evolves_from TEXT, evolves_to TEXT, rules TEXT, abilities TEXT, attacks TEXT, weaknesses TEXT,
-  retreat_cost TEXT, converted_retreat_cost INTEGER, set_id TEXT NOT NULL REFERENCES pokemon_card_sets(id),
-  number TEXT NOT NULL, artist TEXT, rarity TEXT, flavor_text TEXT, national_pokedex_numbers TEXT, legalities TEXT,
-  images TEXT, tcgplayer_url TEXT, cardmarket_url TEXT,
-  created_at TEXT DEFAULT (datetime('now')), updated_at TEXT DEFAULT (datetime('now')))""",
-    "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards(set_id)",
-)
+  created_at TEXT DEFAULT (datetime('now')), updated_at TEXT DEFAULT (datetime('now')))"""
+
+
+def _column_ddl(column: CardColumn) -> str:
+    """A column as the platform's DDL declares it (``set_id TEXT NOT NULL REFERENCES ...``)."""
+    parts = [column.name, str(column.sqlite)]
+    if column.primary_key:
+        parts.append("PRIMARY KEY")
+    if column.not_null:
+        parts.append("NOT NULL")
+    if column.references:
+        parts.append(f"REFERENCES {column.references}")
+    if column.sqlite_default:
+        parts.append(f"DEFAULT {column.sqlite_default}")
+    return " ".join(parts)
+
+
+def create_table_ddl(table: CardTable) -> str:
+    """The platform's CREATE TABLE of a card table: its original SQLite columns, in order."""
+    columns = ", ".join(_column_ddl(column) for column in table.columns
+                        if column.sqlite is not None and not column.added)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns})"
+
+
+#: The original's ``initSchema``: the users table, the card tables, the set index.
+ORIGINAL_DDL = (USERS_DDL, *(create_table_ddl(table) for table in CARD_TABLES),
+                *(sql for table in CARD_TABLES for sql in index_ddl(table).values()))
+
 
 def _add_source_columns(db: SqliteDatabase) -> None:
-    add_columns("pokemon_cards", [("resistances", "TEXT"), ("level", "TEXT"),
-                                  ("ancient_trait", "TEXT"), ("regulation_mark", "TEXT"),
-                                  ("extra", "TEXT")])(db)
-    add_columns("pokemon_card_sets", [("extra", "TEXT")])(db)
+    for table in CARD_TABLES:
+        add_columns(table.name, [(column.name, str(column.sqlite)) for column in table.columns
+                                 if column.added and column.sqlite is not None])(db)
 
 
 #: One row per set synced by sync-missing-cards: the SHA-256 of the card file it read and of the
@@ -94,69 +107,6 @@ def open_card_database(path: Path, *, create: bool = False, readonly: bool = Fal
         db.close()
         raise
     return db
-
-
-class _Base(Model):
-    class Meta:
-        database = None
-
-
-class CardSet(_Base):
-    id = TextField(primary_key=True)
-    name = TextField()
-    series = TextField()
-    printed_total = IntegerField(null=True)
-    total = IntegerField(null=True)
-    legalities = TextField(null=True)
-    ptcgo_code = TextField(null=True)
-    release_date = TextField(null=True)
-    updated_at = TextField(null=True)
-    images = TextField(null=True)
-    created_at = TextField(null=True)
-    extra = TextField(null=True)
-
-    class Meta:
-        table_name = "pokemon_card_sets"
-
-
-class Card(_Base):
-    id = TextField(primary_key=True)
-    name = TextField()
-    supertype = TextField()
-    subtypes = TextField()
-    hp = IntegerField(null=True)
-    types = TextField()
-    evolves_from = TextField(null=True)
-    evolves_to = TextField(null=True)
-    rules = TextField(null=True)
-    abilities = TextField(null=True)
-    attacks = TextField(null=True)
-    weaknesses = TextField(null=True)
-    retreat_cost = TextField(null=True)
-    converted_retreat_cost = IntegerField(null=True)
-    set_id = TextField()
-    number = TextField()
-    artist = TextField(null=True)
-    rarity = TextField(null=True)
-    flavor_text = TextField(null=True)
-    national_pokedex_numbers = TextField(null=True)
-    legalities = TextField(null=True)
-    images = TextField(null=True)
-    tcgplayer_url = TextField(null=True)
-    cardmarket_url = TextField(null=True)
-    created_at = TextField(null=True)
-    updated_at = TextField(null=True)
-    resistances = TextField(null=True)
-    level = TextField(null=True)
-    ancient_trait = TextField(null=True)
-    regulation_mark = TextField(null=True)
-    extra = TextField(null=True)
-
-    class Meta:
-        table_name = "pokemon_cards"
-
-
-CARD_MODELS = (CardSet, Card)
 
 
 def table_counts(db: SqliteDatabase) -> dict[str, int]:

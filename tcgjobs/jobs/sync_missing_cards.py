@@ -146,7 +146,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def run(ctx: JobContext) -> JobResult:
     from tcgjobs.sources.card_plan import load_fingerprints
-    from tcgjobs.sources.mapping import CARD_COLUMNS
+    from tcgjobs.sources.rows import CARD_COLUMNS
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
 
     source = load_source(ctx)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
-    from tcgjobs.sources.mapping import SET_COLUMNS
+    from tcgjobs.sources.rows import SET_COLUMNS
 
     return [column for column, a, b in zip(SET_COLUMNS, new, old, strict=True) if a != b]
 
@@ -29,7 +29,7 @@ def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
 def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]:
     """Rows to insert, rows to update, and the changed columns of each updated set."""
-    from tcgjobs.sources.mapping import set_row
+    from tcgjobs.sources.rows import set_row
 
     inserts, updates, changes = [], [], {}
     for record in records:
@@ -45,16 +45,12 @@ def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
 
 def _write(db: SqliteDatabase, inserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> None:
     """Insert and update the sets, all in one transaction."""
-    from tcgjobs.sources.mapping import SET_COLUMNS
+    from tcgjobs.sources.rows import SET_ROWS
 
-    insert = (f"INSERT INTO pokemon_card_sets ({', '.join(SET_COLUMNS)}) "
-              f"VALUES ({', '.join('?' * len(SET_COLUMNS))})")
-    update = (f"UPDATE pokemon_card_sets SET {', '.join(f'{c} = ?' for c in SET_COLUMNS[1:])} "
-              "WHERE id = ?")
     with db.atomic():
         connection = db.connection()
-        connection.executemany(insert, inserts)
-        connection.executemany(update, [row[1:] + (row[0],) for row in updates])
+        connection.executemany(SET_ROWS.insert, inserts)
+        connection.executemany(SET_ROWS.update, map(SET_ROWS.update_parameters, updates))
 
 
 def _warn(read: Any, source: Any, database_only: list[str]) -> None:
@@ -71,7 +67,7 @@ def _warn(read: Any, source: Any, database_only: list[str]) -> None:
 
 
 def run(ctx: JobContext) -> JobResult:
-    from tcgjobs.sources.mapping import SET_COLUMNS
+    from tcgjobs.sources.rows import SET_COLUMNS
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
 
     source = load_source(ctx)

@@ -25,6 +25,7 @@ from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.context import JobContext
+from tcgjobs.db.card_schema import POKEMON_CARD_SETS, POKEMON_CARDS
 from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.errors import ConfigError
 from tcgjobs.registry import JobResult
@@ -34,12 +35,12 @@ if TYPE_CHECKING:
 
 ERROR, WARNING = "error", "warning"
 
-CARD_JSON_COLUMNS = ("subtypes", "types", "evolves_to", "rules", "abilities", "attacks", "weaknesses",
-                     "retreat_cost", "national_pokedex_numbers", "legalities", "images",
-                     "resistances", "ancient_trait", "extra")
-SET_JSON_COLUMNS = ("legalities", "images", "extra")
-CARD_REQUIRED = ("name", "supertype", "subtypes", "types", "set_id", "number")
-SET_REQUIRED = ("name", "series")
+#: Columns holding JSON text, and columns that must hold a value (NOT NULL, and not empty
+#: either), from the declaration of the card tables.
+CARD_JSON_COLUMNS = tuple(c.name for c in POKEMON_CARDS.columns if c.holds_json)
+SET_JSON_COLUMNS = tuple(c.name for c in POKEMON_CARD_SETS.columns if c.holds_json)
+CARD_REQUIRED = tuple(c.name for c in POKEMON_CARDS.columns if c.not_null)
+SET_REQUIRED = tuple(c.name for c in POKEMON_CARD_SETS.columns if c.not_null)
 
 
 @dataclass

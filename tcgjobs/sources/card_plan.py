@@ -25,15 +25,11 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from tcgjobs.sources.layouts import CardsRead
-from tcgjobs.sources.mapping import CARD_COLUMNS, card_row, for_insert, merged
+from tcgjobs.sources.rows import CARD_COLUMNS, CARD_ROWS, card_row, for_insert, merged
 
 #: Bump when the mapping of a card to its row changes, so fingerprints of older runs are ignored.
 MAPPING_VERSION = 1
 
-_INSERT = (f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(CARD_COLUMNS))})")
-_UPDATE = (f"UPDATE pokemon_cards SET {', '.join(f'{c} = ?' for c in CARD_COLUMNS[1:])}, "
-           "updated_at = datetime('now') WHERE id = ?")
 _SAVE_FINGERPRINT = ("INSERT OR REPLACE INTO tcgjobs_card_sync (set_id, file_sha256, rows_sha256, "
                      "mapping_version, cards, duplicates, database_only, synced_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))")
@@ -204,9 +200,9 @@ def apply_plan(db: SqliteDatabase, plan: SetPlan) -> None:
     with db.atomic():
         connection = db.connection()
         if plan.inserts:
-            connection.executemany(_INSERT, plan.inserts)
+            connection.executemany(CARD_ROWS.insert, plan.inserts)
         if plan.updates:
-            connection.executemany(_UPDATE, [row[1:] + (row[0],) for row in plan.updates])
+            connection.executemany(CARD_ROWS.update, map(CARD_ROWS.update_parameters, plan.updates))
         if not plan.clean:
             connection.execute("DELETE FROM tcgjobs_card_sync WHERE set_id = ?", (plan.set_id,))
             return

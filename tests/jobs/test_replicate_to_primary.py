@@ -91,8 +91,8 @@ def test_bookkeeping_of_the_earlier_canonical_form_is_not_reused(cli, handcrafte
     import hashlib
     import sqlite3
 
+    from tcgjobs.services.replication.pgrows import CARDS, SETS
     from tcgjobs.services.replication.source import _fingerprint_sql
-    from tcgjobs.services.replication.mapping import CARDS, SETS
 
     assert replicate(cli)[0].exit_code == ExitCode.OK
     connection = sqlite3.connect(handcrafted)
@@ -361,6 +361,33 @@ def test_the_schema_created_has_the_platforms_keys_indexes_and_defaults(cli, han
     assert definitions("public") == definitions("platform")
     assert ("pokemon_cards", "pokemon_cards_set_id_fkey",
             "FOREIGN KEY (set_id) REFERENCES pokemon_card_sets(id)") in definitions("public")
+
+
+def test_the_tables_created_have_the_platforms_columns_and_types_plus_the_declared_additions(
+        cli, handcrafted, primary):
+    """Column by column (type, NOT NULL, default), the tables replication creates are those of
+    the platform's init.sql, plus exactly the columns the declaration says tcgjobs added."""
+    from tcgjobs.db.card_schema import CARD_TABLES
+    from tcgjobs.services.replication.pgrows import CATALOG_TYPES
+
+    execute(primary, f"CREATE SCHEMA platform; SET search_path = platform; {ORIGINAL_PRIMARY_DDL}")
+    result, _ = replicate(cli)
+    assert result.exit_code == ExitCode.OK, result.output
+
+    def columns(schema: str) -> dict[tuple[str, str], tuple]:
+        return {(table, name): rest for table, name, *rest in execute(primary, """
+            SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                   replace(pg_get_expr(d.adbin, d.adrelid), %s || '.', '')
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE c.relnamespace = %s::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+              AND c.relname IN ('users', 'pokemon_card_sets', 'pokemon_cards')""", (schema, schema))}
+
+    created, platform = columns("public"), columns("platform")
+    added = {(table.name, c.name): [CATALOG_TYPES[c.pg_type], False, None]
+             for table in CARD_TABLES for c in table.columns if c.added}
+    assert {key: created[key] for key in set(created) - set(platform)} == added
+    assert {key: created[key] for key in platform} == platform
 
 
 def test_a_dry_run_on_the_original_platform_schema_counts_what_the_added_columns_change(

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.db.card_schema import POKEMON_CARDS
 from tcgjobs.errors import ExitCode
 from tests.conftest import popen_tcgjobs
-from tests.sources.builders import a_card, a_set, execute, rows, run_json, write_package, write_upstream
+from tests.sources.builders import (a_card, a_set, every_field, execute, rows, run_json, write_package,
+                                   write_upstream)
 
 
 def sync(cli, *args: str):
@@ -65,6 +67,26 @@ def test_a_card_changed_in_the_source_is_updated(cli, db, data):
     assert (run["metrics"]["cards_updated"], run["metrics"]["cards_unchanged"]) == (1, 1)
     assert rows(db, "SELECT id, hp, weaknesses, updated_at > '2000-01-01 00:00:00' FROM pokemon_cards ORDER BY id") == [
         ("s1-1", 70, '[{"type":"Water","value":"×2"}]', 1), ("s1-2", 60, "[]", 0)]
+
+
+def test_every_declared_column_is_written_and_rewritten_from_the_source(cli, db, data):
+    declared = [c.name for c in POKEMON_CARDS.columns if c.sqlite is not None]
+    select = f"SELECT {', '.join(declared)} FROM pokemon_cards"
+    write_package(data, [a_set("s1")], {"s1": [every_field(POKEMON_CARDS, "s1-1", 1)]})
+    assert sync(cli)[0].exit_code == 0
+    first = dict(zip(declared, rows(db, select)[0], strict=True))
+    assert [name for name, value in first.items() if value is None] == []
+    assert first["extra"] == '{"newField":{"variant":1}}'  # the embedded set is dropped
+
+    execute(db, "UPDATE pokemon_cards SET updated_at = '2000-01-01 00:00:00'")
+    first["updated_at"] = "2000-01-01 00:00:00"
+    write_package(data, [a_set("s1")], {"s1": [every_field(POKEMON_CARDS, "s1-1", 2)]})
+    result, run = sync(cli)
+    assert result.exit_code == 0, result.output
+    assert run["metrics"]["cards_updated"] == 1
+    second = dict(zip(declared, rows(db, select)[0], strict=True))
+    unchanged = [name for name in declared if second[name] == first[name]]
+    assert unchanged == ["id", "set_id", "created_at"]
 
 
 def test_a_row_changed_in_the_database_is_repaired_on_the_next_run(cli, db, data):
@@ -312,17 +334,20 @@ def test_a_row_written_by_the_original_cron_keeps_its_original_columns_byte_for_
                   resistances=[{"type": "Fighting", "value": "-30"}], hp="90+", subtypes=["Stage 1"])
     write_upstream(data, [a_set("s1")], {"s1": [card]})
     run_json(cli, "sync-missing-sets")
-    original = ("s1-TG01", "Card TG01", "Pokémon", '["Stage 1"]', 90, '["Fire"]', "Abra", "[]", "[]", "[]", "[]",
-                '[{"type":"Fire","value":"×2"}]', "[]", None, "s1", "TG01", "Someone", "Common", None, "[]",
-                '{"unlimited":"Legal"}', '{"small":"https://img/s1/TG01.png"}', None, None)
-    columns = ("id, name, supertype, subtypes, hp, types, evolves_from, evolves_to, rules, abilities, attacks, "
-               "weaknesses, retreat_cost, converted_retreat_cost, set_id, number, artist, rarity, flavor_text, "
-               "national_pokedex_numbers, legalities, images, tcgplayer_url, cardmarket_url")
-    execute(db, f"INSERT INTO pokemon_cards ({columns}) VALUES ({', '.join(_sql(v) for v in original)})")
+    original = {  # the row as the original cron path wrote it
+        "id": "s1-TG01", "name": "Card TG01", "supertype": "Pokémon", "subtypes": '["Stage 1"]', "hp": 90,
+        "types": '["Fire"]', "evolves_from": "Abra", "evolves_to": "[]", "rules": "[]", "abilities": "[]",
+        "attacks": "[]", "weaknesses": '[{"type":"Fire","value":"×2"}]', "retreat_cost": "[]",
+        "converted_retreat_cost": None, "set_id": "s1", "number": "TG01", "artist": "Someone", "rarity": "Common",
+        "flavor_text": None, "national_pokedex_numbers": "[]", "legalities": '{"unlimited":"Legal"}',
+        "images": '{"small":"https://img/s1/TG01.png"}', "tcgplayer_url": None, "cardmarket_url": None}
+    assert list(original) == [c.name for c in POKEMON_CARDS.columns if c.in_row and not c.added]
+    columns = ", ".join(original)
+    execute(db, f"INSERT INTO pokemon_cards ({columns}) VALUES ({', '.join(map(_sql, original.values()))})")
     result, run = run_json(cli, "sync-missing-cards")
     assert result.exit_code == 0, result.output
     assert run["metrics"]["cards_updated"] == 1  # only to fill the added columns
-    assert rows(db, f"SELECT {columns} FROM pokemon_cards") == [original]
+    assert rows(db, f"SELECT {columns} FROM pokemon_cards") == [tuple(original.values())]
     assert rows(db, "SELECT resistances FROM pokemon_cards") == [('[{"type":"Fighting","value":"-30"}]',)]
 
 

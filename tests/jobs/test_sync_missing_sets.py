@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.db.card_schema import POKEMON_CARD_SETS
 from tcgjobs.errors import ExitCode
 from tests.conftest import run_tcgjobs
-from tests.sources.builders import a_card, a_set, execute, rows, run_json, write_package, write_upstream
+from tests.sources.builders import (a_card, a_set, every_field, execute, rows, run_json, write_package,
+                                   write_upstream)
 
 SAMPLE_SETS = ["base1", "sm12", "swsh9tg", "swshp", "xy7"]
 
@@ -53,6 +55,25 @@ def test_a_changed_set_is_updated_and_a_database_only_set_is_kept(cli, db, data)
     assert run["details"]["database_only"] == ["old9"]
     assert rows(db, "SELECT name, total FROM pokemon_card_sets WHERE id = 's1'") == [("Renamed", 5)]
     assert set_ids(db) == ["old9", "s1", "s2"]
+
+
+def test_every_declared_column_is_written_and_rewritten_from_the_source(cli, db, data):
+    declared = [c.name for c in POKEMON_CARD_SETS.columns if c.sqlite is not None]
+    select = f"SELECT {', '.join(declared)} FROM pokemon_card_sets"
+    write_upstream(data, [every_field(POKEMON_CARD_SETS, "s1", 1)], {})
+    assert run_json(cli, "sync-missing-sets")[0].exit_code == 0
+    first = dict(zip(declared, rows(db, select)[0], strict=True))
+    assert [name for name, value in first.items() if value is None] == []
+    assert first["extra"] == '{"newField":{"variant":1}}'
+
+    write_upstream(data, [every_field(POKEMON_CARD_SETS, "s1", 2)], {})
+    result, run = run_json(cli, "sync-missing-sets")
+    assert result.exit_code == 0, result.output
+    second = dict(zip(declared, rows(db, select)[0], strict=True))
+    written = [c.name for c in POKEMON_CARD_SETS.columns if c.in_row and not c.primary_key]
+    assert run["details"]["update"] == {"s1": written}
+    assert [name for name in written if second[name] == first[name]] == []
+    assert second["created_at"] == first["created_at"]
 
 
 def test_a_second_run_changes_nothing(cli, db, data):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tcgjobs.db.card_schema import POKEMON_CARD_SETS, POKEMON_CARDS
 from tcgjobs.errors import ExitCode
 from tests.sources.builders import a_card, a_set, execute, rows, run_json, write_upstream
 
@@ -79,6 +80,33 @@ def test_each_planted_error_is_found_with_its_exact_count_and_exits_3(cli, synce
     assert run["metrics"]["errors"] == 5
     assert "orphan_cards: 2" in run["error"] and "invalid_json_cards: 2" in run["error"]
     assert digest(synced) == before, "validate-data-integrity must never write"
+
+
+def test_invalid_json_is_found_in_every_declared_json_column(cli, synced):
+    cards = [c.name for c in POKEMON_CARDS.columns if c.holds_json]
+    sets = [c.name for c in POKEMON_CARD_SETS.columns if c.holds_json]
+    execute(synced, f"UPDATE pokemon_cards SET {', '.join(f'{c} = {c!r}' for c in cards)} WHERE id = 's1-1'",
+            f"UPDATE pokemon_card_sets SET {', '.join(f'{c} = {c!r}' for c in sets)} WHERE id = 's2'")
+    result, run = run_json(cli, "validate-data-integrity")
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+    found = findings(run)
+    assert found["invalid_json_cards"]["examples"] == [f"s1-1: {' '.join(cards)}"]
+    assert found["invalid_json_sets"]["examples"] == [f"s2: {' '.join(sets)}"]
+
+
+def test_an_empty_value_is_found_in_every_declared_not_null_column(cli, synced):
+    cards = [c.name for c in POKEMON_CARDS.columns if c.not_null]
+    sets = [c.name for c in POKEMON_CARD_SETS.columns if c.not_null]
+    def emptied(columns: list[str]) -> str:
+        return ", ".join(f"{column} = ''" for column in columns)
+
+    execute(synced, f"UPDATE pokemon_cards SET {emptied(cards)} WHERE id = 's1-1'",
+            f"UPDATE pokemon_card_sets SET {emptied(sets)} WHERE id = 's2'", foreign_keys=False)
+    result, run = run_json(cli, "validate-data-integrity")
+    assert result.exit_code == ExitCode.PROBLEMS, result.output
+    found = findings(run)
+    assert found["missing_required_card_fields"]["examples"] == [f"s1-1: {' '.join(cards)}"]
+    assert found["missing_required_set_fields"]["examples"] == [f"s2: {' '.join(sets)}"]
 
 
 def test_integrity_check_corruption_is_an_error(cli, synced):

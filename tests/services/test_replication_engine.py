@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from tcgjobs.services.replication.engine import _copy
-from tcgjobs.services.replication.mapping import Column, Table
+from tcgjobs.services.replication.pgrows import Column, Table
 from tcgjobs.services.replication.workers import WorkerFailed
 
 pytestmark = pytest.mark.postgres

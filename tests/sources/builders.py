@@ -27,6 +27,22 @@ def a_card(set_id: str, number: str, **fields: Any) -> dict[str, Any]:
     return {k: v for k, v in record.items() if v is not ...}
 
 
+def every_field(table: Any, record_id: str, variant: int) -> dict[str, Any]:
+    """A valid record of ``table`` (a declared card table) carrying every declared source field,
+    with values that differ from one ``variant`` to the next, and one field no column holds."""
+    record: dict[str, Any] = {"id": record_id, "newField": {"variant": variant}}
+    for column in table.columns[1:]:
+        if column.source is None:
+            continue
+        kind = int if int in column.source.accepts else column.source.accepts[0]
+        name = column.source.name
+        record[name] = {str: f"{name} {variant}", int: 10 + variant, list: [f"{name} {variant}"],
+                        dict: {"url": f"https://{name}/{variant}"}}[kind]
+    for unstored in table.unstored:
+        record[unstored.name] = {"variant": variant}
+    return record
+
+
 def _write(path: Path, content: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):

@@ -1,8 +1,10 @@
 """Helpers for the replication tests: handcrafted card databases and an independent mapping.
 
 :func:`expected_primary_row` maps a SQLite row the way the issue specifies, written separately from
-:mod:`tcgjobs.services.replication.mapping` (plain ``json.loads``, ``datetime.strptime``), so a
-round-trip test compares the primary with an independent expectation.
+:mod:`tcgjobs.services.replication.pgrows` (plain ``json.loads``, ``datetime.strptime``), so a
+round-trip test compares the primary with an independent expectation. Which columns are
+replicated, and as which PostgreSQL kind, comes from the declaration of the card tables (which
+tests compare with the platform's init.sql).
 """
 
 from __future__ import annotations
@@ -15,18 +17,13 @@ from typing import Any
 
 import psycopg2
 
-from tcgjobs.db.cards import CARD_MODELS, Card, CardSet, open_card_database
+from tcgjobs.db.card_schema import CARD_TABLES, POKEMON_CARD_SETS, POKEMON_CARDS
+from tcgjobs.db.cards import open_card_database
 
-SET_COLUMNS = ("id", "name", "series", "printed_total", "total", "legalities", "ptcgo_code",
-               "release_date", "updated_at", "images", "extra")
-CARD_COLUMNS = ("id", "name", "supertype", "subtypes", "hp", "types", "evolves_from", "evolves_to",
-                "rules", "abilities", "attacks", "weaknesses", "retreat_cost",
-                "converted_retreat_cost", "set_id", "number", "artist", "rarity", "flavor_text",
-                "national_pokedex_numbers", "legalities", "images", "tcgplayer_url",
-                "cardmarket_url", "resistances", "level", "ancient_trait", "regulation_mark", "extra")
-ARRAYS = {"subtypes", "types", "evolves_to", "rules"}
-JSONS = {"legalities", "images", "extra", "abilities", "attacks", "weaknesses", "retreat_cost",
-         "national_pokedex_numbers", "resistances", "ancient_trait"}
+SET_COLUMNS = tuple(c.name for c in POKEMON_CARD_SETS.columns if c.replicated)
+CARD_COLUMNS = tuple(c.name for c in POKEMON_CARDS.columns if c.replicated)
+#: Replicated column → its PostgreSQL kind (a name has the same kind in both tables).
+KINDS = {c.name: c.pg for table in CARD_TABLES for c in table.columns if c.replicated}
 
 
 def _compact(value: Any) -> str:
@@ -90,11 +87,11 @@ def write_card_db(path: Path, sets: list[dict[str, Any]], cards: list[dict[str, 
     """Insert ``sets`` and ``cards`` (column → SQLite value) into the card database at ``path``."""
     db = open_card_database(path, create=True)
     try:
-        with db.bind_ctx(CARD_MODELS), db.atomic():
-            for row in sets:
-                CardSet.insert(**row).on_conflict_replace().execute()
-            for row in cards:
-                Card.insert(**row).on_conflict_replace().execute()
+        with db.atomic():
+            for table, rows in (("pokemon_card_sets", sets), ("pokemon_cards", cards)):
+                for row in rows:
+                    db.execute_sql(f"INSERT OR REPLACE INTO {table} ({', '.join(row)}) "
+                                   f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
     finally:
         db.close()
 
@@ -123,15 +120,16 @@ def expected_primary_row(columns: tuple[str, ...], row: tuple[Any, ...]) -> tupl
     """The PostgreSQL row (as psycopg2 returns it) the issue's mapping requires for a SQLite row."""
     out = []
     for column, value in zip(columns, row, strict=True):
+        kind = KINDS[column]
         if value is None:
             out.append(None)
-        elif column == "evolves_from":
+        elif kind == "evolves_from":
             out.append(_evolves_from(value))
-        elif column in ARRAYS or column in JSONS:
+        elif kind in ("text[]", "jsonb"):
             out.append(json.loads(value))
-        elif column == "release_date":
+        elif kind == "date":
             out.append(datetime.strptime(value, "%Y/%m/%d").date())
-        elif column == "updated_at":
+        elif kind == "timestamp":
             out.append(datetime.strptime(value, "%Y/%m/%d %H:%M:%S"))
         else:
             out.append(value)

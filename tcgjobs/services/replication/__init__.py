@@ -14,7 +14,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs.services.replication.digests import Comparison, compare, table_checksum
 from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
-from tcgjobs.services.replication.mapping import CARDS, SETS
+from tcgjobs.services.replication.pgrows import CARDS, SETS
 from tcgjobs.services.replication.schema import inspect
 from tcgjobs.services.replication.source import source_digests
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tcgjobs.services.replication import schema
 from tcgjobs.services.replication.digests import Comparison
-from tcgjobs.services.replication.mapping import CARDS, SETS
+from tcgjobs.services.replication.pgrows import CARDS, SETS
 
 Memo = dict[str, dict[str, tuple[str, str]]]  # table → id → (fingerprint, digest)
 

@@ -1,6 +1,6 @@
 """Per-row digests of both sides, and the comparison of the two (verification and parity).
 
-A row's digest is the md5 of its canonical text (:mod:`.mapping`): computed from the SQLite
+A row's digest is the md5 of its canonical text (:mod:`.pgrows`): computed from the SQLite
 values (:mod:`.source`), and here by PostgreSQL over its actual columns. A table's checksum combines its rows' digests
 order-independently: two sums, each of a 60-bit slice of every row's digest (so PostgreSQL can
 compute it with a parallel scan), printed as ``<sum1>-<sum2>``. Both sides compute it the same way
@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcgjobs.services.replication.mapping import Table, canonical_sql
+from tcgjobs.services.replication.pgrows import Table, canonical_sql
 
 EXAMPLES = 10
 

@@ -45,7 +45,7 @@ from tcgjobs.errors import JobFailed, SchemaError, first_line
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table, canonical_sql
+from tcgjobs.services.replication.pgrows import CARDS, SETS, Table, canonical_sql
 from tcgjobs.services.replication.source import changed_rows, source_rows
 
 
@@ -208,9 +208,8 @@ def _stage_sql(table: Table) -> str:
 def _merge_sql(table: Table) -> str:
     names = table.names
     column_list = ", ".join(names)
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "id")
-    if table is CARDS:
-        updates += ", updated_at = CURRENT_TIMESTAMP"
+    updates = ", ".join([f"{n} = EXCLUDED.{n}" for n in names if n != "id"]
+                        + [f"{n} = CURRENT_TIMESTAMP" for n in table.touched])
     compared = ", ".join(f"t.{n}" for n in names if n != "id")
     incoming = ", ".join(f"EXCLUDED.{n}" for n in names if n != "id")
     return (f"WITH merged AS (INSERT INTO {table.name} AS t ({column_list}) "

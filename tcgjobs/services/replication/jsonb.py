@@ -94,7 +94,7 @@ def pg_jsonb_text(value: Any) -> str:
 
 
 class Raw(str):
-    """Already-encoded JSONB text, to be inserted verbatim (mapping.canonical does)."""
+    """Already-encoded JSONB text, to be inserted verbatim (pgrows.canonical does)."""
 
 
 _DECODER = json.JSONDecoder(parse_float=_parse_float, parse_constant=reject)

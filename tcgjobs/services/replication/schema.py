@@ -1,4 +1,5 @@
-"""The primary's schema: the platform's tables (original-service.md §4.2) plus tcgjobs' columns.
+"""The primary's schema: the platform's tables (original-service.md §4.2) plus tcgjobs' columns,
+as declared in :mod:`tcgjobs.db.card_schema` (the card tables' DDL is derived from it).
 
 :func:`inspect` compares what exists with what replication needs and returns the DDL that would
 make it so (create missing tables, add missing nullable columns, create the index) together with
@@ -12,36 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table
+from tcgjobs.db.card_schema import CARD_TABLES, CardColumn, CardTable, index_ddl
+from tcgjobs.services.replication.pgrows import CATALOG_TYPES
 
-TIMESTAMP = "timestamp without time zone"
 
-#: Columns of the platform's tables that replication does not fill, with their DDL.
-UNREPLICATED: dict[str, dict[str, str]] = {
-    SETS.name: {"created_at": "TIMESTAMP DEFAULT CURRENT_TIMESTAMP"},
-    CARDS.name: {"tcgplayer_updated_at": "DATE", "tcgplayer_prices": "JSONB",
-                 "cardmarket_updated_at": "DATE", "cardmarket_prices": "JSONB",
-                 "created_at": "TIMESTAMP DEFAULT CURRENT_TIMESTAMP",
-                 "updated_at": "TIMESTAMP DEFAULT CURRENT_TIMESTAMP"},
-}
-_UNREPLICATED_TYPES = {"DATE": "date", "JSONB": "jsonb", "TIMESTAMP": TIMESTAMP}
-
-#: Columns of the original §4.2 tables; a table lacking one of them is not the platform's table.
+#: The platform's own columns that replication fills; a table lacking one of them is not the
+#: platform's table. (tcgjobs' columns, and the platform's columns replication leaves alone,
+#: are added when missing.)
 ORIGINAL_COLUMNS: dict[str, frozenset[str]] = {
-    SETS.name: frozenset(SETS.names) - {"extra"},
-    CARDS.name: frozenset(CARDS.names) - {"resistances", "level", "ancient_trait",
-                                          "regulation_mark", "extra"},
-}
+    table.name: frozenset(column.name for column in table.columns
+                          if column.replicated and not column.added)
+    for table in CARD_TABLES}
 
 USERS_DDL = """CREATE TABLE IF NOT EXISTS users (
   id SERIAL PRIMARY KEY, username VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL,
   password VARCHAR(255) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
   updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"""
-INDEX_DDL = "CREATE INDEX IF NOT EXISTS idx_pokemon_cards_set_id ON pokemon_cards(set_id)"
-#: The platform's foreign key of cards to sets (an inline ``REFERENCES`` in its init.sql, which
-#: gives the constraint this name).
-FOREIGN_KEY_DDL = ("ALTER TABLE pokemon_cards ADD CONSTRAINT pokemon_cards_set_id_fkey "
-                   "FOREIGN KEY (set_id) REFERENCES pokemon_card_sets(id)")
 #: tcgjobs' own bookkeeping: the fingerprint of each SQLite row as last replicated and its
 #: canonical digest. It only decides which rows to send; verification never reads it. Created
 #: without its primary key, which :data:`MEMO_KEY_DDL` adds once the first run's rows are in.
@@ -52,33 +39,36 @@ MEMO_DDL = f"""CREATE TABLE IF NOT EXISTS {MEMO_TABLE} (
 MEMO_KEY_DDL = f"ALTER TABLE {MEMO_TABLE} ADD PRIMARY KEY (table_name, id)"
 
 
-def _column_ddl(table: Table, name: str) -> str:
-    for column in table.columns:
-        if column.name == name:
-            sql_type = {"text": "TEXT", "int": "INTEGER", "text[]": "TEXT[]",
-                        "evolves_from": "TEXT[]", "jsonb": "JSONB", "date": "DATE",
-                        "timestamp": "TIMESTAMP"}[column.kind]
-            suffix = " PRIMARY KEY" if name == "id" else (" NOT NULL" if column.not_null else "")
-            return f"{name} {sql_type}{suffix}"
-    return f"{name} {UNREPLICATED[table.name][name]}"
+def _column_ddl(column: CardColumn) -> str:
+    """A PostgreSQL column as the platform's init.sql declares it (foreign keys apart)."""
+    constraint = " PRIMARY KEY" if column.primary_key else " NOT NULL" if column.not_null else ""
+    default = f" DEFAULT {column.pg_default}" if column.pg_default else ""
+    return f"{column.name} {column.pg_type}{constraint}{default}"
 
 
-def _all_columns(table: Table) -> list[str]:
-    return list(table.names) + list(UNREPLICATED[table.name])
+def _pg_columns(table: CardTable) -> list[CardColumn]:
+    """The table's PostgreSQL columns: those replication fills, then the others."""
+    others = [column for column in table.columns if column.pg is not None and not column.replicated]
+    return [column for column in table.columns if column.replicated] + others
 
 
-def create_table_ddl(table: Table) -> str:
-    """The table as the platform creates it, but for the cards' foreign key, which
-    :data:`FOREIGN_KEY_DDL` adds once the rows are in (``SchemaPlan.after_load``)."""
-    columns = ", ".join(_column_ddl(table, name) for name in _all_columns(table))
+def create_table_ddl(table: CardTable) -> str:
+    """The table as the platform creates it, but for its foreign keys, which
+    :func:`foreign_key_ddl` adds once the rows are in (``SchemaPlan.after_load``)."""
+    columns = ", ".join(_column_ddl(column) for column in _pg_columns(table))
     return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns})"
 
 
-def _expected_type(table: Table, name: str) -> str:
-    for column in table.columns:
-        if column.name == name:
-            return column.pg_type
-    return _UNREPLICATED_TYPES[UNREPLICATED[table.name][name].split()[0]]
+def foreign_key_ddl(table: CardTable) -> list[str]:
+    """The platform's foreign keys of the table (an inline ``REFERENCES`` in its init.sql,
+    which gives each constraint PostgreSQL's default name)."""
+    return [f"ALTER TABLE {table.name} ADD CONSTRAINT {table.name}_{column.name}_fkey "
+            f"FOREIGN KEY ({column.name}) REFERENCES {column.references}"
+            for column in table.columns if column.references]
+
+
+def _expected_type(column: CardColumn) -> str:
+    return CATALOG_TYPES[column.pg_type]
 
 
 @dataclass
@@ -141,12 +131,15 @@ def inspect(connection: Any) -> SchemaPlan:
                                  "(card names contain non-ASCII characters)")
         if _relation(cursor, "users")[0] is None:
             plan.ddl.append(USERS_DDL)
-        for table in (SETS, CARDS):
+        for table in CARD_TABLES:
             _inspect_table(cursor, table, plan)
-        if CARDS.name in plan.missing_tables:
-            plan.after_load += [FOREIGN_KEY_DDL, INDEX_DDL]
-        elif _relation(cursor, "idx_pokemon_cards_set_id")[0] is None:
-            plan.ddl.append(INDEX_DDL)
+        for table in CARD_TABLES:
+            indexes = index_ddl(table)
+            if table.name in plan.missing_tables:
+                plan.after_load += foreign_key_ddl(table) + list(indexes.values())
+            else:
+                plan.ddl += [sql for name, sql in indexes.items()
+                             if _relation(cursor, name)[0] is None]
         memo_table = _relation(cursor, MEMO_TABLE)[0]
         if memo_table is None:
             plan.missing_tables.add(MEMO_TABLE)
@@ -162,7 +155,7 @@ def _find_row_hooks(cursor: Any, regclass: str, plan: SchemaPlan) -> None:
     plan.row_hooks += [f"{regclass}.{name}" for (name,) in cursor.fetchall()]
 
 
-def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
+def _inspect_table(cursor: Any, table: CardTable, plan: SchemaPlan) -> None:
     regclass, relkind = _relation(cursor, table.name)
     if regclass is None:
         plan.missing_tables.add(table.name)
@@ -174,17 +167,18 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
     cursor.execute(_COLUMNS_SQL, (regclass,))
     existing = {name: (sql_type, not_null, has_default)
                 for name, sql_type, not_null, has_default in cursor.fetchall()}
-    nullable = {c.name for c in table.columns if not c.not_null}
-    for name in _all_columns(table):
-        expected = _expected_type(table, name)
+    columns = _pg_columns(table)
+    nullable = {c.name for c in columns if c.replicated and not c.pg_not_null}
+    for column in columns:
+        name, expected = column.name, _expected_type(column)
         if name not in existing:
             if name in ORIGINAL_COLUMNS[table.name]:
                 plan.problems.append(f"{table.name} has no column {name} ({expected}); it is not "
                                      "the platform's table")
             else:
                 plan.ddl.append(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS "
-                                f"{_column_ddl(table, name)}")
-                if name in table.names:
+                                f"{_column_ddl(column)}")
+                if column.replicated:
                     plan.absent[table.name] = plan.absent.get(table.name, frozenset()) | {name}
             continue
         sql_type, not_null, _ = existing[name]
@@ -194,8 +188,9 @@ def _inspect_table(cursor: Any, table: Table, plan: SchemaPlan) -> None:
         elif not_null and name in nullable:
             plan.problems.append(f"{table.name}.{name} is NOT NULL, but replication stores NULL "
                                  "there when SQLite has no value")
+    known = {column.name for column in columns}
     for name, (_, not_null, has_default) in existing.items():
-        if name not in _all_columns(table) and not_null and not has_default:
+        if name not in known and not_null and not has_default:
             plan.problems.append(f"{table.name}.{name} is NOT NULL without a default; rows "
                                  "replication inserts would violate it")
     _find_row_hooks(cursor, regclass, plan)

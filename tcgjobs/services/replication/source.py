@@ -1,5 +1,6 @@
 """The SQLite side of a replication: every row read once, in the read transaction of the caller,
-with its fingerprint, mapped to its COPY line and canonical digest (:mod:`.mapping`).
+with its fingerprint, mapped to its COPY line and canonical digest (:mod:`.pgcopy`,
+:mod:`.pgrows`).
 
 A row's **fingerprint** is the blake2b of SQLite's own rendering of its raw values; equal means
 identical rows, so a row whose fingerprint matches the bookkeeping's is not read again
@@ -22,9 +23,9 @@ from typing import Any, NamedTuple, TypeVar
 from peewee import SqliteDatabase
 
 from tcgjobs.services.replication import workers
-from tcgjobs.services.replication.mapping import (CANONICAL_VERSION, InvalidText, RowEncoder,
-                                                  RowMapper, Table, Unmappable, canonical,
-                                                  copy_line, tolerant_text)
+from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
+from tcgjobs.services.replication.pgrows import (CANONICAL_VERSION, InvalidText, RowMapper, Table,
+                                                 Unmappable, canonical, tolerant_text)
 
 T = TypeVar("T")
 

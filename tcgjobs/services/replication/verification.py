@@ -23,7 +23,7 @@ from loguru import logger
 
 from tcgjobs.services.replication.digests import (Comparison, compare, primary_digests,
                                                   primary_totals, with_digests)
-from tcgjobs.services.replication.mapping import CARDS, SETS, Table
+from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
 
 Totals = tuple[int, int, int]  # (row count, sum 1, sum 2): see digests
 

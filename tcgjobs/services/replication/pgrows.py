@@ -1,6 +1,8 @@
 """SQLite row → PostgreSQL row, and the canonical form both databases' rows are compared in.
 
-Column mapping (original-service.md §4.2 plus the columns tcgjobs added to SQLite):
+Which columns are replicated, and as which kind, is declared in :mod:`tcgjobs.db.card_schema`
+(:data:`SETS` and :data:`CARDS` are its replicated columns). Column mapping by kind
+(original-service.md §4.2 plus the columns tcgjobs added to SQLite):
 
 * text columns: verbatim (``number`` stays ``TG01`` / ``177a``); NULL stays NULL;
 * integer columns (``hp``, totals, ``converted_retreat_cost``): integer or NULL (never 0, ``NaN``);
@@ -34,12 +36,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, encode_text, json_encoder,
-                                                jsonb_value, reject)
+from tcgjobs.db.card_schema import PG_TYPES, POKEMON_CARD_SETS, POKEMON_CARDS, CardTable, Encoding
+from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, json_encoder, jsonb_value,
+                                                reject)
 
-__all__ = ["CANONICAL_VERSION", "CARDS", "SETS", "TABLES", "Column", "InvalidText", "RowEncoder",
-           "RowMapper", "Table", "Unmappable", "canonical", "canonical_sql", "copy_line",
-           "tolerant_text"]
+__all__ = ["CANONICAL_VERSION", "CARDS", "CONVERTERS", "SETS", "Column", "InvalidText",
+           "RowMapper", "Table", "Unmappable", "canonical", "canonical_encoder", "canonical_sql",
+           "replicated", "tolerant_text"]
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -164,54 +167,61 @@ def _temporal(pattern: re.Pattern[str], make: Callable[..., date], expected: str
 _date = _temporal(_DATE, date, "a YYYY/MM/DD date")
 _timestamp = _temporal(_TIMESTAMP, datetime, "a YYYY/MM/DD HH:MM:SS timestamp")
 
+#: The converter of each kind: SQLite value → canonical value. Raises Unmappable.
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "text": _text, "int": _integer, "text[]": _text_array, "evolves_from": _evolves_from,
+    "jsonb": _json, "date": _date, "timestamp": _timestamp}
+
 
 # --- tables ----------------------------------------------------------------------------------
 
+#: How PostgreSQL's catalog (``format_type``) names the types of
+#: :data:`tcgjobs.db.card_schema.PG_TYPES`.
+CATALOG_TYPES = {"TEXT": "text", "INTEGER": "integer", "TEXT[]": "text[]", "JSONB": "jsonb",
+                 "DATE": "date", "TIMESTAMP": "timestamp without time zone"}
+
+
 @dataclass(frozen=True)
 class Column:
+    """A replicated column: its kind (:data:`tcgjobs.db.card_schema.PgKind`) says how its
+    SQLite value is converted; a NOT NULL column refuses a row whose value maps to NULL."""
+
     name: str
-    kind: str  # text, int, text[], evolves_from, jsonb, date, timestamp
+    kind: str
     not_null: bool = False
 
     @property
     def pg_type(self) -> str:
-        return {"text": "text", "int": "integer", "text[]": "text[]", "evolves_from": "text[]",
-                "jsonb": "jsonb", "date": "date", "timestamp": "timestamp without time zone"}[self.kind]
+        """The PostgreSQL type, as its catalog (``format_type``) names it."""
+        return CATALOG_TYPES[PG_TYPES[self.kind]]
 
 
 @dataclass(frozen=True)
 class Table:
+    """The replicated columns of a table, in the order rows are selected and sent, and the
+    columns replication sets to the current time when it updates a row (``touched``)."""
+
     name: str
     columns: tuple[Column, ...]
     label: str
+    touched: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
 
-def _cols(spec: str) -> tuple[Column, ...]:
-    columns = []
-    for item in spec.split():
-        name, kind = item.split(":")
-        not_null = kind.endswith("!")
-        columns.append(Column(name, kind.rstrip("!"), not_null))
-    return tuple(columns)
+def replicated(table: CardTable) -> Table:
+    """The columns of a declared card table that replication copies, in declaration order."""
+    columns = tuple(Column(c.name, c.pg, c.pg_not_null) for c in table.columns
+                    if c.replicated and c.pg is not None)
+    touched = tuple(c.name for c in table.columns
+                    if c.sync is Encoding.NOW_ON_UPDATE and c.pg is not None)
+    return Table(table.name, columns, table.label, touched)
 
 
-SETS = Table("pokemon_card_sets", _cols(
-    "id:text! name:text! series:text! printed_total:int total:int legalities:jsonb "
-    "ptcgo_code:text release_date:date updated_at:timestamp images:jsonb extra:jsonb"), "sets")
-
-CARDS = Table("pokemon_cards", _cols(
-    "id:text! name:text! supertype:text! subtypes:text[]! hp:int types:text[]! "
-    "evolves_from:evolves_from evolves_to:text[] rules:text[] abilities:jsonb attacks:jsonb "
-    "weaknesses:jsonb retreat_cost:jsonb converted_retreat_cost:int set_id:text! number:text! "
-    "artist:text rarity:text flavor_text:text national_pokedex_numbers:jsonb legalities:jsonb "
-    "images:jsonb tcgplayer_url:text cardmarket_url:text resistances:jsonb level:text "
-    "ancient_trait:jsonb regulation_mark:text extra:jsonb"), "cards")
-
-TABLES = (SETS, CARDS)
+SETS = replicated(POKEMON_CARD_SETS)
+CARDS = replicated(POKEMON_CARDS)
 
 
 #: Changes whenever the canonical text of some row changes; part of every fingerprint, so that
@@ -233,7 +243,7 @@ _ENCODE_ARRAY = json_encoder(separator=",")
 _ARRAY_KINDS = ("text[]", "evolves_from")
 
 
-def _encoder(column: Column) -> Callable[[Any], str]:
+def canonical_encoder(column: Column) -> Callable[[Any], str]:
     """The encoder of a column's canonical text (arrays print without spaces)."""
     return _ENCODE_ARRAY if column.kind in _ARRAY_KINDS else _ENCODE_ROW
 
@@ -277,154 +287,6 @@ class RowMapper:
 
 def canonical(table: Table, values: list[Any]) -> str:
     """The canonical text of a row of ``table`` from its canonical values (the module docstring)."""
-    parts = [str(v) if type(v) is Raw else _encoder(c)(v)
+    parts = [str(v) if type(v) is Raw else canonical_encoder(c)(v)
              for c, v in zip(table.columns, values, strict=True)]
     return "[" + ", ".join(parts) + "]"
-
-
-# --- COPY text format ------------------------------------------------------------------------
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _array_literal(items: list[str | None]) -> str:
-    parts = []
-    for item in items:
-        if item is None:
-            parts.append("NULL")
-        else:
-            parts.append('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(parts) + "}"
-
-
-def _copy_escape(text: str) -> str:
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        return text.translate(_COPY_ESCAPES)
-    return text
-
-
-def _copy_jsonb(value: Any, original: Any) -> str:
-    # An integer stored in a JSON column is valid JSON once rendered as text.
-    text = original if type(original) is str else str(original)
-    return _copy_escape(str(value) if type(value) is Raw else text)
-
-
-_COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
-    "text": lambda value, _: _copy_escape(value),
-    "date": lambda value, _: value,
-    "timestamp": lambda value, _: value,
-    "int": lambda value, _: str(value),
-    "text[]": lambda value, _: _copy_escape(_array_literal(value)),
-    "evolves_from": lambda value, _: _copy_escape(_array_literal(value)),
-    "jsonb": _copy_jsonb,
-}
-
-
-def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
-    """One line of ``COPY ... FROM STDIN`` (text format) for a row: its canonical ``values`` and
-    its SQLite ``raw`` values (JSON columns are sent as the SQLite text, already validated)."""
-    return "\t".join([
-        "\\N" if value is None else _COPY_FIELD[column.kind](value, original)
-        for column, value, original in zip(table.columns, values, raw, strict=True)
-    ]) + "\n"
-
-
-# --- the fast path: canonical text and COPY line of a row in one pass -----------------------
-
-def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tuple[str, str]]:
-    """SQLite value → (canonical text, COPY field) of one column, exactly as :func:`canonical`
-    and :func:`copy_line` print it. Raises Unmappable (the reason comes from :class:`RowMapper`)."""
-    copy_field = _COPY_FIELD[column.kind]
-    not_null = column.not_null
-    encode_value = _encoder(column)
-    if column.kind == "text":
-        def text_field(value: Any) -> tuple[str, str]:
-            if type(value) is str and "\x00" not in value:
-                if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-                    return encode_text(value), value.translate(_COPY_ESCAPES)
-                return encode_text(value), value
-            if value is None and not not_null:
-                return "null", "\\N"
-            raise Unmappable("not text")
-
-        return text_field
-
-    def encode(value: Any) -> tuple[str, str]:
-        mapped = convert(value)
-        if mapped is None:
-            if not_null:
-                raise Unmappable("NULL")
-            return "null", "\\N"
-        canonical_text = str(mapped) if type(mapped) is Raw else encode_value(mapped)
-        return canonical_text, copy_field(mapped, value)
-
-    return encode
-
-
-class RowEncoder:
-    """Per SQLite row (selected in :attr:`Table.names` order): its canonical text and its COPY
-    line in one pass, equal to ``canonical(table, RowMapper(table).values(row))`` and :func:`copy_line`.
-
-    Both are built from per-column fragments; the fragments of repeated values (JSON, arrays,
-    dates: types, legalities, retreat costs repeat across thousands of cards) are computed once
-    per distinct SQLite text. The per-row code is generated once per table (one function, no
-    per-column calls or loops for text columns and memoised values). Any value that cannot be
-    mapped raises Unmappable without detail: callers ask :class:`RowMapper` for the reason.
-    """
-
-    _LIMIT = 20_000  # memoised values per column
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-        self._memos: list[dict[Any, tuple[str, str]]] = []
-        self._computes: list[Callable[[Any], tuple[str, str]]] = []
-        lines = ["def encode(row):"]
-        count = len(table.columns)
-        lines.append(f"    ({', '.join(f'v{i}' for i in range(count))},) = row")
-        for i, column in enumerate(table.columns):
-            # NULL repeats most: its fragments are known up front (a NOT NULL column raises).
-            self._memos.append({} if column.not_null else {None: ("null", "\\N")})
-            self._computes.append(_field(column, _UNMEMOISED[column.kind]))
-            if column.kind == "text":  # mostly unique values: encode inline
-                lines += [
-                    f"    if type(v{i}) is str and '\\x00' not in v{i}:",
-                    f"        c{i} = text(v{i})",
-                    f"        p{i} = v{i}.translate(escapes) if ('\\\\' in v{i} or '\\t' in v{i} "
-                    f"or '\\n' in v{i} or '\\r' in v{i}) else v{i}",
-                    "    else:",
-                    f"        c{i}, p{i} = computes[{i}](v{i})"]
-            elif column.kind == "int":
-                lines += [
-                    f"    if type(v{i}) is int and {INT_MIN} <= v{i} <= {INT_MAX}:",
-                    f"        c{i} = p{i} = str(v{i})",
-                    "    else:",
-                    f"        c{i}, p{i} = computes[{i}](v{i})"]
-            else:
-                lines += [
-                    "    try:",
-                    f"        c{i}, p{i} = memo{i}[v{i}]",
-                    "    except (KeyError, TypeError):",
-                    f"        c{i}, p{i} = miss({i}, v{i})"]
-        lines.append(f"    return ({'[' + ', '.join(['%s'] * count) + ']'!r} % "
-                     f"({', '.join(f'c{i}' for i in range(count))},), "
-                     f"{chr(9).join(['%s'] * count) + chr(10)!r} % "
-                     f"({', '.join(f'p{i}' for i in range(count))},))")
-        namespace: dict[str, Any] = {
-            "text": encode_text, "escapes": _COPY_ESCAPES, "computes": self._computes,
-            "miss": self._miss, **{f"memo{i}": memo for i, memo in enumerate(self._memos)}}
-        exec("\n".join(lines), namespace)  # noqa: S102 - code built above from the column list
-        self.encode: Callable[[tuple[Any, ...]], tuple[str, str]] = namespace["encode"]
-        self.encode.__doc__ = "(canonical text, COPY line) of a row. Raises Unmappable."
-
-    def _miss(self, index: int, value: Any) -> tuple[str, str]:
-        result = self._computes[index](value)
-        memo = self._memos[index]
-        # Only text keys: 1 == 1.0 == True would confuse entries of other types.
-        if type(value) is str and len(memo) < self._LIMIT:
-            memo[value] = result
-        return result
-
-
-_UNMEMOISED: dict[str, Callable[[Any], Any]] = {
-    "text": _text, "int": _integer, "text[]": _text_array, "evolves_from": _evolves_from,
-    "jsonb": _json, "date": _date, "timestamp": _timestamp}

@@ -1,5 +1,6 @@
 """The SQLite → PostgreSQL mapping and the canonical form, checked value by value and against the
-real PostgreSQL's own output (the canonical form must equal ``json_build_array(...)::text``)."""
+real PostgreSQL's own output (the canonical form must equal ``json_build_array(...)::text``), and
+the one-pass encoder of :mod:`tcgjobs.services.replication.pgcopy` against both."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import psycopg2
 import pytest
 
 from tcgjobs.services.replication.jsonb import decode, pg_jsonb_text
-from tcgjobs.services.replication.mapping import (CARDS, SETS, Column, RowEncoder, RowMapper, Table,
-                                                  Unmappable, canonical, canonical_sql, copy_line)
+from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
+from tcgjobs.services.replication.pgrows import (CARDS, SETS, Column, RowMapper, Table, Unmappable,
+                                                 canonical, canonical_sql)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
 

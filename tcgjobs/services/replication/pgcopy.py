@@ -1,0 +1,158 @@
+"""The COPY text format of a replicated row, and the fast path that computes a row's canonical
+text (:mod:`.pgrows`) and its COPY line in one pass (:class:`RowEncoder`).
+
+Rows are sent to PostgreSQL with ``COPY ... FROM STDIN`` in the text format: tab-separated
+fields, ``\\N`` for NULL, backslash escapes, ``TEXT[]`` as array literals and JSON columns as
+the SQLite text (already validated). :func:`copy_line` builds a line from a row's canonical
+values; :class:`RowEncoder` gives the same line and the same canonical text as
+:func:`.pgrows.canonical` straight from the SQLite values, memoising the repeated ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tcgjobs.services.replication.jsonb import Raw, Unmappable, encode_text
+from tcgjobs.services.replication.pgrows import (CONVERTERS, INT_MAX, INT_MIN, Column, Table,
+                                                 canonical_encoder)
+
+__all__ = ["RowEncoder", "copy_line"]
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _array_literal(items: list[str | None]) -> str:
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append("NULL")
+        else:
+            parts.append('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
+def _copy_escape(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def _copy_jsonb(value: Any, original: Any) -> str:
+    # An integer stored in a JSON column is valid JSON once rendered as text.
+    text = original if type(original) is str else str(original)
+    return _copy_escape(str(value) if type(value) is Raw else text)
+
+
+_COPY_FIELD: dict[str, Callable[[Any, Any], str]] = {
+    "text": lambda value, _: _copy_escape(value),
+    "date": lambda value, _: value,
+    "timestamp": lambda value, _: value,
+    "int": lambda value, _: str(value),
+    "text[]": lambda value, _: _copy_escape(_array_literal(value)),
+    "evolves_from": lambda value, _: _copy_escape(_array_literal(value)),
+    "jsonb": _copy_jsonb,
+}
+
+
+def copy_line(table: Table, values: list[Any], raw: tuple[Any, ...]) -> str:
+    """One line of ``COPY ... FROM STDIN`` (text format) for a row: its canonical ``values`` and
+    its SQLite ``raw`` values (JSON columns are sent as the SQLite text, already validated)."""
+    return "\t".join([
+        "\\N" if value is None else _COPY_FIELD[column.kind](value, original)
+        for column, value, original in zip(table.columns, values, raw, strict=True)
+    ]) + "\n"
+
+
+def _field(column: Column, convert: Callable[[Any], Any]) -> Callable[[Any], tuple[str, str]]:
+    """SQLite value → (canonical text, COPY field) of one column, exactly as :func:`canonical`
+    and :func:`copy_line` print it. Raises Unmappable (the reason comes from :class:`RowMapper`)."""
+    copy_field = _COPY_FIELD[column.kind]
+    not_null = column.not_null
+    encode_value = canonical_encoder(column)
+    if column.kind == "text":
+        def text_field(value: Any) -> tuple[str, str]:
+            if type(value) is str and "\x00" not in value:
+                if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+                    return encode_text(value), value.translate(_COPY_ESCAPES)
+                return encode_text(value), value
+            if value is None and not not_null:
+                return "null", "\\N"
+            raise Unmappable("not text")
+
+        return text_field
+
+    def encode(value: Any) -> tuple[str, str]:
+        mapped = convert(value)
+        if mapped is None:
+            if not_null:
+                raise Unmappable("NULL")
+            return "null", "\\N"
+        canonical_text = str(mapped) if type(mapped) is Raw else encode_value(mapped)
+        return canonical_text, copy_field(mapped, value)
+
+    return encode
+
+
+class RowEncoder:
+    """Per SQLite row (selected in :attr:`Table.names` order): its canonical text and its COPY
+    line in one pass, equal to ``canonical(table, RowMapper(table).values(row))`` and :func:`copy_line`.
+
+    Both are built from per-column fragments; the fragments of repeated values (JSON, arrays,
+    dates: types, legalities, retreat costs repeat across thousands of cards) are computed once
+    per distinct SQLite text. The per-row code is generated once per table (one function, no
+    per-column calls or loops for text columns and memoised values). Any value that cannot be
+    mapped raises Unmappable without detail: callers ask :class:`RowMapper` for the reason.
+    """
+
+    _LIMIT = 20_000  # memoised values per column
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._memos: list[dict[Any, tuple[str, str]]] = []
+        self._computes: list[Callable[[Any], tuple[str, str]]] = []
+        lines = ["def encode(row):"]
+        count = len(table.columns)
+        lines.append(f"    ({', '.join(f'v{i}' for i in range(count))},) = row")
+        for i, column in enumerate(table.columns):
+            # NULL repeats most: its fragments are known up front (a NOT NULL column raises).
+            self._memos.append({} if column.not_null else {None: ("null", "\\N")})
+            self._computes.append(_field(column, CONVERTERS[column.kind]))
+            if column.kind == "text":  # mostly unique values: encode inline
+                lines += [
+                    f"    if type(v{i}) is str and '\\x00' not in v{i}:",
+                    f"        c{i} = text(v{i})",
+                    f"        p{i} = v{i}.translate(escapes) if ('\\\\' in v{i} or '\\t' in v{i} "
+                    f"or '\\n' in v{i} or '\\r' in v{i}) else v{i}",
+                    "    else:",
+                    f"        c{i}, p{i} = computes[{i}](v{i})"]
+            elif column.kind == "int":
+                lines += [
+                    f"    if type(v{i}) is int and {INT_MIN} <= v{i} <= {INT_MAX}:",
+                    f"        c{i} = p{i} = str(v{i})",
+                    "    else:",
+                    f"        c{i}, p{i} = computes[{i}](v{i})"]
+            else:
+                lines += [
+                    "    try:",
+                    f"        c{i}, p{i} = memo{i}[v{i}]",
+                    "    except (KeyError, TypeError):",
+                    f"        c{i}, p{i} = miss({i}, v{i})"]
+        lines.append(f"    return ({'[' + ', '.join(['%s'] * count) + ']'!r} % "
+                     f"({', '.join(f'c{i}' for i in range(count))},), "
+                     f"{chr(9).join(['%s'] * count) + chr(10)!r} % "
+                     f"({', '.join(f'p{i}' for i in range(count))},))")
+        namespace: dict[str, Any] = {
+            "text": encode_text, "escapes": _COPY_ESCAPES, "computes": self._computes,
+            "miss": self._miss, **{f"memo{i}": memo for i, memo in enumerate(self._memos)}}
+        exec("\n".join(lines), namespace)  # noqa: S102 - code built above from the column list
+        self.encode: Callable[[tuple[Any, ...]], tuple[str, str]] = namespace["encode"]
+        self.encode.__doc__ = "(canonical text, COPY line) of a row. Raises Unmappable."
+
+    def _miss(self, index: int, value: Any) -> tuple[str, str]:
+        result = self._computes[index](value)
+        memo = self._memos[index]
+        # Only text keys: 1 == 1.0 == True would confuse entries of other types.
+        if type(value) is str and len(memo) < self._LIMIT:
+            memo[value] = result
+        return result
