@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deployed import deployed_env  # noqa: E402
+
 from tcgjobs.db.cards import open_card_database  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent.parent / "shared" / "data" / "pokemon-tcg-data-2023"

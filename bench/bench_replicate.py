@@ -39,7 +39,6 @@ import uuid
 from pathlib import Path
 
 import psycopg2
-
 from deployed import deployed_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -49,7 +49,7 @@ class CancelScope:
         for callback in callbacks:
             try:
                 callback()
-            except Exception as exc:  # a failing canceller must not stop the others
+            except Exception as exc:  # noqa: BLE001 - a failing canceller must not stop the others
                 logger.warning("a cancel callback failed: {}", exc)
 
     def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:

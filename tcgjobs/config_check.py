@@ -44,7 +44,7 @@ def _card_database(settings: Settings) -> SetupCheck:
 
     try:
         db = open_card_database(path, readonly=True, busy_timeout_ms=settings.busy_timeout_ms)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to open it is the check's answer
         return SetupCheck("card database", False, redact(str(exc)))
     db.close()
     return SetupCheck("card database", True, f"{path} opens")

@@ -17,10 +17,9 @@ from tcgjobs.db.state import FAILURE_STATUSES, AlertStore, RunStatus, StateView,
 from tcgjobs.errors import ExitCode
 from tcgjobs.jobstatus import abandoned_runs
 from tcgjobs.levels import Level
-from tcgjobs.times import human_duration
 from tcgjobs.registry import Job, all_jobs
 from tcgjobs.runner import RunObserver, RunOutcome
-from tcgjobs.times import utcnow
+from tcgjobs.times import human_duration, utcnow
 
 if TYPE_CHECKING:
     from tcgjobs.services.alerting import Digest

@@ -120,7 +120,7 @@ def parse_postgres_url(raw: str) -> str:
 
     try:
         parse_dsn(value)
-    except Exception:  # libpq's message quotes the part it could not parse: never shown
+    except Exception:  # noqa: BLE001 - libpq's message quotes the part it could not parse: never shown
         raise ValueError("libpq cannot parse it (a bad %-escape or an unknown parameter)") from None
     return value
 

@@ -31,8 +31,8 @@ from tcgjobs.logging import redact
 from tcgjobs.registry import Job, JobResult, get_job
 from tcgjobs.reporting import NullReporter, Reporter
 from tcgjobs.schedule import previous_due
-from tcgjobs.times import utcnow
 from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
+from tcgjobs.times import utcnow
 
 TRIGGERS = ("manual", "schedule")
 
@@ -118,7 +118,7 @@ def _heartbeat(ledger: Ledger, run_id: str, interval: float) -> Iterator[None]:
             while not stop.wait(interval):
                 try:
                     ledger.heartbeat(run_id, utcnow())
-                except Exception as exc:  # a missed beat is not worth failing the job for
+                except Exception as exc:  # noqa: BLE001 - a missed beat is not worth failing the job for
                     logger.warning("heartbeat not recorded: {}", exc)
         finally:
             ledger.state.close()  # this thread's own connection (peewee connects per thread)
@@ -144,7 +144,7 @@ def _execute(job: Job, context: JobContext) -> tuple[RunStatus, ExitCode, JobRes
     try:
         context.check_cancelled()
         result = job.run(context)
-    except BaseException as exc:  # noqa: BLE001 (every outcome must be recorded)
+    except BaseException as exc:
         if context.cancel.cancelled or isinstance(exc, Cancelled):
             reason = context.cancel.reason or str(exc)
             code = context.cancel.exit_code or getattr(exc, "exit_code", ExitCode.FAILED)
@@ -246,5 +246,5 @@ def _notify(observers: Sequence[RunObserver], method: str, *args: Any) -> None:
     for observer in observers:
         try:
             getattr(observer, method)(*args)
-        except Exception as exc:  # borgmatic's rule: monitoring never changes the job's result
+        except Exception as exc:  # noqa: BLE001 - borgmatic's rule: monitoring never changes the job's result
             logger.warning("{} {} failed: {}", type(observer).__name__, method, redact(str(exc)))

@@ -84,7 +84,7 @@ def test_a_second_job_with_the_same_name_is_refused_and_the_registry_is_unchange
     before = dict(REGISTRY)
     with pytest.raises(DuplicateJobError, match="'cleanup-stale-data' is already registered"):
         register(Job(name="cleanup-stale-data", help="again", schedule="* * * * *", timeout=1))
-    assert REGISTRY == before
+    assert before == REGISTRY
     assert all(REGISTRY[name] is job for name, job in before.items())
 
 

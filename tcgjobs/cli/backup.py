@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -128,7 +128,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 
 
 def verify_command(
-    file: Annotated[Optional[str], typer.Argument(  # noqa: UP007,UP045 (Typer needs Optional)
+    file: Annotated[str | None, typer.Argument(
         help="Backup file or name (default: the newest).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Verify every backup and safety snapshot.")] = False,
     as_json: JsonOption = False,
@@ -180,7 +180,7 @@ def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
 
 def restore_command(
     file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
-    to: Annotated[Optional[Path], typer.Option(  # noqa: UP007,UP045 (Typer needs Optional)
+    to: Annotated[Path | None, typer.Option(
         "--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,
     no_safety_snapshot: Annotated[bool, typer.Option(

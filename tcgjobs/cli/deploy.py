@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,10 +28,11 @@ def _write(path: Path, text: str) -> None:
 
 @deploy_app.command("k8s")
 def k8s(
-    image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="Container image of every job.")] = DEFAULT_IMAGE,
+    image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="Container image of every job.")]
+    = DEFAULT_IMAGE,
     namespace: Annotated[str, typer.Option("--namespace", metavar="NAME", help="Namespace of every resource.")]
     = DEFAULT_NAMESPACE,
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007 (Typer needs Optional)
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="DIR", file_okay=False,
         help="Write the kustomize base into DIR (kubectl apply -k DIR). Default: print every "
              "resource as one YAML stream (kubectl apply -f -).")] = None,
@@ -64,7 +65,7 @@ def crontab(
     = DEFAULT_ENV_FILE,
     log_dir: Annotated[str, typer.Option("--log-dir", metavar="DIR", help="Directory of the per-job logs.")]
     = DEFAULT_LOG_DIR,
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", dir_okay=False,
         help="Write the file there (e.g. /etc/cron.d/tcgjobs). Default: print it.")] = None,
 ) -> None:
@@ -83,11 +84,11 @@ def crontab(
 
 @deploy_app.command("prometheus-rules")
 def prometheus_rules(
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", dir_okay=False,
         help="Write the rules file there (a rule_files: entry of prometheus.yml). Default: print it.")]
     = None,
-    component: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+    component: Annotated[Path | None, typer.Option(
         "--component", metavar="DIR", file_okay=False,
         help="Write a kustomize component with the rules as a PrometheusRule into DIR instead "
              "(components: [DIR] in an overlay; needs the Prometheus Operator).")] = None,
@@ -118,7 +119,7 @@ def prometheus_rules(
 
 @deploy_app.command("grafana-dashboard")
 def grafana_dashboard(
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE", dir_okay=False,
         help="Write the dashboard JSON there. Default: print it.")] = None,
 ) -> None:

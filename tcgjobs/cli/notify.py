@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,8 @@ from tcgjobs.cli.output import print_table, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import AlertStore, open_state
 from tcgjobs.errors import ConfigError, ExitCode, UsageError
-from tcgjobs.times import parse_until
-from tcgjobs.times import utcnow
 from tcgjobs.services.slack import Alert, SlackNotifier
+from tcgjobs.times import parse_until, utcnow
 
 notify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="Test the Slack webhook; silence alerts during maintenance.")
@@ -67,7 +66,7 @@ def silence(
                                        help="Duration (30m, 2h, 1d) or ISO-8601 time; a time without a "
                                             "zone (2026-11-28T18:00) is in TCGJOBS_TIMEZONE, like the "
                                             "schedules; add Z or +01:00 to be explicit.")],
-    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown in listings).")] = None,  # noqa: UP007
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (shown in listings).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Mute Slack alerts until TIME. Checks still run and record; when the silence ends, the next
@@ -117,7 +116,7 @@ def silences(
 
 @notify_app.command("unsilence")
 def unsilence(
-    silence_id: Annotated[Optional[int], typer.Argument(help="Silence to end (default: all active).")] = None,  # noqa: UP007
+    silence_id: Annotated[int | None, typer.Argument(help="Silence to end (default: all active).")] = None,
 ) -> None:
     """End an active silence now (or all of them). TCGJOBS_SILENCE_UNTIL is not affected."""
     store = _store(common.settings())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import click
 import typer
@@ -52,7 +52,7 @@ def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _execute(job: Job, dry_run: bool, timeout: Optional[float], ignore_deps: bool,  # noqa: UP007
+def _execute(job: Job, dry_run: bool, timeout: float | None, ignore_deps: bool,
              as_json: bool, trigger: str, *, raw_options: dict[str, Any]) -> None:
     settings = common.settings()
     options = _parse_options(job, raw_options)
@@ -82,7 +82,7 @@ def _command_for(job: Job) -> Any:
         inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
             bool, typer.Option("--dry-run", help="Report what the job would do; write nothing.")]),
         inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-            Optional[float], typer.Option("--timeout", metavar="SECONDS",  # noqa: UP007
+            float | None, typer.Option("--timeout", metavar="SECONDS",
                                           help=f"Deadline of this run (default {job.timeout:g}s).")]),
         inspect.Parameter("ignore_deps", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
             bool, typer.Option("--ignore-deps", help="Run even if a dependency has not succeeded.")]),
@@ -96,9 +96,9 @@ def _command_for(job: Job) -> Any:
         annotation: Any
         if option.kind is bool:
             flag = f"{option.flag}/--no-{option.flag[2:]}"
-            annotation = Annotated[Optional[bool], typer.Option(flag, help=option.help)]  # noqa: UP007
+            annotation = Annotated[bool | None, typer.Option(flag, help=option.help)]
         else:
-            annotation = Annotated[Optional[str], typer.Option(  # noqa: UP007
+            annotation = Annotated[str | None, typer.Option(
                 option.flag, metavar=option.kind.__name__.upper(),
                 help=f"{option.help} [default: {option.default}]")]
         params.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,11 +16,11 @@ from tcgjobs.jobstatus import job_status
 from tcgjobs.registry import Job, all_jobs, get_job
 from tcgjobs.runner import stale_after
 from tcgjobs.schedule import describe, next_due
-from tcgjobs.times import utcnow
 from tcgjobs.services.alerting import silences_in_effect
+from tcgjobs.times import utcnow
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-JobArgument = Annotated[Optional[str], typer.Argument(help="One job (default: all).")]  # noqa: UP007
+JobArgument = Annotated[str | None, typer.Argument(help="One job (default: all).")]
 
 
 def _view(settings: Settings) -> StateView:

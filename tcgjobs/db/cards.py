@@ -19,8 +19,15 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from tcgjobs.db.card_schema import CARD_TABLES, CardColumn, CardTable, index_ddl
-from tcgjobs.db.sqlite import (Migration, add_columns, check_schema, ensure_writable_parent,
-                               migrate, open_sqlite, statements)
+from tcgjobs.db.sqlite import (
+    Migration,
+    add_columns,
+    check_schema,
+    ensure_writable_parent,
+    migrate,
+    open_sqlite,
+    statements,
+)
 from tcgjobs.errors import ConfigError
 
 #: The platform's users table (tcgjobs never reads or writes it; the original created it).

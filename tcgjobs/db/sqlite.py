@@ -7,6 +7,7 @@ never a new empty database (the original silently fell back to an in-memory one)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -64,10 +65,8 @@ def database_bytes(path: Path) -> int:
     """Bytes of a database file plus its WAL: what it occupies, and what a copy can at most need."""
     total = 0
     for candidate in (path, path.with_name(path.name + "-wal")):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             total += candidate.stat().st_size
-        except FileNotFoundError:
-            pass
     return total
 
 

@@ -20,9 +20,18 @@ from typing import Any
 import yaml
 
 from tcgjobs.config import Settings
-from tcgjobs.deploy.plan import (CARD_DATA_REPOSITORY, CARD_DATA_SYNC_SECONDS, FAILED_JOBS_HISTORY,
-                                 SUCCESSFUL_JOBS_HISTORY, TTL_AFTER_FINISHED_SECONDS, JobPlan,
-                                 exit_policy, plan_all, secret_key, secret_settings)
+from tcgjobs.deploy.plan import (
+    CARD_DATA_REPOSITORY,
+    CARD_DATA_SYNC_SECONDS,
+    FAILED_JOBS_HISTORY,
+    SUCCESSFUL_JOBS_HISTORY,
+    TTL_AFTER_FINISHED_SECONDS,
+    JobPlan,
+    exit_policy,
+    plan_all,
+    secret_key,
+    secret_settings,
+)
 
 APP = "tcgjobs"
 CONTAINER = "tcgjobs"

@@ -18,13 +18,13 @@ from typing import Any
 from loguru import logger
 from peewee import SqliteDatabase
 
+from tcgjobs import jobstatus
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.db.state import StateView, StoredCheck
 from tcgjobs.errors import first_line
-from tcgjobs.levels import Level, grade_above, grade_below
-from tcgjobs import jobstatus
 from tcgjobs.jobstatus import job_status
+from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.logging import redact
 from tcgjobs.registry import all_jobs
 
@@ -67,7 +67,7 @@ def card_database(env: CheckEnv) -> Iterator[CheckResult]:
         return
     try:
         db = env.open_card_db()
-    except Exception as exc:  # ConfigError, SchemaError, sqlite errors: all mean "cannot use it"
+    except Exception as exc:  # noqa: BLE001 - ConfigError, SchemaError, sqlite errors: all mean "cannot use it"
         yield CheckResult("card-database", Level.CRITICAL, f"cannot open {path} read-only: {exc}")
         return
     yield CheckResult("card-database", Level.OK, f"{path} opens read-only")
@@ -78,7 +78,7 @@ def card_database(env: CheckEnv) -> Iterator[CheckResult]:
 def _quick_check(db: SqliteDatabase) -> CheckResult:
     try:
         problems = integrity_problems(db.connection(), quick=True, limit=5)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is a critical result
         return CheckResult("quick-check", Level.CRITICAL, f"PRAGMA quick_check failed: {exc}")
     if not problems:
         return CheckResult("quick-check", Level.OK, "PRAGMA quick_check: ok")
@@ -90,7 +90,7 @@ def _card_counts(env: CheckEnv, db: SqliteDatabase) -> CheckResult:
     try:
         counts = {"sets": db.execute_sql("SELECT count(*) FROM pokemon_card_sets").fetchone()[0],
                   "cards": db.execute_sql("SELECT count(*) FROM pokemon_cards").fetchone()[0]}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is a critical result
         return CheckResult("card-counts", Level.CRITICAL, f"cannot count sets and cards: {exc}")
     text = f"{counts['sets']} sets, {counts['cards']} cards"
     empty = [kind for kind, count in counts.items() if count == 0]
@@ -268,7 +268,7 @@ def run_checks(env: CheckEnv, checks: tuple[Callable[[CheckEnv], Iterator[CheckR
         check_cancelled()
         try:
             results.extend(check(env))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is a critical result
             logger.warning("health check {} raised: {}", check.__name__, redact(str(exc)))
             results.append(CheckResult(check.__name__.replace("_", "-"), Level.CRITICAL,
                                        f"the check itself failed: {type(exc).__name__}: {redact(str(exc))}"))

@@ -82,8 +82,14 @@ class _Totals:
 
 def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _RunState,
               totals: _Totals) -> None:
-    from tcgjobs.sources.card_plan import (apply_plan, file_digest, fingerprint_matches, plan_set,
-                                          stored_rows, unchanged_plan)
+    from tcgjobs.sources.card_plan import (
+        apply_plan,
+        file_digest,
+        fingerprint_matches,
+        plan_set,
+        stored_rows,
+        unchanged_plan,
+    )
     from tcgjobs.sources.layouts import SourceFileError, read_bytes
     from tcgjobs.sources.runtime import examples
 

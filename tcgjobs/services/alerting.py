@@ -28,8 +28,8 @@ from loguru import logger
 from tcgjobs.config import Settings
 from tcgjobs.db.state import AlertStore, LevelChange, Silence
 from tcgjobs.levels import Level
-from tcgjobs.times import human_duration
 from tcgjobs.services.slack import Alert, Delivery, SlackNotifier, severity_at_least
+from tcgjobs.times import human_duration
 
 EVENT_RETENTION = timedelta(days=30)
 

@@ -50,7 +50,7 @@ def _password(settings: Settings) -> str | None:
 
         try:
             return parse_dsn(settings.postgres_url).get("password")
-        except Exception:  # an unparsable URL has no password we could recognise
+        except Exception:  # noqa: BLE001 - an unparsable URL has no password we could recognise
             return None
     return settings.postgres_password
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.times import parse_instant
-from tcgjobs.times import utcnow
+from tcgjobs.times import parse_instant, utcnow
 from tests.conftest import invoke
 from tests.health.support import free_port
 

@@ -10,8 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tcgjobs.db.sqlite import schema_version
-from tcgjobs.db.state import (STATE_MIGRATIONS, AlertStore, HealthStore, Ledger, LevelChange, RunStatus,
-                              StateDatabase, open_state, open_view)
+from tcgjobs.db.state import (
+    STATE_MIGRATIONS,
+    AlertStore,
+    HealthStore,
+    Ledger,
+    LevelChange,
+    RunStatus,
+    StateDatabase,
+    open_state,
+    open_view,
+)
 from tcgjobs.db.state.schema import MODELS
 from tcgjobs.errors import SchemaError
 from tcgjobs.health.checks import CheckResult
@@ -184,7 +193,8 @@ def test_a_version_2_file_reads_every_table_by_name(tmp_path: Path):
     assert (counts.checked_at, counts.level_since) == (T0 + timedelta(minutes=15), T0)
     assert checks["postgres"].data == {} and checks["postgres"].value is None
     [silence] = view.silences(T0)
-    assert (silence.id, silence.reason, silence.until, silence.ended_at) == (1, "disk swap", T0 + timedelta(hours=2), None)
+    assert (silence.id, silence.reason, silence.until, silence.ended_at) == (
+        1, "disk swap", T0 + timedelta(hours=2), None)
     assert view.silences(T0 + timedelta(hours=2)) == []
     view.close()
     with open_state(path, busy_timeout_ms=1000) as state:
@@ -227,7 +237,8 @@ def test_the_ledger_stores_times_as_fixed_width_utc_text_and_metrics_as_json(tmp
                   duration_s=2.0000004, metrics={"rows": 3}, error="boom")
     ledger.close()
     connection = sqlite3.connect(path)
-    row = connection.execute("SELECT started_at, finished_at, status, metrics, duration_s, dry_run FROM runs").fetchone()
+    row = connection.execute(
+        "SELECT started_at, finished_at, status, metrics, duration_s, dry_run FROM runs").fetchone()
     connection.close()
     assert row == ("2026-11-28T13:00:00.000000+00:00", "2026-11-28T13:00:02.000000+00:00", "failed",
                    '{"rows": 3}', 2.0, 0)

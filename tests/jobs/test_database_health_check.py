@@ -20,8 +20,17 @@ from tcgjobs.db.cards import open_card_database
 from tcgjobs.db.state import Ledger, RunStatus, open_view
 from tcgjobs.times import utcnow
 from tests.conftest import invoke, popen_tcgjobs
-from tests.health.support import (StallingServer, backdate_state, delete_cards, fill_cards, free_port,
-                                  healthy_setup, run_health, state_rows, take_backup)
+from tests.health.support import (
+    StallingServer,
+    backdate_state,
+    delete_cards,
+    fill_cards,
+    free_port,
+    healthy_setup,
+    run_health,
+    state_rows,
+    take_backup,
+)
 
 
 @pytest.fixture

@@ -17,8 +17,15 @@ import pytest
 
 from tcgjobs.errors import ExitCode
 from tests.conftest import invoke, popen_tcgjobs, run_tcgjobs
-from tests.support.replication import (a_card_row, a_set_row, assert_primary_equals_sqlite, execute,
-                                       handcrafted_rows, snapshot, write_card_db)
+from tests.support.replication import (
+    a_card_row,
+    a_set_row,
+    assert_primary_equals_sqlite,
+    execute,
+    handcrafted_rows,
+    snapshot,
+    write_card_db,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -101,7 +108,8 @@ def test_bookkeeping_of_the_earlier_canonical_form_is_not_reused(cli, handcrafte
                connection.execute(f"SELECT id, {_fingerprint_sql(table)} FROM {table.name}")}
         execute(primary, f"""
             UPDATE tcgjobs_replication_rows m
-            SET source_fingerprint = o.fp, digest = md5(jsonb_build_array({", ".join("t." + n for n in table.names)})::text)
+            SET source_fingerprint = o.fp,
+                digest = md5(jsonb_build_array({", ".join("t." + n for n in table.names)})::text)
             FROM {table.name} t JOIN unnest(%s::text[], %s::text[]) AS o(id, fp) ON o.id = t.id
             WHERE m.table_name = %s AND m.id = t.id""", (list(old), list(old.values()), table.name))
     connection.close()
@@ -408,7 +416,9 @@ def test_a_dry_run_on_the_original_platform_schema_counts_what_the_added_columns
 def test_the_original_platform_schema_gets_the_added_columns_and_keeps_its_rows(cli, handcrafted, primary):
     execute(primary, ORIGINAL_PRIMARY_DDL)
     execute(primary, "INSERT INTO pokemon_card_sets (id, name, series) VALUES ('old', 'Old', 'S')")
-    assert execute(primary, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'pokemon_cards' AND column_name = 'level'") == [(0,)]
+    level_columns = ("SELECT count(*) FROM information_schema.columns "
+                     "WHERE table_name = 'pokemon_cards' AND column_name = 'level'")
+    assert execute(primary, level_columns) == [(0,)]
 
     result, run = replicate(cli)
 
@@ -609,7 +619,8 @@ def test_first_runs_from_two_hosts_at_once_wait_for_each_other(cli, env, handcra
 def test_a_deferrable_key_on_id_is_reported_as_incompatible(cli, handcrafted, primary, more):
     """ON CONFLICT (id) refuses a deferrable key, even beside an immediate unique index."""
     execute(primary, ORIGINAL_PRIMARY_DDL.replace(
-        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY,", "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY DEFERRABLE,")
+        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY,",
+        "CREATE TABLE pokemon_cards (id TEXT PRIMARY KEY DEFERRABLE,")
         + more)
 
     result, _ = replicate(cli)

@@ -14,8 +14,7 @@ import pytest
 from tcgjobs.db.card_schema import POKEMON_CARDS
 from tcgjobs.errors import ExitCode
 from tests.conftest import popen_tcgjobs
-from tests.sources.builders import (a_card, a_set, every_field, execute, rows, run_json, write_package,
-                                   write_upstream)
+from tests.sources.builders import a_card, a_set, every_field, execute, rows, run_json, write_package, write_upstream
 
 
 def sync(cli, *args: str):
@@ -53,15 +52,16 @@ def test_the_bundled_sample_syncs_end_to_end_and_a_second_run_changes_nothing(cl
     assert rows(db, "SELECT hp, types FROM pokemon_cards WHERE id = 'base1-91'") == [(None, "[]")]
     again, run = sync(cli)
     assert again.exit_code == 0
-    assert (run["metrics"]["cards_added"], run["metrics"]["cards_updated"], run["metrics"]["cards_unchanged"]) == (0, 0, 24)
+    metrics = run["metrics"]
+    assert (metrics["cards_added"], metrics["cards_updated"], metrics["cards_unchanged"]) == (0, 0, 24)
 
 
 def test_a_card_changed_in_the_source_is_updated(cli, db, data):
     write_upstream(data, [a_set("s1")], {"s1": [a_card("s1", "1"), a_card("s1", "2")]})
     sync(cli)
     execute(db, "UPDATE pokemon_cards SET updated_at = '2000-01-01 00:00:00'")
-    write_upstream(data, [a_set("s1")], {"s1": [a_card("s1", "1", hp="70", weaknesses=[{"type": "Water", "value": "×2"}]),
-                                                a_card("s1", "2")]})
+    changed = a_card("s1", "1", hp="70", weaknesses=[{"type": "Water", "value": "×2"}])
+    write_upstream(data, [a_set("s1")], {"s1": [changed, a_card("s1", "2")]})
     result, run = sync(cli)
     assert result.exit_code == 0, result.output
     assert (run["metrics"]["cards_updated"], run["metrics"]["cards_unchanged"]) == (1, 1)
@@ -92,7 +92,8 @@ def test_every_declared_column_is_written_and_rewritten_from_the_source(cli, db,
 def test_a_row_changed_in_the_database_is_repaired_on_the_next_run(cli, db, data):
     write_upstream(data, [a_set("s1")], {"s1": [a_card("s1", "1"), a_card("s1", "2")]})
     sync(cli)
-    execute(db, "UPDATE pokemon_cards SET name = 'Tampered' WHERE id = 's1-2'", "DELETE FROM pokemon_cards WHERE id = 's1-1'")
+    execute(db, "UPDATE pokemon_cards SET name = 'Tampered' WHERE id = 's1-2'",
+            "DELETE FROM pokemon_cards WHERE id = 's1-1'")
     result, run = sync(cli)
     assert result.exit_code == 0, result.output
     assert (run["metrics"]["cards_added"], run["metrics"]["cards_updated"]) == (1, 1)
@@ -259,7 +260,8 @@ def test_the_real_2023_snapshot_syncs_exactly_and_a_second_run_changes_nothing(c
     assert rows(db, "SELECT count(*) FROM pokemon_cards WHERE number GLOB '*[^0-9]*'")[0][0] > 1000
     again, run = sync(cli)
     assert again.exit_code == 0
-    assert (run["metrics"]["cards_added"], run["metrics"]["cards_updated"], run["metrics"]["cards_unchanged"]) == (0, 0, 16109)
+    metrics = run["metrics"]
+    assert (metrics["cards_added"], metrics["cards_updated"], metrics["cards_unchanged"]) == (0, 0, 16109)
     assert run["metrics"]["source_duplicates"] == 5
 
 

@@ -9,8 +9,7 @@ import pytest
 from tcgjobs.db.card_schema import POKEMON_CARD_SETS
 from tcgjobs.errors import ExitCode
 from tests.conftest import run_tcgjobs
-from tests.sources.builders import (a_card, a_set, every_field, execute, rows, run_json, write_package,
-                                   write_upstream)
+from tests.sources.builders import a_card, a_set, every_field, execute, rows, run_json, write_package, write_upstream
 
 SAMPLE_SETS = ["base1", "sm12", "swsh9tg", "swshp", "xy7"]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tcgjobs.times import to_text
-from tcgjobs.times import utcnow
+from tcgjobs.times import to_text, utcnow
 from tests.conftest import invoke
 from tests.health.support import healthy_setup, run_health, state_rows
 

@@ -44,8 +44,7 @@ def test_sets_and_cards_are_read_from_one_sqlite_snapshot(env, postgres_url, tmp
     from tcgjobs.services import postgres
     from tcgjobs.services.replication.engine import replicate
     from tests.conftest import make_settings
-    from tests.support.replication import (a_card_row, a_set_row, execute, handcrafted_rows,
-                                           write_card_db)
+    from tests.support.replication import a_card_row, a_set_row, execute, handcrafted_rows, write_card_db
 
     path = Path(env["DATABASE_PATH"])
     write_card_db(path, *handcrafted_rows())
@@ -95,7 +94,7 @@ def test_the_statements_a_run_sends_do_not_grow_with_its_rows(env, postgres_url)
     statements: list[str] = []
 
     class Counting(plain_cursor):
-        def execute(self, query, vars=None):  # noqa: A002 - psycopg2's own name
+        def execute(self, query, vars=None):
             statements.append(str(query))
             return super().execute(query, vars)
 

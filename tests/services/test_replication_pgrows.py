@@ -13,8 +13,16 @@ import pytest
 
 from tcgjobs.services.replication.jsonb import decode, pg_jsonb_text
 from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
-from tcgjobs.services.replication.pgrows import (CARDS, SETS, Column, RowMapper, Table, Unmappable,
-                                                 canonical, canonical_sql)
+from tcgjobs.services.replication.pgrows import (
+    CARDS,
+    SETS,
+    Column,
+    RowMapper,
+    Table,
+    Unmappable,
+    canonical,
+    canonical_sql,
+)
 from tests.support.replication import a_card_row, a_set_row, handcrafted_rows
 
 

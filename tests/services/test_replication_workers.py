@@ -11,8 +11,8 @@ import pytest
 from peewee import SqliteDatabase
 
 from tcgjobs.services.replication import source, workers
-from tcgjobs.services.replication.source import source_rows
 from tcgjobs.services.replication.pgrows import CARDS, SETS
+from tcgjobs.services.replication.source import source_rows
 from tests.support.replication import a_card_row, a_set_row, write_card_db
 
 pytestmark = pytest.mark.skipif(not workers.available(), reason="needs fork and two CPUs")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcgjobs.sources.rows import (CARD_COLUMNS, KEEP, SET_COLUMNS, card_row, for_insert, hp_value,
-                                  merged, set_row)
+from tcgjobs.sources.rows import CARD_COLUMNS, KEEP, SET_COLUMNS, card_row, for_insert, hp_value, merged, set_row
 
 CHARIZARD = {
     "id": "base1-4", "name": "Charizard", "supertype": "Pokémon", "subtypes": ["Stage 2"],

@@ -71,7 +71,7 @@ class Expect:
         filled = {}
         for key, text in annotations.items():
             for label, value in labels.items():
-                text = text.replace("{{ $labels.%s }}" % label, value)
+                text = text.replace(f"{{{{ $labels.{label} }}}}", value)
             filled[key] = text
         return {"exp_labels": {**labels, "severity": rule.severity}, "exp_annotations": filled}
 

@@ -18,8 +18,15 @@ from tcgjobs.db.state.alerts import AlertStore
 from tcgjobs.db.state.database import StateView, open_state, open_view
 from tcgjobs.db.state.health import CheckOutcome, HealthStore
 from tcgjobs.db.state.ledger import Ledger
-from tcgjobs.db.state.records import (FAILURE_STATUSES, AlertSubject, LevelChange, RunRecord, RunStatus,
-                                      Silence, StoredCheck)
+from tcgjobs.db.state.records import (
+                                      FAILURE_STATUSES,
+                                      AlertSubject,
+                                      LevelChange,
+                                      RunRecord,
+                                      RunStatus,
+                                      Silence,
+                                      StoredCheck,
+)
 from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase
 
 __all__ = [

@@ -14,8 +14,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
-from peewee import (AutoField, BooleanField, FloatField, IntegerField, Model, SqliteDatabase,
-                    TextField)
+from peewee import AutoField, BooleanField, FloatField, IntegerField, Model, SqliteDatabase, TextField
 
 from tcgjobs.db.sqlite import Migration, statements
 from tcgjobs.db.state.records import RunStatus

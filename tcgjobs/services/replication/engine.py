@@ -10,9 +10,9 @@
    unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
    of the raw values); every other row is mapped and streamed into COPY as it is read.
 4. COPY them straight into an empty table, else into a temporary staging table and merge with
-   ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE row IS DISTINCT FROM …`` (identical rows are never written, so ``updated_at`` does not
-   move); delete rows only PostgreSQL has when asked to; update the bookkeeping; add the keys and
-   index of the tables created in step 2; commit.
+   ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE row IS DISTINCT FROM …`` (identical rows are never
+   written, so ``updated_at`` does not move); delete rows only PostgreSQL has when asked to;
+   update the bookkeeping; add the keys and index of the tables created in step 2; commit.
 5. Verify after commit (:mod:`.verification`), from the data itself: row counts and checksums
    of both sides (SQLite's from the snapshot's rows, PostgreSQL's computed by the server over its rows). While SQLite is
    read, a second connection already scans PostgreSQL and computes its checksums; the tables are
@@ -348,7 +348,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         if not outcome.verified:
             try:
                 bookkeeping.forget(connection, outcome.verification)
-            except Exception as exc:  # the differences found are still the run's result
+            except Exception as exc:  # noqa: BLE001 - the differences found are still the run's result
                 logger.warning("could not drop the bookkeeping of the rows that differ ({}); the "
                                "next run finds them again and retries", exc)
         return outcome

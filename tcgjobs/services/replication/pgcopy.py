@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tcgjobs.services.replication.jsonb import Raw, Unmappable, encode_text
-from tcgjobs.services.replication.pgrows import (CONVERTERS, INT_MAX, INT_MIN, Column, Table,
-                                                 canonical_encoder)
+from tcgjobs.services.replication.pgrows import CONVERTERS, INT_MAX, INT_MIN, Column, Table, canonical_encoder
 
 __all__ = ["RowEncoder", "copy_line"]
 

@@ -37,8 +37,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tcgjobs.db.card_schema import PG_TYPES, POKEMON_CARD_SETS, POKEMON_CARDS, CardTable, Encoding
-from tcgjobs.services.replication.jsonb import (Raw, Unmappable, decode, json_encoder, jsonb_value,
-                                                reject)
+from tcgjobs.services.replication.jsonb import Raw, Unmappable, decode, json_encoder, jsonb_value, reject
 
 __all__ = ["CANONICAL_VERSION", "CARDS", "CONVERTERS", "SETS", "Column", "InvalidText",
            "RowMapper", "Table", "Unmappable", "canonical", "canonical_encoder", "canonical_sql",

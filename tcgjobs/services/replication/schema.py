@@ -16,7 +16,6 @@ from typing import Any
 from tcgjobs.db.card_schema import CARD_TABLES, CardColumn, CardTable, index_ddl
 from tcgjobs.services.replication.pgrows import CATALOG_TYPES
 
-
 #: The platform's own columns that replication fills; a table lacking one of them is not the
 #: platform's table. (tcgjobs' columns, and the platform's columns replication leaves alone,
 #: are added when missing.)

@@ -24,8 +24,15 @@ from peewee import SqliteDatabase
 
 from tcgjobs.services.replication import workers
 from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
-from tcgjobs.services.replication.pgrows import (CANONICAL_VERSION, InvalidText, RowMapper, Table,
-                                                 Unmappable, canonical, tolerant_text)
+from tcgjobs.services.replication.pgrows import (
+    CANONICAL_VERSION,
+    InvalidText,
+    RowMapper,
+    Table,
+    Unmappable,
+    canonical,
+    tolerant_text,
+)
 
 T = TypeVar("T")
 

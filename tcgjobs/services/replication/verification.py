@@ -21,8 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from tcgjobs.services.replication.digests import (Comparison, compare, primary_digests,
-                                                  primary_totals, with_digests)
+from tcgjobs.services.replication.digests import Comparison, compare, primary_digests, primary_totals, with_digests
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
 
 Totals = tuple[int, int, int]  # (row count, sum 1, sum 2): see digests
@@ -62,7 +61,7 @@ class EarlyScan(threading.Thread):
     def run(self) -> None:
         try:
             connection = self._connection = self._connect()
-        except Exception as exc:  # the verification after the commit will run instead
+        except Exception as exc:  # noqa: BLE001 - the verification after the commit will run instead
             logger.debug("early verification unavailable: {}", exc)
             return
         if self._abandoned:
@@ -75,7 +74,7 @@ class EarlyScan(threading.Thread):
                 # rows meanwhile (parallel workers made both slower; measured A/B).
                 self.totals = {t.name: primary_totals(cursor, t, parallel=False)
                                for t in (SETS, CARDS)}
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the verification after the commit runs anyway
             logger.debug("early verification failed: {}", exc)
         finally:
             connection.close()

@@ -151,7 +151,7 @@ def _child(work: Callable[[Sequence[T]], Iterable[R]], part: Sequence[T], read_f
                         batch = []
                 send("rows", batch)
                 send("done", None)
-            except Exception as exc:  # reported by the parent, which raises WorkerFailed
+            except Exception as exc:  # noqa: BLE001 - reported by the parent, which raises WorkerFailed
                 send("error", f"{type(exc).__name__}: {exc}")
         code = 0
     finally:
