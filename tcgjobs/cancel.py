@@ -20,7 +20,7 @@ from loguru import logger
 
 from tcgjobs.errors import Cancelled, ExitCode
 
-SIGNAL_EXIT_CODES = {signal.SIGTERM: ExitCode.INTERRUPTED_SIGTERM,
+SIGNAL_EXIT_CODES: dict[int, ExitCode] = {signal.SIGTERM: ExitCode.INTERRUPTED_SIGTERM,
                      signal.SIGINT: ExitCode.INTERRUPTED_SIGINT}
 
 
@@ -61,7 +61,11 @@ class CancelScope:
             fired = self.reason is not None
         if fired:
             callback()
-        return lambda: self._callbacks.pop(key, None)
+        return lambda: self._forget(key)
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._callbacks.pop(key, None)
 
     def check(self) -> None:
         """Raise Cancelled if the scope has fired. Call between units of work."""

@@ -296,8 +296,9 @@ def _read_raw(setting: Setting, environ: Mapping[str, str], problems: list[str],
             ignored = [v for v in setting.deprecated_env if environ.get(v)]
             if ignored:
                 warnings.append(f"{', '.join(ignored)} ignored because {variable} is set")
-        if from_file is None:
+        if direct is not None:
             return direct, variable, f"env {variable}"
+        assert from_file is not None
         try:
             text = Path(from_file).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:

@@ -16,7 +16,7 @@ import json
 import logging as stdlib_logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -88,7 +88,7 @@ def _context(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in extra.items() if v is not None}
 
 
-def _human_sink(stream: TextIO | None):
+def _human_sink(stream: TextIO | None) -> Callable[[Any], None]:
     def write(message: Any) -> None:
         out = stream or sys.stderr
         record = message.record
@@ -104,7 +104,7 @@ def _human_sink(stream: TextIO | None):
     return write
 
 
-def _json_sink(stream: TextIO | None):
+def _json_sink(stream: TextIO | None) -> Callable[[Any], None]:
     def write(message: Any) -> None:
         out = stream or sys.stderr
         record = message.record

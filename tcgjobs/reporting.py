@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 
@@ -12,7 +12,7 @@ class Progress(Protocol):
 
 
 class Reporter(Protocol):
-    def progress(self, description: str, total: int | None) -> Iterator[Progress]:
+    def progress(self, description: str, total: int | None) -> AbstractContextManager[Progress]:
         """A context manager yielding a :class:`Progress` for one unit of work."""
         ...
 

@@ -147,7 +147,7 @@ def _execute(job: Job, context: JobContext) -> tuple[RunStatus, ExitCode, JobRes
     except BaseException as exc:
         if context.cancel.cancelled or isinstance(exc, Cancelled):
             reason = context.cancel.reason or str(exc)
-            code = context.cancel.exit_code or getattr(exc, "exit_code", ExitCode.FAILED)
+            code = context.cancel.exit_code or (exc.exit_code if isinstance(exc, Cancelled) else ExitCode.FAILED)
             status = RunStatus.TIMEOUT if code is ExitCode.TIMEOUT else RunStatus.INTERRUPTED
             logger.error("{}: stopped, uncommitted work rolled back ({})", status.value, reason)
             return status, code, JobResult(), reason

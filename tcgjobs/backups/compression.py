@@ -106,13 +106,13 @@ def compressor(raw: Any, compression: str, level: int | None = None) -> Iterator
     """A writable stream compressing into ``raw``: gzip members without name or time, compressed
     on up to four cores, or zstd."""
     if compression == "gzip":
-        out = ParallelGzipWriter(raw, level or 6, _workers())
+        gzip_out = ParallelGzipWriter(raw, level or 6, _workers())
         try:
-            yield out
+            yield gzip_out
         except BaseException:
-            out.pool.shutdown(wait=True, cancel_futures=True)
+            gzip_out.pool.shutdown(wait=True, cancel_futures=True)
             raise
-        out.close()
+        gzip_out.close()
     elif compression == "zstd":
         # single-threaded on purpose: zstd's worker threads need ~50 MB of buffers, and one core
         # already compresses several times faster than gzip -6

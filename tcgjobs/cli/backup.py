@@ -80,7 +80,8 @@ def retention_reasons(settings: Settings, backups: list[Backup]) -> dict[str, st
     return {d.key: f"{d.action}: {', '.join(d.reasons)}" for d in decisions}
 
 
-def _size(value: int) -> str:
+def _size(size: int) -> str:
+    value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"

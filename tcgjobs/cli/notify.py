@@ -107,8 +107,9 @@ def silences(
         common.print_json({"silences": [dict(s.as_json(), active=s.active(now)) for s in found],
                            "silence_until_setting": env_until.isoformat() if env_until else None})
         return
-    rows = [(s.id, when(s.starts_at), when(s.until), when(s.ended_at), "yes" if s.active(now) else "no",
-             s.reason or "") for s in found]
+    rows: list[tuple[object, ...]] = [
+        (s.id, when(s.starts_at), when(s.until), when(s.ended_at), "yes" if s.active(now) else "no",
+         s.reason or "") for s in found]
     if env_until is not None and env_until > now:
         rows.append(("env", "-", when(env_until), "-", "yes", "TCGJOBS_SILENCE_UNTIL"))
     print_table(["id", "from", "until", "ended", "active", "reason"], rows)

@@ -112,10 +112,10 @@ def status(
             print_table(["check", "level", "since", "detail"],
                         [(c.name, c.level.value, when(c.level_since), c.detail[:100]) for c in health],
                         title=f"health (checked {when(max(c.checked_at for c in health))})")
-        for s in silenced:
-            common.print_text(f"alerts silenced until {when(s.until)}"
-                              + (f" (silence {s.id})" if s.id is not None else "")
-                              + (f": {s.reason}" if s.reason else ""))
+        for silence in silenced:
+            common.print_text(f"alerts silenced until {when(silence.until)}"
+                              + (f" (silence {silence.id})" if silence.id is not None else "")
+                              + (f": {silence.reason}" if silence.reason else ""))
     if check and attention:
         common.exit_code(ExitCode.PROBLEMS)
 

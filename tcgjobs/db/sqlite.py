@@ -25,7 +25,7 @@ def open_sqlite(path: Path, *, readonly: bool = False, busy_timeout_ms: int = 50
 
     Raises ConfigError when the file is missing (read-only) or cannot be opened.
     """
-    pragmas = {"foreign_keys": 1, "busy_timeout": busy_timeout_ms}
+    pragmas: dict[str, int | str] = {"foreign_keys": 1, "busy_timeout": busy_timeout_ms}
     if readonly:
         if not path.exists():
             raise ConfigError(f"database {path} does not exist")

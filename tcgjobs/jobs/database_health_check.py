@@ -67,7 +67,7 @@ def run(ctx: JobContext) -> JobResult:
     if not ctx.dry_run:
         store.record(results, env.now, ctx.run_id)
         note = _alert(ctx, results, AlertPolicy(AlertStore(state), settings))
-    metrics = {"checks": len(results), "ok": levels[Level.OK], "warning": levels[Level.WARNING],
+    metrics: dict[str, float | int] = {"checks": len(results), "ok": levels[Level.OK], "warning": levels[Level.WARNING],
                "critical": levels[Level.CRITICAL]}
     details = {
         "checks": [r.as_json() for r in results],

@@ -127,7 +127,8 @@ def _delete(doomed: list[Backup], orphans: list[Path]) -> tuple[int, int, list[s
     """
     from tcgjobs.backups.catalog import remove_backup
 
-    deleted, freed, failures = 0, 0, []
+    deleted, freed = 0, 0
+    failures: list[str] = []
     for backup in doomed:
         try:
             freed += remove_backup(backup.path)
@@ -165,12 +166,10 @@ def run(ctx: JobContext) -> JobResult:
     decisions = {d.key: d for d in plan(candidates, policy, ctx.started_at)}
     rows, doomed = _plan_rows(checked, decisions, twin_names, verb)
     orphans = orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
-    deleted, freed, failures = 0, 0, []
-    if not ctx.dry_run:
-        deleted, freed, failures = _delete(doomed, orphans)
+    deleted, freed, failures = _delete(doomed, orphans) if not ctx.dry_run else (0, 0, [])
     unverifiable = [c.backup.name for c in checked if c.status == UNVERIFIABLE]
     corrupt = [c.backup.name for c in checked if c.status == CORRUPT]
-    metrics = {"backups_total": len(checked), "kept": len(checked) - len(doomed),
+    metrics: dict[str, float | int] = {"backups_total": len(checked), "kept": len(checked) - len(doomed),
                "deleted": deleted if not ctx.dry_run else 0, "would_delete": len(doomed),
                "corrupt": len(corrupt), "unverifiable": len(unverifiable), "bytes_freed": freed,
                "leftovers_removed": len(leftovers) + (0 if ctx.dry_run else len(orphans))}

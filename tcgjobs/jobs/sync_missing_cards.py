@@ -155,9 +155,9 @@ def run(ctx: JobContext) -> JobResult:
     from tcgjobs.sources.rows import CARD_COLUMNS
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
 
-    source = load_source(ctx)
+    source = load_source(ctx.settings)
     sets_read = source.read_sets()
-    db = sync_database(ctx)
+    db = sync_database(ctx.card_db, ctx.settings.database_path, ctx.dry_run)
     db_sets = {row[0] for row in fetch(db, "SELECT id FROM pokemon_card_sets")}
     source_set_ids = [record["id"] for record in sets_read.sets]
     refuse_sample_mix(source, source_set_ids, db_sets)

@@ -70,9 +70,9 @@ def run(ctx: JobContext) -> JobResult:
     from tcgjobs.sources.rows import SET_COLUMNS
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
 
-    source = load_source(ctx)
+    source = load_source(ctx.settings)
     read = source.read_sets()
-    db = sync_database(ctx)
+    db = sync_database(ctx.card_db, ctx.settings.database_path, ctx.dry_run)
     stored: dict[str, tuple[Any, ...]] = {}
     if db is not None:
         columns = select_list(db, "pokemon_card_sets", SET_COLUMNS)
@@ -90,9 +90,9 @@ def run(ctx: JobContext) -> JobResult:
         _write(db, inserts, updates)
     for row in inserts:
         logger.info("{}set added: {} ({})", "dry run: " if ctx.dry_run else "", row[1], row[0])
-    for set_id, columns in changes.items():
+    for set_id, changed in changes.items():
         logger.info("{}set updated: {} (changed: {})", "dry run: " if ctx.dry_run else "", set_id,
-                    ", ".join(columns))
+                    ", ".join(changed))
 
     metrics: dict[str, float | int] = {
         "sets_checked": len(read.sets) + len(read.rejected),

@@ -235,7 +235,7 @@ def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | N
     from tcgjobs.sources.runtime import load_source
 
     try:
-        source = load_source(ctx)
+        source = load_source(ctx.settings)
         if source.is_sample:
             db_sets = {row[0] for row in db.execute_sql("SELECT id FROM pokemon_card_sets")}
             sample = {record["id"] for record in source.read_sets().sets}

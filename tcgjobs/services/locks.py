@@ -65,7 +65,7 @@ def hold(lock_dir: Path, names: Iterable[str], holder: dict[str, Any]) -> Iterat
     try:
         for name in sorted(set(names)):
             path = lock_dir / f"{name}.lock"
-            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+            handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -5,20 +5,21 @@ in a way that also works for ``--dry-run`` (read-only, or an absent database tre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from peewee import SqliteDatabase
 
-from tcgjobs.context import JobContext
+from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError
 from tcgjobs.sources.layouts import Source, open_source
 
 
-def load_source(ctx: JobContext) -> Source:
+def load_source(settings: Settings) -> Source:
     """The configured source (logged; the sample loudly). Raises ConfigError when unusable."""
-    source = open_source(ctx.settings.data_source, ctx.settings.data_language)
+    source = open_source(settings.data_source, settings.data_language)
     if source.is_sample:
         logger.warning("USING THE BUNDLED SAMPLE DATASET ({}): TCGJOBS_DATA_SOURCE is not set. "
                        "This is demo data, not the real card catalogue.", source.root)
@@ -27,16 +28,18 @@ def load_source(ctx: JobContext) -> Source:
     return source
 
 
-def sync_database(ctx: JobContext) -> SqliteDatabase | None:
-    """The card database for a sync job: created when missing, or for ``--dry-run`` opened
-    read-only (None when it does not exist yet, meaning "empty")."""
-    if ctx.dry_run:
-        if not ctx.settings.database_path.exists():
+def sync_database(open_card_db: Callable[..., SqliteDatabase], path: Path,
+                  dry_run: bool) -> SqliteDatabase | None:
+    """The card database at ``path`` for a sync job, opened with ``open_card_db`` (the run's
+    ``JobContext.card_db``): created when missing, or for ``--dry-run`` opened read-only (None
+    when it does not exist yet, meaning "empty")."""
+    if dry_run:
+        if not path.exists():
             logger.info("dry run: card database {} does not exist yet; planning against an empty "
-                        "database", ctx.settings.database_path)
+                        "database", path)
             return None
-        return ctx.card_db(readonly=True)
-    db = ctx.card_db(create=True)
+        return open_card_db(readonly=True)
+    db = open_card_db(create=True)
     # WAL + synchronous=NORMAL: each per-set commit stays atomic (a crash or kill -9 leaves every
     # set fully old or fully new) but skips an fsync per commit; a power cut may lose the last
     # committed sets, which the next run, being idempotent, writes again.

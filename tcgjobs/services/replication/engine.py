@@ -143,7 +143,8 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
         digests[row.id] = row.digest
         staged.rows += 1
         staged.memo.append((row.id, row.fingerprint or "", row.digest))
-        yield row.line  # a row with a digest always has its COPY line
+        assert row.line is not None  # a row with a digest always has its COPY line
+        yield row.line
     only = sorted(primary_ids - set(digests) - set(stats.skipped))
     stats.primary_only, stats.primary_only_ids = len(only), only
 

@@ -59,7 +59,7 @@ def json_encoder(default: Callable[[Any], Any] | None = None,
     directly: the same text without two Python calls per value (this runs for every distinct
     JSON value of a run)."""
     encoder = json.JSONEncoder(separators=(separator, ": "), ensure_ascii=False, default=default)
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder, not public API
     if make is None:  # an interpreter without the C accelerator
         return encoder.encode
     chunks = make(None, encoder.default, encode_text, None, ": ", separator, False, False, True)
@@ -104,7 +104,7 @@ def _decode_plain(text: str) -> Any:
     """``_DECODER.decode(text)``; a text without surrounding whitespace (what SQLite holds) goes
     straight to the C scanner, anything else (and every error) through ``decode``."""
     try:
-        value, end = _DECODER.scan_once(text, 0)
+        value, end = _DECODER.scan_once(text, 0)  # type: ignore[attr-defined]  # the C scanner
     except StopIteration:
         return _DECODER.decode(text)
     return value if end == len(text) else _DECODER.decode(text)
@@ -117,7 +117,7 @@ _KEY_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # keys in source order
 def _jsonb_order(value: dict[str, Any] | list[Any]) -> Any:
     """``value`` with every object's keys in JSONB order (reordering the C decoder's output is
     faster than an ``object_pairs_hook`` called for every object)."""
-    if type(value) is list:
+    if isinstance(value, list):
         return [_jsonb_order(item) if type(item) in _NESTED else item for item in value]
     keys = tuple(value)  # a duplicate key holds its last value already, as in JSONB
     order = _KEY_ORDERS.get(keys)

@@ -93,7 +93,8 @@ def _integer(value: Any) -> int | None:
 def _text_array(value: Any) -> list[str | None] | None:
     if value is None:
         return None
-    parsed = decode(_text(value))
+    text = _text(value)
+    parsed = None if text is None else decode(text)
     if not isinstance(parsed, list) or not all(v is None or isinstance(v, str) for v in parsed):
         raise Unmappable("is not a JSON array of strings")
     if any(v is not None and "\x00" in v for v in parsed):
@@ -118,7 +119,8 @@ def _evolves_from(value: Any) -> list[str] | None:
 
 
 def _json(value: Any) -> Any:
-    return None if value is None else jsonb_value(_text(value))
+    text = _text(value)
+    return None if text is None else jsonb_value(text)
 
 
 class _Memo:

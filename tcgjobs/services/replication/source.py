@@ -284,6 +284,8 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
         seen.add(key)
         if encode is None:
             encode = RowEncoder(table).encode
+        text: str | None
+        line: str | None
         try:
             text, line = encode(raw)
             digest = md5(text.encode("utf-8")).hexdigest()
