@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from deployed import deployed_env  # noqa: E402
 
+from tcgjobs.db.card_schema import POKEMON_CARDS  # noqa: E402
 from tcgjobs.db.cards import open_card_database  # noqa: E402
+from tcgjobs.sources.rows import CARD_ROWS, SET_ROWS, card_row, for_insert, set_row  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent.parent / "shared" / "data" / "pokemon-tcg-data-2023"
-if not DEFAULT_DATA.is_dir():
-    DEFAULT_DATA = Path("/work/shared/data/pokemon-tcg-data-2023")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "pokemon-tcg-data-2023"
 
 PIPELINE = """set -e
 sqlite3 "$DB" ".backup '$W/x.db'"
@@ -46,55 +46,25 @@ sqlite3 "$W/y.db" "pragma integrity_check" >/dev/null
 """
 
 
-def _json(value):
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _set_row(s: dict) -> tuple:
-    return (s["id"], s["name"], s["series"], s.get("printedTotal"), s.get("total"),
-            _json(s.get("legalities")), s.get("ptcgoCode"), s.get("releaseDate"), s.get("updatedAt"),
-            _json(s.get("images")))
-
-
-def _card_row(c: dict, set_id: str) -> tuple:
-    hp = int(c["hp"]) if str(c.get("hp", "")).isdigit() else None
-    return (c["id"], c["name"], c["supertype"], _json(c.get("subtypes", [])), hp, _json(c.get("types", [])),
-            c.get("evolvesFrom"), _json(c.get("evolvesTo")), _json(c.get("rules")),
-            _json(c.get("abilities")), _json(c.get("attacks")), _json(c.get("weaknesses", [])),
-            _json(c.get("retreatCost")), c.get("convertedRetreatCost"), set_id, c["number"],
-            c.get("artist"), c.get("rarity"), c.get("flavorText"), _json(c.get("nationalPokedexNumbers")),
-            _json(c.get("legalities")), _json(c.get("images")), (c.get("tcgplayer") or {}).get("url"),
-            (c.get("cardmarket") or {}).get("url"), _json(c.get("resistances", [])))
-
-
 def build_database(data: Path, path: Path, scale: int = 1) -> dict[str, int]:
-    """Load sets/en.json and cards/en/*.json into the card tables (a simple loader, not the sync)."""
+    """Load sets/en.json and cards/en/*.json into the card tables with the sync's own row mapping
+    (no validation, no change detection: a quick loader, not the sync), then repeat the cards
+    ``scale`` times with renamed ids for a bigger database of the same shape."""
     open_card_database(path, create=True).close()
     conn = sqlite3.connect(path)
     sets = json.loads((data / "sets" / "en.json").read_text(encoding="utf-8"))
     with conn:
-        conn.executemany(
-            "INSERT INTO pokemon_card_sets (id, name, series, printed_total, total, legalities, "
-            "ptcgo_code, release_date, updated_at, images) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [_set_row(s) for s in sets])
+        conn.executemany(SET_ROWS.insert, [for_insert(set_row(record)) for record in sets])
         for file in sorted((data / "cards" / "en").glob("*.json")):
-            cards = json.loads(file.read_text(encoding="utf-8"))
-            conn.executemany(
-                "INSERT OR REPLACE INTO pokemon_cards (id, name, supertype, subtypes, hp, types, "
-                "evolves_from, evolves_to, rules, abilities, attacks, weaknesses, retreat_cost, "
-                "converted_retreat_cost, set_id, number, artist, rarity, flavor_text, "
-                "national_pokedex_numbers, legalities, images, tcgplayer_url, cardmarket_url, resistances) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [_card_row(c, file.stem) for c in cards])
+            cards = {card["id"]: card for card in json.loads(file.read_text(encoding="utf-8"))}
+            conn.executemany(CARD_ROWS.insert.replace("INSERT", "INSERT OR REPLACE", 1),
+                             [for_insert(card_row(card, file.stem)) for card in cards.values()])
+    columns = ", ".join(column.name for column in POKEMON_CARDS.columns if column.sqlite)
+    copied = columns.replace("id, ", "id || ?, ", 1)
     with conn:
-        for copy in range(1, scale):  # a bigger database with the same shape
-            conn.execute(
-                "INSERT INTO pokemon_cards SELECT id || ?, name, supertype, subtypes, hp, types, "
-                "evolves_from, evolves_to, rules, abilities, attacks, weaknesses, retreat_cost, "
-                "converted_retreat_cost, "
-                "set_id, number, artist, rarity, flavor_text, national_pokedex_numbers, legalities, images, "
-                "tcgplayer_url, cardmarket_url, created_at, updated_at, resistances, level, ancient_trait, "
-                "regulation_mark, extra FROM pokemon_cards WHERE id NOT LIKE '%#%'", (f"#{copy}",))
+        for copy in range(1, scale):
+            conn.execute(f"INSERT INTO pokemon_cards ({columns}) SELECT {copied} FROM pokemon_cards "
+                         "WHERE id NOT LIKE '%#%'", (f"#{copy}",))
     counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
               for t in ("pokemon_card_sets", "pokemon_cards")}
     conn.close()

@@ -83,7 +83,7 @@ def status(
     now = utcnow()
     statuses = [job_status(j, settings, view, now) for j in _jobs(job)]
     attention = [s for s in statuses if s.needs_attention]
-    health = _health(view) if job is None else []  # issue 6: the last recorded health checks
+    health = _health(view) if job is None else []  # the last recorded health checks
     silenced = _silences(view, settings, now)
     if as_json:
         common.print_json({"generated_at": now.isoformat(), "jobs": [s.as_json() for s in statuses],

@@ -21,7 +21,7 @@ from tcgjobs.db.state import (
     open_state,
     open_view,
 )
-from tcgjobs.db.state.schema import MODELS
+from tcgjobs.db.state.tables import MODELS
 from tcgjobs.errors import SchemaError
 from tcgjobs.health.checks import CheckResult
 from tcgjobs.levels import Level

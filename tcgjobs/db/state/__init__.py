@@ -14,9 +14,9 @@ Inside: ``schema`` (migrations and peewee models), ``records`` (what is read, as
 ``database`` (opening, the view), ``ledger``, ``health``, ``alerts`` (the stores).
 """
 
-from tcgjobs.db.state.alerts import AlertStore
+from tcgjobs.db.state.alert_store import AlertStore
 from tcgjobs.db.state.database import StateView, open_state, open_view
-from tcgjobs.db.state.health import CheckOutcome, HealthStore
+from tcgjobs.db.state.health_store import CheckOutcome, HealthStore
 from tcgjobs.db.state.ledger import Ledger
 from tcgjobs.db.state.records import (
                                       FAILURE_STATUSES,
@@ -27,7 +27,7 @@ from tcgjobs.db.state.records import (
                                       Silence,
                                       StoredCheck,
 )
-from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase
+from tcgjobs.db.state.tables import LABEL, STATE_MIGRATIONS, StateDatabase
 
 __all__ = [
     "FAILURE_STATUSES", "LABEL", "STATE_MIGRATIONS", "AlertStore", "AlertSubject", "CheckOutcome",

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tcgjobs.db.sqlite import check_schema, ensure_writable_parent, migrate, open_sqlite
-from tcgjobs.db.state.alerts import AlertStore
-from tcgjobs.db.state.health import HealthStore
+from tcgjobs.db.state.alert_store import AlertStore
+from tcgjobs.db.state.health_store import HealthStore
 from tcgjobs.db.state.records import FAILURE_STATUSES, RunRecord, RunStatus, Silence, StoredCheck
-from tcgjobs.db.state.schema import LABEL, STATE_MIGRATIONS, StateDatabase, values
+from tcgjobs.db.state.tables import LABEL, STATE_MIGRATIONS, StateDatabase, values
 from tcgjobs.times import from_text
 
 #: The migration that created the health and alert tables.

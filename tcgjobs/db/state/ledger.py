@@ -15,7 +15,7 @@ from typing import Any
 
 from tcgjobs.db.state.database import StateView, open_state
 from tcgjobs.db.state.records import RunStatus
-from tcgjobs.db.state.schema import StateDatabase
+from tcgjobs.db.state.tables import StateDatabase
 
 PRUNE_CHUNK = 500
 

@@ -46,7 +46,7 @@ STATE_MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
     )),
-    # Issue 6: health-check results, alert state (what Slack was last told), level changes, silences.
+    # Health-check results, alert state (what Slack was last told), level changes, silences.
     Migration(2, "health checks, alert state and silences", statements(
         """CREATE TABLE health_checks (
             name TEXT PRIMARY KEY,

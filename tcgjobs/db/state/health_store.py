@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from peewee import SQL
 
 from tcgjobs.db.state.records import StoredCheck
-from tcgjobs.db.state.schema import StateDatabase, values
+from tcgjobs.db.state.tables import StateDatabase, values
 from tcgjobs.levels import Level
 
 

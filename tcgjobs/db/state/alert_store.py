@@ -13,7 +13,7 @@ from typing import Any
 from peewee import Case
 
 from tcgjobs.db.state.records import AlertSubject, LevelChange, Silence
-from tcgjobs.db.state.schema import StateDatabase, values
+from tcgjobs.db.state.tables import StateDatabase, values
 from tcgjobs.levels import Level
 
 
