@@ -26,6 +26,15 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _emit(text: str, output: Path | None) -> None:
+    """Print ``text`` as is, or write it to ``output`` and say so."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write(output, text)
+    common.print_text(f"wrote {output}")
+
+
 @deploy_app.command("k8s")
 def k8s(
     image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="Container image of every job.")]
@@ -75,11 +84,7 @@ def crontab(
         text = render_crontab(settings, user=user, env_file=env_file, log_dir=log_dir)
     except ValueError as exc:
         common.exit_with(UsageError(str(exc)))
-    if output is None:
-        sys.stdout.write(text)
-        return
-    _write(output, text)
-    common.print_text(f"wrote {output}")
+    _emit(text, output)
 
 
 @deploy_app.command("prometheus-rules")
@@ -110,11 +115,7 @@ def prometheus_rules(
         common.print_text(f"wrote {len(files)} files to {component}")
         return
     text = prometheus.rules_file(ruleset, runbook_base)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    _write(output, text)
-    common.print_text(f"wrote {output}")
+    _emit(text, output)
 
 
 @deploy_app.command("grafana-dashboard")
@@ -127,11 +128,7 @@ def grafana_dashboard(
     from tcgjobs.deploy.grafana import render_dashboard  # grafana-foundation-sdk: only here
 
     text = render_dashboard(common.settings())
-    if output is None:
-        sys.stdout.write(text)
-        return
-    _write(output, text)
-    common.print_text(f"wrote {output}")
+    _emit(text, output)
 
 
 def register(app: typer.Typer) -> None:
