@@ -3,7 +3,8 @@ because the kernel releases the lock when the process dies.
 
 Lock files live in a directory beside the state database (``<state>.locks/``), so every process
 that shares a state database shares its locks. Each holder writes who it is into the lock file,
-so a refused run can name the holder.
+so a refused run can name the holder; a guard file (:func:`_guard`) makes taking a lock and
+writing its holder one step for anyone who reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +23,11 @@ from tcgjobs.errors import LockHeld
 
 if TYPE_CHECKING:
     from tcgjobs.registry import Resource
+
+
+#: The guard file in every lock directory, and how long a taker waits for it at most.
+GUARD = "guard"
+GUARD_WAIT = 5.0
 
 
 def lock_dir_for(state_path: Path) -> Path:
@@ -53,6 +60,27 @@ def _read_holder(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
+def _guard(lock_dir: Path) -> Iterator[None]:
+    """Hold the directory's guard: taking locks and writing their holders happens under it, and
+    so does reading the holder of a lock that could not be taken. A refused taker therefore
+    never sees a lock taken whose holder is not written yet. The guard is kept for a few system
+    calls, so it is waited for by polling, at most :data:`GUARD_WAIT` seconds (a blocking
+    ``flock`` could not be bounded)."""
+    with open(lock_dir / GUARD, "a", encoding="utf-8") as handle:
+        deadline = time.monotonic() + GUARD_WAIT
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockHeld(f"the locks in {lock_dir} are being taken by a process that "
+                                   f"has not finished for {GUARD_WAIT:g}s") from None
+                time.sleep(0.001)
+        yield  # closing the file releases the guard
+
+
+@contextmanager
 def hold(lock_dir: Path, names: Iterable[str], holder: dict[str, Any]) -> Iterator[None]:
     """Hold every lock in ``names`` (taken in sorted order, without waiting).
 
@@ -63,25 +91,26 @@ def hold(lock_dir: Path, names: Iterable[str], holder: dict[str, Any]) -> Iterat
     holder = {"pid": os.getpid(), "host": socket.gethostname(), **holder}
     taken: list[IO[str]] = []
     try:
-        for name in sorted(set(names)):
-            path = lock_dir / f"{name}.lock"
-            handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                raise LockHeld(f"lock {name!r} is held by {describe_holder(_read_holder(path))}") from None
-            taken.append(handle)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps(holder))
-            handle.flush()
-        yield
-    finally:
-        for handle in reversed(taken):
-            try:
+        with _guard(lock_dir):
+            for name in sorted(set(names)):
+                path = lock_dir / f"{name}.lock"
+                handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.close()
+                    raise LockHeld(f"lock {name!r} is held by "
+                                   f"{describe_holder(_read_holder(path))}") from None
+                taken.append(handle)
                 handle.seek(0)
                 handle.truncate()
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                handle.close()
+                handle.write(json.dumps(holder))
+                handle.flush()
+        yield
+    finally:
+        # The holder's record stays in the file after release: it is read only by a taker that
+        # was refused, under the guard, and then it is the current holder's (emptying the file
+        # before unlocking left a moment in which the holder was nobody).
+        for handle in reversed(taken):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
