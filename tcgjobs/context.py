@@ -1,4 +1,5 @@
-"""What a job gets from the runner: its settings, options, cancellation, history and resources."""
+"""What a job gets from the runner: its settings, options, cancellation, history and resources,
+and the one place where it says what it has committed so far."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from tcgjobs.registry import Job
 from tcgjobs.reporting import NullReporter, Reporter
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What a run has committed so far, as it should be reported if the run stops now."""
+
+    text: str
+    metrics: Mapping[str, float | int] = field(default_factory=dict)
+
+
 @dataclass
 class JobContext:
     """Everything one run of a job may use. Jobs never read ``os.environ`` or print."""
@@ -35,10 +44,21 @@ class JobContext:
     reporter: Reporter = field(default_factory=NullReporter)
     _ledger: Ledger | None = None
     _resources: ExitStack = field(default_factory=ExitStack)
+    progress: Committed | None = None
+    _busy: dict[SqliteDatabase, int] = field(default_factory=dict)  # open databases' busy timeouts
+
+    def committed(self, text: str, metrics: Mapping[str, float | int] | None = None) -> None:
+        """Record what this run has committed so far (replacing the previous record), e.g.
+        "98 of 172 sets, each whole". Call it right after each commit. A run that is cancelled
+        or fails later reports the latest record (the result block, ``--json``, the ledger and the
+        log) instead of claiming that its work was rolled back; a run that finishes reports its
+        own result instead."""
+        self.progress = Committed(text, dict(metrics or {}))
 
     def check_cancelled(self) -> None:
         """Raise Cancelled if the deadline passed or a signal arrived. Call between work units."""
         self.cancel.check()
+        self._tighten_busy_timeouts()
 
     def card_db(self, *, create: bool = False, readonly: bool = False) -> SqliteDatabase:
         """The card database, open for this run and closed when it ends.
@@ -48,7 +68,7 @@ class JobContext:
         directory is unwritable, SchemaError if its schema is newer than this code.
         """
         db = open_card_database(self.settings.database_path, create=create, readonly=readonly,
-                                busy_timeout_ms=self.settings.busy_timeout_ms)
+                                busy_timeout_ms=self._busy_timeout_ms())
         self.watch_sqlite(db)
         return db
 
@@ -56,6 +76,22 @@ class JobContext:
         """Close ``db`` when the run ends and interrupt its statements when it is cancelled."""
         self._resources.callback(db.close)
         self._resources.callback(self.cancel.on_cancel(db.connection().interrupt))
+        self._busy[db] = self.settings.busy_timeout_ms
+        self._resources.callback(self._busy.pop, db, None)
+        self._tighten_busy_timeouts()
+
+    def _busy_timeout_ms(self) -> int:
+        return int(self.cancel.bound(self.settings.busy_timeout_ms / 1000) * 1000)
+
+    def _tighten_busy_timeouts(self) -> None:
+        """SQLite's busy wait (a statement waiting for another process's lock) ignores
+        ``sqlite3_interrupt``: a cancel cannot end it. So once less of the deadline is left than
+        TCGJOBS_BUSY_TIMEOUT_MS, every open database waits at most what is left."""
+        limit = self._busy_timeout_ms()
+        for db, current in list(self._busy.items()):
+            if limit < current:
+                db.execute_sql(f"PRAGMA busy_timeout = {limit}")
+                self._busy[db] = limit
 
     def on_cancel(self, callback: Any) -> None:
         """Call ``callback`` (e.g. a PostgreSQL connection's ``cancel``) if the run is cancelled."""

@@ -40,9 +40,9 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69, "a required service is unavailable (retryable)", True
     SKIPPED = 75, "skipped: lock held, dependency not met or job disabled (retryable)", True
     CONFIG = 78, "configuration error"
-    TIMEOUT = 124, "timed out; the transaction was rolled back", True
-    INTERRUPTED_SIGINT = 130, "interrupted by SIGINT; the transaction was rolled back"
-    INTERRUPTED_SIGTERM = 143, "interrupted by SIGTERM; the transaction was rolled back"
+    TIMEOUT = 124, "timed out; uncommitted work was rolled back", True
+    INTERRUPTED_SIGINT = 130, "interrupted by SIGINT; uncommitted work was rolled back"
+    INTERRUPTED_SIGTERM = 143, "interrupted by SIGTERM; uncommitted work was rolled back"
 
 
 #: The codes after which Kubernetes retries the Job (derived from ``ExitCode.retryable``).

@@ -1,17 +1,18 @@
 """``run_job``: everything around one run of one job.
 
-Order of events: load the job's configuration → refuse a disabled job → check
-dependencies → take the job's lock and the locks of every resource it writes → record earlier
-``running`` rows of the job as abandoned → write the ledger row → run the job under a deadline,
-with SIGTERM/SIGINT turned into a graceful cancel and a heartbeat thread → complete the row →
-tell the observers (alerts, metrics, pings), whose failures are only warnings.
+Order of events: open the ledger → route SIGTERM/SIGINT to the run's cancel scope → refuse a
+disabled job → check dependencies → take the job's lock and the locks of every resource it
+writes → record earlier ``running`` rows of the job as abandoned → start the deadline → write
+the ledger row →
+run the job with a heartbeat thread → seal the scope (whether it fired decides the outcome, see
+:mod:`tcgjobs.verdict`) → complete the row → tell the observers (alerts, metrics, pings), whose
+failures are only warnings and which a signal only cuts short.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,17 +23,18 @@ from typing import Any, Protocol
 from loguru import logger
 
 from tcgjobs import __version__
-from tcgjobs.cancel import CancelScope, deadline, signals_cancel
+from tcgjobs.cancel import CancelScope, SignalRouter
 from tcgjobs.config import Settings
 from tcgjobs.context import JobContext
 from tcgjobs.db.state import Ledger, RunStatus, StateView
-from tcgjobs.errors import Cancelled, DependencyNotMet, ExitCode, JobDisabled, Skipped, TcgjobsError
+from tcgjobs.errors import DependencyNotMet, ExitCode, JobDisabled, Skipped
 from tcgjobs.logging import redact
-from tcgjobs.registry import Job, JobResult, get_job
+from tcgjobs.registry import Job, get_job
 from tcgjobs.reporting import NullReporter, Reporter
 from tcgjobs.schedule import previous_due
 from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tcgjobs.times import utcnow
+from tcgjobs.verdict import Verdict, execute, judge
 
 TRIGGERS = ("manual", "schedule")
 
@@ -70,6 +72,8 @@ class RunOutcome:
     error: str | None = None
     details: Any = None
     consecutive_failures: int = 0
+    #: What a run that stopped or failed had committed (see ``JobContext.committed``).
+    committed: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -77,7 +81,8 @@ class RunOutcome:
             "exit_code": int(self.exit_code), "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(), "duration_s": round(self.duration_s, 3),
             "trigger": self.trigger, "dry_run": self.dry_run, "summary": self.summary,
-            "metrics": self.metrics, "error": self.error, "details": self.details,
+            "metrics": self.metrics, "error": self.error, "committed": self.committed,
+            "details": self.details,
         }
 
 
@@ -132,114 +137,126 @@ def _heartbeat(ledger: Ledger, run_id: str, interval: float) -> Iterator[None]:
         thread.join(timeout=5)
 
 
-def _error_text(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if not isinstance(exc, TcgjobsError):
-        text = f"{type(exc).__name__}: {text}"
-    return redact(text)
-
-
-def _execute(job: Job, context: JobContext) -> tuple[RunStatus, ExitCode, JobResult, str | None]:
-    """Run the job body and classify what happened."""
-    try:
-        context.check_cancelled()
-        result = job.run(context)
-    except BaseException as exc:
-        if context.cancel.cancelled or isinstance(exc, Cancelled):
-            reason = context.cancel.reason or str(exc)
-            code = context.cancel.exit_code or (exc.exit_code if isinstance(exc, Cancelled) else ExitCode.FAILED)
-            status = RunStatus.TIMEOUT if code is ExitCode.TIMEOUT else RunStatus.INTERRUPTED
-            logger.error("{}: stopped, uncommitted work rolled back ({})", status.value, reason)
-            return status, code, JobResult(), reason
-        if isinstance(exc, TcgjobsError):
-            logger.error("failed: {}", _error_text(exc))
-            return RunStatus.FAILED, exc.exit_code, JobResult(), _error_text(exc)
-        if not isinstance(exc, Exception):
-            raise
-        logger.error("failed with an unexpected error: {}\n{}", _error_text(exc),
-                     redact("".join(traceback.format_exception(exc))))
-        return RunStatus.FAILED, ExitCode.FAILED, JobResult(), _error_text(exc)
-    if result.exit_code is ExitCode.OK:
-        status = RunStatus.DRY_RUN if context.dry_run else RunStatus.SUCCEEDED
-        return status, ExitCode.OK, result, None
-    logger.error("failed: {}", result.error)
-    return RunStatus.FAILED, result.exit_code, result, redact(result.error or "failed")
-
-
-def run_job(request: RunRequest, observers: Sequence[RunObserver] = ()) -> RunOutcome:
+def run_job(request: RunRequest, observers: Sequence[RunObserver] = (),
+            signals: SignalRouter | None = None) -> RunOutcome:
     """Run one job once and record it. Never raises for the job's own failures.
 
-    Raises ConfigError when the state database cannot be opened (nothing can be recorded then).
+    ``signals`` is the process's router (the CLI installs one that stays until the process
+    exits, so that a signal after the run cannot change its exit code); without one, a router
+    is installed for this call when this is the main thread. Raises ConfigError when the state
+    database cannot be opened (nothing can be recorded then).
     """
-    settings, job = request.settings, request.job
-    config = settings.job(job)
-    options = {**config.options, **{k: v for k, v in request.options.items() if v is not None}}
-    timeout = request.timeout if request.timeout is not None else config.timeout
+    settings = request.settings
     ledger = Ledger.open(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
                          stale_after=stale_after(settings))
-    run_id = uuid.uuid4().hex
-    started = utcnow()
-    clock = time.monotonic()
-    base = {"run_id": run_id, "job": job.name, "trigger": request.trigger,
-            "dry_run": request.dry_run, "started_at": started, "version": __version__}
+    labels = {"job": request.job.name, "run_id": uuid.uuid4().hex}
+    scope = CancelScope(logger.bind(**labels))
+    router = signals or SignalRouter.installed()
+    if router is not None:
+        router.route(scope)  # a signal from now on cancels this run, even before the job starts
+    run = _Run(request, ledger, scope, router, labels["run_id"])
     try:
-        with logger.contextualize(job=job.name, run_id=run_id):
+        with logger.contextualize(**labels):
             try:
-                if not config.enabled:
-                    raise JobDisabled(f"{job.name} is disabled ({job.env_prefix}ENABLED=false)")
-                if not request.ignore_deps:
-                    reasons = unmet_dependencies(job, settings, ledger.view, started)
-                    if reasons:
-                        raise DependencyNotMet("; ".join(reasons) + " (use --ignore-deps to run anyway)")
-                names = [f"job-{job.name}"] + [resource_lock(r) for r in job.writes]
-                holder = {"job": job.name, "run_id": run_id, "since": started.isoformat(timespec="seconds")}
-                with hold(lock_dir_for(settings.state_path), names, holder):
-                    return _locked_run(request, ledger, base, options, timeout, observers, clock)
+                return run.locked(observers)
             except Skipped as exc:
-                logger.warning("skipped: {}", exc)
-                finished = utcnow()
-                ledger.insert(**base, status=RunStatus.SKIPPED.value, finished_at=finished,
-                              exit_code=int(exc.exit_code), duration_s=0.0, error=redact(str(exc)))
-                return RunOutcome(run_id, job.name, RunStatus.SKIPPED, exc.exit_code, started, finished,
-                                  time.monotonic() - clock, request.trigger, request.dry_run,
-                                  error=redact(str(exc)))
+                return run.skipped(exc)
     finally:
         ledger.close()
+        if signals is None and router is not None:
+            router.uninstall()
 
 
-def _locked_run(request: RunRequest, ledger: Ledger, base: dict[str, Any], options: dict[str, Any],
-                timeout: float, observers: Sequence[RunObserver], clock: float) -> RunOutcome:
-    job, settings = request.job, request.settings
-    started = base["started_at"]
-    for run_id in ledger.mark_abandoned(job.name, started):
-        logger.warning("earlier run {} of {} was abandoned (its process is gone)", run_id[:8], job.name)
-    ledger.insert(**base, status=RunStatus.RUNNING.value, heartbeat_at=started,
-                  deadline_at=started + timedelta(seconds=timeout))
-    source = "dry run" if request.dry_run else request.trigger
-    logger.info("starting {} ({}, deadline {:g}s)", job.name, source, timeout)
-    _notify(observers, "on_start", job, base["run_id"], request.trigger)
-    scope = CancelScope()
-    context = JobContext(job=job, run_id=base["run_id"], settings=settings, config=settings.job(job),
-                         options=options, dry_run=request.dry_run, trigger=request.trigger,
-                         started_at=started, cancel=scope, history=ledger.view,
-                         reporter=request.reporter, _ledger=ledger)
-    try:
-        with _heartbeat(ledger, base["run_id"], settings.heartbeat_seconds), \
-                deadline(scope, timeout), signals_cancel(scope):
-            status, code, result, error = _execute(job, context)
-    finally:
-        context.close()
-    finished = utcnow()
-    duration = time.monotonic() - clock
-    ledger.finish(base["run_id"], status=status, exit_code=int(code), finished_at=finished,
-                  duration_s=duration, metrics=result.metrics, error=error)
-    logger.info("{} {} in {:.2f}s (exit {})", job.name, status.value, duration, int(code))
-    outcome = RunOutcome(base["run_id"], job.name, status, code, started, finished, duration,
-                         request.trigger, request.dry_run, dict(result.metrics), result.summary,
-                         error, result.details,
-                         consecutive_failures=ledger.view.consecutive_failures(job.name, finished))
-    _notify(observers, "on_finish", outcome, ledger.view)
-    return outcome
+class _Run:
+    """One run of one job, from its dependencies to its observers."""
+
+    def __init__(self, request: RunRequest, ledger: Ledger, scope: CancelScope,
+                 router: SignalRouter | None, run_id: str) -> None:
+        self.request, self.job, self.settings = request, request.job, request.settings
+        self.ledger, self.scope, self.router = ledger, scope, router
+        self.run_id = run_id
+        self.started = utcnow()
+        self.clock = time.monotonic()
+        self.base = {"run_id": self.run_id, "job": self.job.name, "trigger": request.trigger,
+                     "dry_run": request.dry_run, "started_at": self.started, "version": __version__}
+
+    def locked(self, observers: Sequence[RunObserver]) -> RunOutcome:
+        """Check enabled and dependencies, take the locks, run. Raises Skipped."""
+        job, settings = self.job, self.settings
+        if not settings.job(job).enabled:
+            raise JobDisabled(f"{job.name} is disabled ({job.env_prefix}ENABLED=false)")
+        if not self.request.ignore_deps:
+            reasons = unmet_dependencies(job, settings, self.ledger.view, self.started)
+            if reasons:
+                raise DependencyNotMet("; ".join(reasons) + " (use --ignore-deps to run anyway)")
+        names = [f"job-{job.name}"] + [resource_lock(r) for r in job.writes]
+        holder = {"job": job.name, "run_id": self.run_id,
+                  "since": self.started.isoformat(timespec="seconds")}
+        with hold(lock_dir_for(settings.state_path), names, holder):
+            return self.execute(observers)
+
+    def skipped(self, exc: Skipped) -> RunOutcome:
+        logger.warning("skipped: {}", exc)
+        finished = utcnow()
+        self.ledger.insert(**self.base, status=RunStatus.SKIPPED.value, finished_at=finished,
+                           exit_code=int(exc.exit_code), duration_s=0.0, error=redact(str(exc)))
+        return RunOutcome(self.run_id, self.job.name, RunStatus.SKIPPED, exc.exit_code,
+                          self.started, finished, time.monotonic() - self.clock,
+                          self.request.trigger, self.request.dry_run, error=redact(str(exc)))
+
+    def execute(self, observers: Sequence[RunObserver]) -> RunOutcome:
+        """Record the running row, run the job under its scope, record the outcome, notify."""
+        request, job, settings, ledger = self.request, self.job, self.settings, self.ledger
+        timeout = request.timeout if request.timeout is not None else settings.job(job).timeout
+        for run_id in ledger.mark_abandoned(job.name, self.started):
+            logger.warning("earlier run {} of {} was abandoned (its process is gone)", run_id[:8],
+                           job.name)
+        self.scope.start_deadline(timeout)
+        ledger.insert(**self.base, status=RunStatus.RUNNING.value, heartbeat_at=self.started,
+                      deadline_at=self.started + timedelta(seconds=timeout))
+        source = "dry run" if request.dry_run else request.trigger
+        logger.info("starting {} ({}, deadline {:g}s)", job.name, source, timeout)
+        _notify(observers, "on_start", job, self.run_id, request.trigger)
+        context = self._context()
+        try:
+            with _heartbeat(ledger, self.run_id, settings.heartbeat_seconds):
+                produced = execute(job, context)
+                # From here on a signal only cuts the notifications short; the job's phase is
+                # over, and whether its scope fired before decides the outcome.
+                if self.router is not None:
+                    self.router.route(CancelScope(logger.bind(job=job.name, run_id=self.run_id)))
+                fired = self.scope.seal()
+            verdict = judge(produced, fired, self.scope, context)
+        finally:
+            context.close()
+        outcome = self._record(verdict)
+        _notify(observers, "on_finish", outcome, ledger.view)
+        return outcome
+
+    def _context(self) -> JobContext:
+        request, job, settings = self.request, self.job, self.settings
+        options = {**settings.job(job).options,
+                   **{k: v for k, v in request.options.items() if v is not None}}
+        return JobContext(job=job, run_id=self.run_id, settings=settings, config=settings.job(job),
+                          options=options, dry_run=request.dry_run, trigger=request.trigger,
+                          started_at=self.started, cancel=self.scope, history=self.ledger.view,
+                          reporter=request.reporter, _ledger=self.ledger)
+
+    def _record(self, ran: Verdict) -> RunOutcome:
+        finished = utcnow()
+        duration = time.monotonic() - self.clock
+        result = ran.result
+        self.ledger.finish(self.run_id, status=ran.status, exit_code=int(ran.exit_code),
+                           finished_at=finished, duration_s=duration, metrics=result.metrics,
+                           error=ran.error)
+        logger.info("{} {} in {:.2f}s (exit {})", self.job.name, ran.status.value, duration,
+                    int(ran.exit_code))
+        return RunOutcome(self.run_id, self.job.name, ran.status, ran.exit_code, self.started,
+                          finished, duration, self.request.trigger, self.request.dry_run,
+                          dict(result.metrics), result.summary, ran.error, result.details,
+                          consecutive_failures=self.ledger.view.consecutive_failures(
+                              self.job.name, finished),
+                          committed=ran.committed)
 
 
 def _notify(observers: Sequence[RunObserver], method: str, *args: Any) -> None:

@@ -17,11 +17,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tcgjobs"
 #: Lowest first. A module may import modules of its own layer and the layers below it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("tcgjobs", "tcgjobs.errors", "tcgjobs.times", "tcgjobs.levels", "tcgjobs.parsers",
-              "tcgjobs.logging", "tcgjobs.reporting")),
+              "tcgjobs.logging", "tcgjobs.reporting", "tcgjobs.cancel")),
     ("declarations", ("tcgjobs.registry", "tcgjobs.catalog", "tcgjobs.config", "tcgjobs.schedule")),
     ("storage", ("tcgjobs.db", "tcgjobs.jobstatus")),
     ("io", ("tcgjobs.sources", "tcgjobs.backups", "tcgjobs.services", "tcgjobs.offsite")),
-    ("runs", ("tcgjobs.cancel", "tcgjobs.context", "tcgjobs.runner", "tcgjobs.observers",
+    ("runs", ("tcgjobs.context", "tcgjobs.runner", "tcgjobs.verdict", "tcgjobs.observers",
               "tcgjobs.jobstatus", "tcgjobs.health", "tcgjobs.config_check")),
     ("jobs", ("tcgjobs.jobs",)),
     ("interface", ("tcgjobs.cli", "tcgjobs.deploy", "tcgjobs.__main__")),

@@ -39,6 +39,8 @@ def print_outcome(outcome: RunOutcome) -> None:
              f"Finished: {outcome.finished_at.isoformat(timespec='milliseconds')}"]
     if outcome.summary:
         lines.append(f"Summary:  {outcome.summary}")
+    if outcome.committed:  # a run that stopped or failed after committing part of its work
+        lines.append(f"Committed: {outcome.committed}")
     if outcome.metrics:
         lines += ["", "Metrics:"] + [f"  {key}: {value}" for key, value in outcome.metrics.items()]
     if outcome.error:

@@ -81,6 +81,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` (sqlite3's, or peewee's wrapper around it) is SQLITE_INTERRUPT: a
+    statement stopped by ``Connection.interrupt`` (a cancelled run), not a fault of the file."""
+    while exc is not None:
+        if getattr(exc, "sqlite_errorname", None) == "SQLITE_INTERRUPT":
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
 def integrity_problems(connection: sqlite3.Connection, *, quick: bool = False,
                        limit: int = 10) -> list[str]:
     """``PRAGMA integrity_check`` (or the cheaper ``quick_check``) messages, at most ``limit``;

@@ -267,9 +267,12 @@ def run_checks(env: CheckEnv, checks: tuple[Callable[[CheckEnv], Iterator[CheckR
     for check in checks:
         check_cancelled()
         try:
-            results.extend(check(env))
+            found = list(check(env))
         except Exception as exc:  # noqa: BLE001 - any failure is a critical result
+            found = [CheckResult(check.__name__.replace("_", "-"), Level.CRITICAL,
+                                 f"the check itself failed: {type(exc).__name__}: {redact(str(exc))}")]
+            check_cancelled()  # a check cut short by the cancel failed for that reason alone
             logger.warning("health check {} raised: {}", check.__name__, redact(str(exc)))
-            results.append(CheckResult(check.__name__.replace("_", "-"), Level.CRITICAL,
-                                       f"the check itself failed: {type(exc).__name__}: {redact(str(exc))}"))
+        check_cancelled()  # nor is what it found while the run was cancelled a result
+        results.extend(found)
     return results

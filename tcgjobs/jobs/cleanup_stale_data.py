@@ -117,6 +117,7 @@ def run(ctx: JobContext) -> JobResult:
         started = time.monotonic()
         db.execute_sql("VACUUM")
         logger.info("VACUUM finished in {:.2f}s", time.monotonic() - started)
+        ctx.committed("WAL checkpointed, VACUUM finished")
     else:
         logger.info("VACUUM skipped: {}", why)
     ctx.check_cancelled()
@@ -125,6 +126,8 @@ def run(ctx: JobContext) -> JobResult:
     busy, _, _ = _checkpoint(db)  # fold VACUUM's and ANALYZE's pages back, truncating the WAL
     ctx.check_cancelled()
     pruned = ctx.prune_runs(prunable)
+    ctx.committed(f"WAL checkpointed, {'VACUUM finished, ' if vacuum else ''}ANALYZE done, "
+                  f"{pruned} ledger rows pruned", {"ledger_rows_pruned": pruned})
     removed = 0
     for leftover in leftovers:
         logger.info("removing leftover temporary file {} ({} bytes, {:.0f}s old)",

@@ -66,6 +66,8 @@ def run(ctx: JobContext) -> JobResult:
     note = "dry run: nothing recorded, nothing sent"
     if not ctx.dry_run:
         store.record(results, env.now, ctx.run_id)
+        ctx.committed(f"{len(results)} check results recorded; alerts not sent yet",
+                      {"checks": len(results)})
         note = _alert(ctx, results, AlertPolicy(AlertStore(state), settings))
     metrics: dict[str, float | int] = {"checks": len(results), "ok": levels[Level.OK], "warning": levels[Level.WARNING],
                "critical": levels[Level.CRITICAL]}

@@ -16,7 +16,8 @@ turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyw
 Exit codes: 0 replicated and verified; 1 rows skipped (unmappable), verification failed, or a
 statement PostgreSQL refused (rolled back; the SQLSTATE named); 69 PostgreSQL unreachable,
 refusing the login or the connection lost; 78 not configured or incompatible schema;
-124/143 deadline/SIGTERM (rolled back).
+124/130/143 deadline/SIGINT/SIGTERM: rolled back before the COMMIT; after it, the run says it
+committed and that the verification did not finish (the next run verifies).
 """
 
 from __future__ import annotations
@@ -33,13 +34,25 @@ if TYPE_CHECKING:
     from tcgjobs.services.replication import Outcome
 
 
-def _summary(outcome: Outcome) -> str:
+def _counts(outcome: Outcome) -> str:
+    """``sets +1 ~0 =4 -0; cards ...``: what replication did to each table."""
     parts = []
     for label, stats in outcome.stats.items():
         parts.append(f"{label} +{stats.inserted} ~{stats.updated} ={stats.unchanged} "
                      f"-{stats.deleted}" + (f" skipped {len(stats.skipped)}" if stats.skipped else ""))
+    return "; ".join(parts)
+
+
+def _summary(outcome: Outcome) -> str:
     verb = "dry run, would replicate" if outcome.dry_run else "replicated"
-    return f"{verb} (+inserted ~updated =unchanged -deleted): " + "; ".join(parts)
+    return f"{verb} (+inserted ~updated =unchanged -deleted): {_counts(outcome)}"
+
+
+def _metrics(outcome: Outcome) -> dict[str, float | int]:
+    metrics: dict[str, float | int] = {}
+    for label, stats in outcome.stats.items():
+        metrics.update(stats.metrics(label))
+    return metrics
 
 
 def _details(outcome: Outcome) -> dict[str, Any]:
@@ -72,14 +85,19 @@ def run(ctx: JobContext) -> JobResult:
                 " (dry run)" if ctx.dry_run else "")
     try:
         outcome = replicate(connect, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
-                            check=ctx.check_cancelled)
+                            check=ctx.check_cancelled, committed=lambda done: ctx.committed(
+                                f"replication committed ({_counts(done)}); verification not "
+                                "finished, the next run verifies it", _metrics(done)))
     except psycopg2.Error as exc:
         if ctx.cancel.cancelled:
             raise  # cancelled by us: the runner maps it to 124/143/130
         raise postgres.failure(exc, ctx.settings) from None
-    metrics: dict[str, float | int] = {}
+    metrics = _metrics(outcome)
+    if not outcome.dry_run:  # what a stop from here on leaves: committed, and how it verified
+        ctx.committed(f"replication committed ({_counts(outcome)}) and "
+                      f"{'verified' if outcome.verified else 'found different after the commit'}",
+                      metrics)
     for label, stats in outcome.stats.items():
-        metrics.update(stats.metrics(label))
         if stats.primary_only and not ctx.options["delete"]:
             logger.warning("{} {} rows exist only in PostgreSQL (kept; --delete removes them), "
                            "e.g. {}", stats.primary_only, label, ", ".join(stats.primary_only_ids[:5]))

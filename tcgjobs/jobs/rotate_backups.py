@@ -166,7 +166,12 @@ def run(ctx: JobContext) -> JobResult:
     decisions = {d.key: d for d in plan(candidates, policy, ctx.started_at)}
     rows, doomed = _plan_rows(checked, decisions, twin_names, verb)
     orphans = orphan_sidecars(backup_dir) if backup_dir.is_dir() else []
-    deleted, freed, failures = _delete(doomed, orphans) if not ctx.dry_run else (0, 0, [])
+    deleted, freed = 0, 0
+    failures: list[str] = []
+    if not ctx.dry_run:
+        deleted, freed, failures = _delete(doomed, orphans)
+        ctx.committed(f"{deleted} backups deleted ({freed} bytes freed)",
+                      {"deleted": deleted, "bytes_freed": freed})
     unverifiable = [c.backup.name for c in checked if c.status == UNVERIFIABLE]
     corrupt = [c.backup.name for c in checked if c.status == CORRUPT]
     metrics: dict[str, float | int] = {"backups_total": len(checked), "kept": len(checked) - len(doomed),

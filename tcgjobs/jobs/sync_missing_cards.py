@@ -171,7 +171,7 @@ def run(ctx: JobContext) -> JobResult:
         totals.failed[name] = "unsafe set id in the file name; not opened"
     with ctx.reporter.progress("syncing cards, set by set", total=len(order)) as progress, \
             _no_cyclic_gc():
-        for set_id in order:
+        for reached, set_id in enumerate(order, 1):
             ctx.check_cancelled()
             if set_id not in db_sets:
                 logger.warning("set {}: not in the database; its cards are skipped "
@@ -179,9 +179,20 @@ def run(ctx: JobContext) -> JobResult:
                 totals.skip(set_id, "set not in the database (run sync-missing-sets first)")
             else:
                 _sync_set(ctx, db, source, set_id, state, totals)
+            if not ctx.dry_run:
+                ctx.committed(_committed(totals, reached, len(order)), totals.metrics)
             progress.advance(1)
     totals.metrics["database_only"] = sum(1 for card_id in state.homes if card_id not in state.seen)
     return _result(ctx, source, totals)
+
+
+def _committed(totals: _Totals, reached: int, total: int) -> str:
+    """What a run stopped now leaves in the database: each set it synced is whole (one
+    transaction each), the sets it did not reach are as they were."""
+    m = totals.metrics
+    return (f"{m['sets_processed']} of {total} sets synced, each whole ({m['cards_added']} cards "
+            f"added, {m['cards_updated']} updated); the {total - reached} sets not reached are "
+            "as they were")
 
 
 def _result(ctx: JobContext, source: Source, totals: _Totals) -> JobResult:

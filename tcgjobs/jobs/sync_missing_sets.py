@@ -88,6 +88,8 @@ def run(ctx: JobContext) -> JobResult:
     if not ctx.dry_run and (inserts or updates):
         assert db is not None
         _write(db, inserts, updates)
+        ctx.committed(f"{len(inserts)} sets added and {len(updates)} updated, in one transaction",
+                      {"sets_added": len(inserts), "sets_updated": len(updates)})
     for row in inserts:
         logger.info("{}set added: {} ({})", "dry run: " if ctx.dry_run else "", row[1], row[0])
     for set_id, changed in changes.items():

@@ -26,7 +26,7 @@ from peewee import SqliteDatabase
 
 from tcgjobs.context import JobContext
 from tcgjobs.db.card_schema import POKEMON_CARD_SETS, POKEMON_CARDS
-from tcgjobs.db.sqlite import integrity_problems
+from tcgjobs.db.sqlite import integrity_problems, interrupted
 from tcgjobs.errors import ConfigError
 from tcgjobs.registry import JobResult
 
@@ -86,10 +86,13 @@ UNREADABLE = (sqlite3.DatabaseError, peewee.DatabaseError)
 
 
 def _guarded(check: Check, c: CheckContext) -> list[Finding]:
-    """Run ``check``; a database too damaged to answer is an integrity error, not a crash."""
+    """Run ``check``; a database too damaged to answer is an integrity error, not a crash. An
+    interrupted statement (the run is being cancelled) says nothing about the file: raised."""
     try:
         return check(c)
     except UNREADABLE as exc:
+        if interrupted(exc):
+            raise
         name = "integrity_check" if check is check_integrity else "unreadable_" + check.__name__[6:]
         return [Finding(name, ERROR, 1, f"the database could not be read: {exc}", [str(exc)])]
 
@@ -253,11 +256,14 @@ def run(ctx: JobContext) -> JobResult:
     try:
         source, note = _load_source_ids(ctx, db)
     except UNREADABLE as exc:  # the database's own pages, not the source, failed to read
+        if interrupted(exc):
+            raise
         source, note = None, f"the database could not be read: {exc}"
     check_context = CheckContext(db, ctx.options["examples"], source, note)
     for check in CHECKS:
         ctx.check_cancelled()
         findings.extend(_guarded(check, check_context))
+    ctx.check_cancelled()  # what the last check found while the run was cancelled is no finding
     findings.extend(check_primary_parity(ctx, db, ctx.options["examples"]))
     problems = [f for f in findings if f.count]
     for finding in problems:

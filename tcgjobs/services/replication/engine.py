@@ -27,7 +27,8 @@
    again.
 
 Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
-exactly as before.
+exactly as before; one after it leaves the committed replication, which the caller was told about
+(``committed``) and the next run verifies.
 """
 
 from __future__ import annotations
@@ -296,11 +297,14 @@ def _deleted(staged: _Staged, rows: list[tuple[str, str]]) -> set[str]:
 
 
 def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, dry_run: bool,
-              check: Callable[[], None]) -> Outcome:
+              check: Callable[[], None],
+              committed: Callable[[Outcome], None] = lambda outcome: None) -> Outcome:
     """Replicate sets and cards from ``db`` into the primary (see the module docstring).
 
     ``connect`` opens a connection to the primary (called once, and once more for the early
-    verification). A run waits for any other run to commit first (:data:`RUN_LOCK`). Raises
+    verification). ``committed`` is told right after the COMMIT, before the verification, so
+    that a run stopped from then on reports what it committed. A run waits for any other run to
+    commit first (:data:`RUN_LOCK`). Raises
     SchemaError listing every incompatibility of the existing schema; psycopg2 errors (including
     a cancelled statement) propagate after the rollback.
     """
@@ -340,9 +344,11 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         connection.commit()
         sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
         outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
+        committed(outcome)
         early = speculation.totals if speculation is not None else None
         try:
-            outcome.verification = verification.verify(connection, _sent(staged, delete), early)
+            outcome.verification = verification.verify(connection, _sent(staged, delete), early,
+                                                       check)
         except Exception as exc:  # a cancellation is still reported as one by the runner
             raise UnverifiedCommit("the replication was committed, but its verification could "
                                    f"not run: {first_line(exc)}") from exc

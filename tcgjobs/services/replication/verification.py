@@ -80,14 +80,17 @@ class EarlyScan(threading.Thread):
             connection.close()
 
 
-def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None) -> list[Comparison]:
+def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None,
+           check: Callable[[], None] = lambda: None) -> list[Comparison]:
     """Compare both sides of each table after the commit (``early``: the :class:`EarlyScan`'s
-    totals, when it ran to its end)."""
+    totals, when it ran to its end). ``check`` is called before each table, so a cancelled run
+    stops here even between two statements (a cancel only interrupts a running one)."""
     results = []
     connection.set_session(readonly=True)
     try:
         with connection.cursor() as cursor:
             for sent in tables:
+                check()
                 totals = None
                 if early is not None and sent.before is not None:
                     totals = _committed_totals(cursor, sent, early[sent.table.name])
