@@ -4,6 +4,7 @@ PostgreSQL server, the shared 2023 snapshot and a real local HTTP server standin
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -57,6 +58,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
             monkeypatch.delenv(key, raising=False)
 
     return _Env(values)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers() -> Iterator[None]:
+    """The CLI leaves SIGTERM and SIGINT ignored once a run is shown (its process exits next);
+    an in-process CLI test must not leave the test session, or the processes it starts later,
+    deaf to them."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from tcgjobs.cancel import SignalRouter
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_outcome, reporter_for
 from tcgjobs.errors import ExitCode
@@ -60,16 +61,24 @@ def _execute(job: Job, dry_run: bool, timeout: float | None, ignore_deps: bool,
         raise typer.BadParameter(f"expected one of {', '.join(TRIGGERS)}", param_hint="--trigger")
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
-    with common.errors_exit():
-        outcome = run_job(
-            RunRequest(job=job, settings=settings, options=options, dry_run=dry_run, timeout=timeout,
-                       ignore_deps=ignore_deps, trigger=trigger,
-                       reporter=reporter_for(as_json, settings)),
-            observers=default_observers(settings))
-    if as_json:
-        common.print_json({"run": outcome.as_json()})
-    else:
-        print_outcome(outcome)
+    # From here until the process exits, SIGTERM and SIGINT belong to the run: they cancel it
+    # while it works, cut its notifications short after it, and are ignored once it is shown,
+    # so the exit code is always the one the ledger records.
+    signals = SignalRouter.installed()
+    try:
+        with common.errors_exit():
+            outcome = run_job(
+                RunRequest(job=job, settings=settings, options=options, dry_run=dry_run,
+                           timeout=timeout, ignore_deps=ignore_deps, trigger=trigger,
+                           reporter=reporter_for(as_json, settings)),
+                observers=default_observers(settings), signals=signals)
+        if as_json:
+            common.print_json({"run": outcome.as_json()})
+        else:
+            print_outcome(outcome)
+    finally:
+        if signals is not None:
+            signals.ignore_until_exit()
     common.exit_code(outcome.exit_code if outcome.exit_code is not ExitCode.OK else 0)
 
 
