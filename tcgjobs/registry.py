@@ -1,8 +1,9 @@
 """The job registry: the eight jobs' declarations, as data, and their lookup by name.
 
 A declaration is a job's name, help, default schedule and timeout, dependencies, the resources it
-writes and its options (each with its parser and variables). Settings, the deploy files, ``list``,
-the ``run JOB`` options and the README read only these. A job's implementation,
+writes, whether it needs an existing card database, and its options (each with its parser and
+variables). Settings, the deploy files, ``list``, the ``run JOB`` options and the README read only
+these. A job's implementation,
 ``run(context) -> JobResult`` in ``tcgjobs/jobs/<module_name>.py``, is imported when that job runs
 (:meth:`Job.load`), so no other command and no other job's run loads it.
 
@@ -102,6 +103,9 @@ class Job:
     timeout: float
     depends_on: tuple[str, ...] = ()
     writes: frozenset[Resource] = frozenset()
+    #: The job works on an existing card database (it never creates one): a run with a
+    #: DATABASE_PATH that is not there is refused before anything is opened or created.
+    needs_card_database: bool = False
     options: tuple[JobOption, ...] = ()
     run: JobFunction = run_declared
 
@@ -134,6 +138,7 @@ JOBS: tuple[Job, ...] = (
         help="Consistent, compressed, SHA256-verified backup of the card database.",
         schedule="0 0 * * *",
         timeout=300,
+        needs_card_database=True,
         writes=frozenset({Resource.BACKUP_DIR}),
         options=(
             JobOption("compression", str, "gzip", "gzip (.gz, the original's format) or zstd (.zst, "
@@ -185,6 +190,7 @@ JOBS: tuple[Job, ...] = (
         help="Replicate sets and cards into the primary PostgreSQL, exactly and incrementally.",
         schedule="0 4 * * *",
         timeout=1800,
+        needs_card_database=True,
         depends_on=("sync-missing-cards",),
         writes=frozenset({Resource.PRIMARY}),
         options=(
@@ -197,6 +203,7 @@ JOBS: tuple[Job, ...] = (
         help="WAL checkpoint, ANALYZE, VACUUM when worth it, prune old ledger rows and leftover files.",
         schedule="0 5 * * 0",
         timeout=600,
+        needs_card_database=True,
         writes=frozenset({Resource.CARD_DB}),
         options=(
             JobOption("force", bool, False, "VACUUM whatever the free-page ratio (disk room still "
@@ -214,6 +221,7 @@ JOBS: tuple[Job, ...] = (
         help="Read-only proof that the card database is whole and consistent with its source.",
         schedule="0 6 * * 0",
         timeout=600,
+        needs_card_database=True,
         options=(
             JobOption("examples", int, 10, "Examples shown per finding (counts are always exact).",
                       parsers.int_between(0, 10_000)),

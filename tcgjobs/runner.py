@@ -1,9 +1,9 @@
 """``run_job``: everything around one run of one job.
 
-Order of events: open the ledger → route SIGTERM/SIGINT to the run's cancel scope → refuse a
-disabled job → check dependencies → take the job's lock and the locks of every resource it
-writes → record earlier ``running`` rows of the job as abandoned → start the deadline → write
-the ledger row →
+Order of events: check what can be checked before anything is opened (a missing card database)
+→ open the ledger → route SIGTERM/SIGINT to the run's cancel scope → refuse a disabled job →
+check dependencies → take the job's lock and the locks of every resource it writes → record
+earlier ``running`` rows of the job as abandoned → start the deadline → write the ledger row →
 run the job with a heartbeat thread → seal the scope (whether it fired decides the outcome, see
 :mod:`tcgjobs.verdict`) → complete the row → tell the observers (alerts, metrics, pings), whose
 failures are only warnings and which a signal only cuts short.
@@ -26,8 +26,9 @@ from tcgjobs import __version__
 from tcgjobs.cancel import CancelScope, SignalRouter
 from tcgjobs.config import Settings
 from tcgjobs.context import JobContext
+from tcgjobs.db.cards import missing_card_database
 from tcgjobs.db.state import Ledger, RunStatus, StateView
-from tcgjobs.errors import DependencyNotMet, ExitCode, JobDisabled, Skipped
+from tcgjobs.errors import ConfigError, DependencyNotMet, ExitCode, JobDisabled, Skipped
 from tcgjobs.logging import redact
 from tcgjobs.registry import Job, get_job
 from tcgjobs.reporting import NullReporter, Reporter
@@ -137,6 +138,27 @@ def _heartbeat(ledger: Ledger, run_id: str, interval: float) -> Iterator[None]:
         thread.join(timeout=5)
 
 
+def preflight(job: Job, settings: Settings) -> list[str]:
+    """Configuration problems of this run that can be found before anything is opened: a job
+    that works on an existing card database, run with a DATABASE_PATH that is not there."""
+    problems = []
+    if job.needs_card_database:
+        missing = missing_card_database(settings.database_path)
+        if missing:
+            problems.append(missing)
+    return problems
+
+
+def _open_ledger(settings: Settings, refused: list[str]) -> Ledger:
+    """The ledger. A run that failed its configuration (``refused``) is recorded only in a
+    ledger that exists already: a misspelt path must not leave a directory tree and a new state
+    database behind. Raises ConfigError (those problems, or the state database's)."""
+    if refused and not settings.state_path.exists():
+        raise ConfigError(refused)
+    return Ledger.open(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
+                       stale_after=stale_after(settings))
+
+
 def run_job(request: RunRequest, observers: Sequence[RunObserver] = (),
             signals: SignalRouter | None = None) -> RunOutcome:
     """Run one job once and record it. Never raises for the job's own failures.
@@ -144,17 +166,16 @@ def run_job(request: RunRequest, observers: Sequence[RunObserver] = (),
     ``signals`` is the process's router (the CLI installs one that stays until the process
     exits, so that a signal after the run cannot change its exit code); without one, a router
     is installed for this call when this is the main thread. Raises ConfigError when the state
-    database cannot be opened (nothing can be recorded then).
+    database cannot be opened, or when the run fails its configuration and no ledger exists.
     """
-    settings = request.settings
-    ledger = Ledger.open(settings.state_path, busy_timeout_ms=settings.busy_timeout_ms,
-                         stale_after=stale_after(settings))
+    refused = preflight(request.job, request.settings)
+    ledger = _open_ledger(request.settings, refused)
     labels = {"job": request.job.name, "run_id": uuid.uuid4().hex}
     scope = CancelScope(logger.bind(**labels))
     router = signals or SignalRouter.installed()
     if router is not None:
         router.route(scope)  # a signal from now on cancels this run, even before the job starts
-    run = _Run(request, ledger, scope, router, labels["run_id"])
+    run = _Run(request, ledger, scope, router, refused, labels["run_id"])
     try:
         with logger.contextualize(**labels):
             try:
@@ -171,9 +192,9 @@ class _Run:
     """One run of one job, from its dependencies to its observers."""
 
     def __init__(self, request: RunRequest, ledger: Ledger, scope: CancelScope,
-                 router: SignalRouter | None, run_id: str) -> None:
+                 router: SignalRouter | None, refused: list[str], run_id: str) -> None:
         self.request, self.job, self.settings = request, request.job, request.settings
-        self.ledger, self.scope, self.router = ledger, scope, router
+        self.ledger, self.scope, self.router, self.refused = ledger, scope, router, refused
         self.run_id = run_id
         self.started = utcnow()
         self.clock = time.monotonic()
@@ -220,7 +241,7 @@ class _Run:
         context = self._context()
         try:
             with _heartbeat(ledger, self.run_id, settings.heartbeat_seconds):
-                produced = execute(job, context)
+                produced = execute(job, context, self.refused)
                 # From here on a signal only cuts the notifications short; the job's phase is
                 # over, and whether its scope fired before decides the outcome.
                 if self.router is not None:

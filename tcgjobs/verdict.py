@@ -17,7 +17,7 @@ from loguru import logger
 from tcgjobs.cancel import CancelScope
 from tcgjobs.context import Committed, JobContext
 from tcgjobs.db.state import RunStatus
-from tcgjobs.errors import Cancelled, ExitCode, TcgjobsError
+from tcgjobs.errors import Cancelled, ConfigError, ExitCode, TcgjobsError
 from tcgjobs.logging import redact
 from tcgjobs.registry import Job, JobResult
 
@@ -40,9 +40,11 @@ class Verdict:
     committed: str | None = None
 
 
-def execute(job: Job, context: JobContext) -> JobResult | BaseException:
+def execute(job: Job, context: JobContext, refused: list[str]) -> JobResult | BaseException:
     """Run the job body; what it returned, or what it raised."""
     try:
+        if refused:  # its configuration failed before the ledger was opened
+            raise ConfigError(refused)
         context.cancel.check()  # a signal or the deadline before the job began
         return job.run(context)
     except BaseException as exc:  # every outcome must be recorded

@@ -262,3 +262,47 @@ def test_the_heartbeat_refreshes_the_running_row_and_its_thread_ends_cleanly(tem
     outcome = run(job, settings=make_settings().with_overrides(heartbeat_seconds=0.5))
     assert outcome.status is RunStatus.SUCCEEDED
     assert beats[0] > outcome.started_at
+
+
+NEEDS_CARD_DATABASE = ("backup-database", "replicate-to-primary", "cleanup-stale-data",
+                       "validate-data-integrity")
+
+
+def test_the_jobs_that_need_an_existing_card_database_say_so():
+    from tcgjobs.registry import all_jobs
+
+    assert {name for name, job in all_jobs().items() if job.needs_card_database} == set(NEEDS_CARD_DATABASE)
+
+
+@pytest.mark.parametrize("name", NEEDS_CARD_DATABASE)
+def test_a_misspelt_database_path_creates_nothing_and_exits_78(cli, env, tmp_path, name):
+    from tests.conftest import invoke
+
+    env["DATABASE_PATH"] = str(tmp_path / "datbase" / "live" / "pokemon-data.sqlite3.db")
+    result = invoke(cli, "run", name)
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    assert f"card database {env['DATABASE_PATH']} does not exist (check DATABASE_PATH" in result.stderr
+    assert not (tmp_path / "datbase").exists(), "no directory, no ledger, no lock files"
+
+
+def test_a_refused_run_is_recorded_in_the_ledger_that_exists_and_creates_nothing(cli, env, tmp_path,
+                                                                                 card_db_path):
+    from tests.conftest import invoke
+
+    assert invoke(cli, "run", "cleanup-stale-data").exit_code == ExitCode.OK
+    env["TCGJOBS_STATE_PATH"] = str(make_settings().state_path)
+    env["DATABASE_PATH"] = str(tmp_path / "datbase" / "pokemon-data.sqlite3.db")
+    result = invoke(cli, "run", "cleanup-stale-data", "--json")
+    assert result.exit_code == ExitCode.CONFIG, result.output
+    record = ledger().runs("cleanup-stale-data", limit=1)[0]
+    assert (record.status, record.exit_code) == (RunStatus.FAILED, 78)
+    assert "does not exist (check DATABASE_PATH" in record.error
+    assert not (tmp_path / "datbase").exists()
+
+
+def test_the_sync_jobs_still_create_a_missing_database_and_its_directories(cli, env, tmp_path):
+    from tests.conftest import invoke
+
+    env["DATABASE_PATH"] = str(tmp_path / "new" / "tree" / "pokemon-data.sqlite3.db")
+    assert invoke(cli, "run", "sync-missing-sets").exit_code == ExitCode.OK
+    assert Path(env["DATABASE_PATH"]).is_file()

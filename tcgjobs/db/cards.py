@@ -87,6 +87,14 @@ CARD_MIGRATIONS: tuple[Migration, ...] = (
 LABEL = "card database"
 
 
+def missing_card_database(path: Path) -> str | None:
+    """Why ``path`` cannot be the card database a job works on (it is not there), or None."""
+    if path.exists():
+        return None
+    return (f"card database {path} does not exist (check DATABASE_PATH; "
+            "sync-missing-sets creates it on its first run)")
+
+
 def open_card_database(path: Path, *, create: bool = False, readonly: bool = False,
                        busy_timeout_ms: int = 5000) -> SqliteDatabase:
     """Open the card database, migrating it when writable.
@@ -95,11 +103,10 @@ def open_card_database(path: Path, *, create: bool = False, readonly: bool = Fal
     is a ConfigError, so no job ever works on a new, empty database by mistake. Raises
     SchemaError when the file's schema is newer than this code.
     """
-    if not path.exists():
+    missing = missing_card_database(path)
+    if missing:
         if not create:
-            raise ConfigError(
-                f"card database {path} does not exist (check DATABASE_PATH; "
-                "sync-missing-sets creates it on its first run)")
+            raise ConfigError(missing)
         if readonly:
             raise ConfigError(f"card database {path} does not exist")
     if not readonly:

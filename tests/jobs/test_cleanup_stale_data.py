@@ -83,8 +83,8 @@ def test_dry_run_reports_the_plan_and_writes_nothing(cli, fragmented_db):
 def test_a_missing_card_database_is_refused_not_created(cli, env):
     result = invoke(cli, "run", "cleanup-stale-data")
     assert result.exit_code == 78, result.output
-    assert "does not exist" in result.stdout
-    assert not Path(env["DATABASE_PATH"]).exists()
+    assert "does not exist" in result.stderr
+    assert not Path(env["DATABASE_PATH"]).parent.exists(), "nor its directory, nor a ledger in it"
 
 
 def test_old_ledger_rows_are_pruned_but_each_jobs_newest_run_and_success_stay(cli, card_db_path):
