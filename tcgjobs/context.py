@@ -93,6 +93,19 @@ class JobContext:
                 db.execute_sql(f"PRAGMA busy_timeout = {limit}")
                 self._busy[db] = limit
 
+    def postgres(self, *, connect_timeout: int | None = None) -> Any:
+        """A connection to the primary, bounded by the run: connecting waits at most what is
+        left of the deadline (and ``connect_timeout``, default TCGJOBS_POSTGRES_CONNECT_TIMEOUT)
+        and stops at once when the run is cancelled; the running statement is cancelled with the
+        run; the connection is closed when the run ends. Raises ConfigError (no primary),
+        ServiceUnavailable (unreachable, refused) or Cancelled."""
+        from tcgjobs.services import postgres
+
+        connection = postgres.connect(self.settings, cancel=self.cancel, timeout=connect_timeout)
+        self._resources.callback(connection.close)
+        self.on_cancel(connection.cancel)
+        return connection
+
     def on_cancel(self, callback: Any) -> None:
         """Call ``callback`` (e.g. a PostgreSQL connection's ``cancel``) if the run is cancelled."""
         self._resources.callback(self.cancel.on_cancel(callback))

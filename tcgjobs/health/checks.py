@@ -22,7 +22,7 @@ from tcgjobs import jobstatus
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.db.state import StateView, StoredCheck
-from tcgjobs.errors import first_line
+from tcgjobs.errors import ServiceUnavailable, first_line
 from tcgjobs.jobstatus import job_status
 from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.logging import redact
@@ -56,7 +56,9 @@ class CheckEnv:
     open_card_db: Callable[[], SqliteDatabase]
     history: StateView
     previous: Mapping[str, StoredCheck]
-    on_cancel: Callable[[Callable[[], None]], None] = lambda callback: None
+    #: Opens a connection to the primary with the given connect timeout; a run passes its own,
+    #: bounded by its deadline and cancelled with it (``JobContext.postgres``).
+    connect_postgres: Callable[[int], Any] | None = None
 
 
 def card_database(env: CheckEnv) -> Iterator[CheckResult]:
@@ -186,20 +188,19 @@ def postgres(env: CheckEnv) -> Iterator[CheckResult]:
         return
     import psycopg2
 
-    from tcgjobs.services.postgres import connect_params, describe_target
+    from tcgjobs.services.postgres import connect, describe_target
 
     target = describe_target(s)
-    params = dict(connect_params(s), connect_timeout=s.health_postgres_timeout)
+    opener = env.connect_postgres or (lambda timeout: connect(s, timeout=timeout))
     started = time.monotonic()
     try:
-        connection = psycopg2.connect(**params)
-    except psycopg2.Error as exc:
-        reason = redact(first_line(exc))
+        connection = opener(s.health_postgres_timeout)
+    except ServiceUnavailable as exc:
+        reason = redact(first_line(exc).split(f"{target}: ", 1)[-1])
         yield CheckResult("postgres", Level.CRITICAL, f"{target} unreachable within "
                           f"{s.health_postgres_timeout}s: {reason}")
         return
     try:
-        env.on_cancel(connection.cancel)
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()

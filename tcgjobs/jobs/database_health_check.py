@@ -57,7 +57,8 @@ def run(ctx: JobContext) -> JobResult:
     ctx.watch_sqlite(state.db)
     store = HealthStore(state)
     env = CheckEnv(settings=settings, now=utcnow(), open_card_db=lambda: ctx.card_db(readonly=True),
-                   history=ctx.history, previous=store.current(), on_cancel=ctx.on_cancel)
+                   history=ctx.history, previous=store.current(),
+                   connect_postgres=lambda timeout: ctx.postgres(connect_timeout=timeout))
     results = run_checks(env, check_cancelled=ctx.check_cancelled)
     levels = Counter(r.level for r in results)
     for result in results:

@@ -76,15 +76,10 @@ def run(ctx: JobContext) -> JobResult:
     target = postgres.describe_target(ctx.settings)  # ConfigError (78) when not configured
     db = ctx.card_db(readonly=True)
 
-    def connect() -> Any:
-        connection = postgres.connect(ctx.settings)  # ServiceUnavailable (69)
-        ctx.on_cancel(connection.cancel)  # SIGTERM/deadline cancel the running statement
-        return connection
-
     logger.info("replicating {} to PostgreSQL at {}{}", ctx.settings.database_path, target,
                 " (dry run)" if ctx.dry_run else "")
     try:
-        outcome = replicate(connect, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
+        outcome = replicate(ctx.postgres, db, delete=ctx.options["delete"], dry_run=ctx.dry_run,
                             check=ctx.check_cancelled, committed=lambda done: ctx.committed(
                                 f"replication committed ({_counts(done)}); verification not "
                                 "finished, the next run verifies it", _metrics(done)))

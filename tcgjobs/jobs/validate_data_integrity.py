@@ -210,7 +210,7 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
     from tcgjobs.services.replication import primary_parity
 
     try:
-        comparisons = primary_parity(ctx.settings, db, ctx.on_cancel, ctx.check_cancelled)
+        comparisons = primary_parity(ctx.settings, db, ctx.postgres, ctx.check_cancelled)
     except (ServiceUnavailable, psycopg2.Error) as exc:
         if ctx.cancel.cancelled:
             raise

@@ -7,8 +7,10 @@ has to be part of a string that could be logged.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from tcgjobs.cancel import CancelScope, call_unless_cancelled
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable, TcgjobsError, first_line
 
@@ -66,16 +68,34 @@ def _scrub(message: str, settings: Settings) -> str:
     return text
 
 
-def connect(settings: Settings) -> Any:
+def connect(settings: Settings, *, cancel: CancelScope | None = None,
+            timeout: int | None = None) -> Any:
     """An open psycopg2 connection to the primary (autocommit off, UTF-8, application_name
-    ``tcgjobs``, connect and statement timeouts from the settings).
+    ``tcgjobs``, connect and statement timeouts from the settings; ``timeout`` overrides the
+    connect timeout).
+
+    With ``cancel`` (the run's scope) the connect never outlives the run: libpq waits for the
+    server in C and resumes after a signal, so Python cannot interrupt it. It runs in a worker
+    thread that the caller stops waiting for when the scope fires (Cancelled; the process exits
+    soon after recording the run, and a connection that arrives later is closed), and its
+    timeout is at most what is left of the deadline (libpq counts at least 2 s).
 
     Raises ConfigError when no primary is configured and ServiceUnavailable when it cannot be
     reached or refuses the connection; neither message contains the password.
     """
+    params = connect_params(settings)
+    if timeout is not None:
+        params["connect_timeout"] = timeout
+    if cancel is None:
+        return _open(params, settings)
+    params["connect_timeout"] = max(2, math.ceil(cancel.bound(params["connect_timeout"])))
+    return call_unless_cancelled(cancel, lambda: _open(params, settings), name="postgres-connect",
+                                 discard=lambda connection: connection.close())
+
+
+def _open(params: dict[str, Any], settings: Settings) -> Any:
     import psycopg2
 
-    params = connect_params(settings)
     target = describe_target(settings)
     try:
         connection = psycopg2.connect(**params)

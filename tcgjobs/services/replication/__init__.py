@@ -52,19 +52,17 @@ def check_parity(connection: Any, db: SqliteDatabase,
 
 
 
-def primary_parity(settings: Any, db: SqliteDatabase, on_cancel: Callable[[Any], None],
+def primary_parity(settings: Any, db: SqliteDatabase, connect: Callable[[], Any],
                    check: Callable[[], None] = lambda: None) -> list[Comparison] | None:
     """:func:`check_parity` against the configured primary, or None when none is configured.
 
-    ``on_cancel`` registers the connection's ``cancel`` (a job passes ``ctx.on_cancel``). Raises
-    ServiceUnavailable when the primary cannot be reached (no password in the message).
+    ``connect`` opens the connection (a job passes ``ctx.postgres``, bounded by the run and
+    cancelled with it). Raises ServiceUnavailable when the primary cannot be reached (no
+    password in the message).
     """
-    from tcgjobs.services import postgres
-
     if not settings.postgres_configured:
         return None
-    connection = postgres.connect(settings)
-    on_cancel(connection.cancel)
+    connection = connect()
     try:
         return check_parity(connection, db, check)
     finally:
