@@ -38,8 +38,9 @@ T = TypeVar("T")
 class CancelScope:
     """Thread-safe cancellation flag with callbacks and an optional deadline."""
 
-    def __init__(self, log: Logger = logger) -> None:
+    def __init__(self, log: Logger = logger, what: str = "the run") -> None:
         self._log = log  # bound to the run: the deadline and signals fire it from other threads
+        self._what = what
         self._lock = threading.Lock()
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._next = 0
@@ -61,7 +62,7 @@ class CancelScope:
                 return
             self.reason, self.exit_code = reason, exit_code
             callbacks = list(self._callbacks.values())
-        self._log.warning("cancelling the run: {}", reason)
+        self._log.warning("cancelling {}: {}", self._what, reason)
         for callback in callbacks:
             try:
                 callback()
@@ -109,6 +110,15 @@ class CancelScope:
                 seconds, self.cancel, args=(f"deadline of {seconds:g}s exceeded", ExitCode.TIMEOUT))
         timer.daemon = True
         timer.start()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less if the scope fires meanwhile. Returns whether it fired."""
+        fired = threading.Event()
+        unregister = self.on_cancel(fired.set)
+        try:
+            return fired.wait(max(0.0, seconds))
+        finally:
+            unregister()
 
     def remaining(self) -> float | None:
         """Seconds left until the deadline (never below 0), or None without one."""

@@ -1,7 +1,9 @@
 """The run observers wired in by default: job-failure alerts, metrics and dead-man pings.
 
 Observers are told about every run by the runner; their failures are logged as warnings and never
-change a run's outcome (borgmatic's monitoring-hook rule). Each imports its service (Slack and the
+change a run's outcome (borgmatic's monitoring-hook rule). Each call gets a cancel scope that
+bounds its network calls: the run's at the start (its deadline and signals), the notifications'
+at the end (a signal cuts them short; their own timeouts bound them otherwise). Each imports its service (Slack and the
 alerting policy, metrics, pings) when it is used, so a run with none configured loads none of them.
 """
 
@@ -22,6 +24,7 @@ from tcgjobs.runner import RunObserver, RunOutcome
 from tcgjobs.times import human_duration, utcnow
 
 if TYPE_CHECKING:
+    from tcgjobs.cancel import CancelScope
     from tcgjobs.services.alerting import Digest
     from tcgjobs.services.slack import Alert, SlackNotifier
 
@@ -75,10 +78,10 @@ class JobAlerts:
         self.settings = settings
         self.notifier = notifier
 
-    def on_start(self, job: Job, run_id: str, trigger: str) -> None:
+    def on_start(self, job: Job, run_id: str, trigger: str, cancel: CancelScope) -> None:
         return None
 
-    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView, cancel: CancelScope) -> None:
         from tcgjobs.services.alerting import AlertPolicy, Observation, deliver
 
         if outcome.dry_run or outcome.status in (RunStatus.SKIPPED, RunStatus.DRY_RUN):
@@ -99,7 +102,7 @@ class JobAlerts:
             now = utcnow()
             digest = policy.evaluate([observation], now)
             if not digest.empty:
-                deliver(policy, digest, job_alert(digest, outcome, now), self.notifier, now)
+                deliver(policy, digest, job_alert(digest, outcome, now), self.notifier, now, cancel)
 
 
 def backup_listing(settings: Settings) -> list[Any] | None:
@@ -119,10 +122,10 @@ class RunMetrics:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def on_start(self, job: Job, run_id: str, trigger: str) -> None:
+    def on_start(self, job: Job, run_id: str, trigger: str, cancel: CancelScope) -> None:
         return None
 
-    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView, cancel: CancelScope) -> None:
         from tcgjobs.services import metrics
 
         checks = history.checks()
@@ -139,7 +142,8 @@ class RunMetrics:
                 metrics.push_run(self.settings.pushgateway_url, run, outcome.status is RunStatus.SUCCEEDED,
                                  outcome.consecutive_failures, checks if outcome.job == HEALTH_JOB else {},
                                  backups, timeout=self.settings.ping_timeout,
-                                 abandoned=len(abandoned_runs(history, now, window, outcome.job)))
+                                 abandoned=len(abandoned_runs(history, now, window, outcome.job)),
+                                 cancel=cancel)
 
 
 class Pings:
@@ -157,20 +161,21 @@ class Pings:
         finally:
             view.close()
 
-    def on_start(self, job: Job, run_id: str, trigger: str) -> None:
+    def on_start(self, job: Job, run_id: str, trigger: str, cancel: CancelScope) -> None:
         from tcgjobs.services.pings import ping
 
         if not self._is_dry_run(run_id):
-            ping(self.settings.ping_url, job.name, "start", run_id, timeout=self.settings.ping_timeout)
+            ping(self.settings.ping_url, job.name, "start", run_id, timeout=self.settings.ping_timeout,
+                 cancel=cancel)
 
-    def on_finish(self, outcome: RunOutcome, history: StateView) -> None:
+    def on_finish(self, outcome: RunOutcome, history: StateView, cancel: CancelScope) -> None:
         from tcgjobs.services.pings import ping
 
         if outcome.dry_run:
             return
         ok = outcome.exit_code is ExitCode.OK
         ping(self.settings.ping_url, outcome.job, "success" if ok else "fail", outcome.run_id,
-             timeout=self.settings.ping_timeout, exit_code=int(outcome.exit_code))
+             timeout=self.settings.ping_timeout, exit_code=int(outcome.exit_code), cancel=cancel)
 
 
 def default_observers(settings: Settings) -> list[RunObserver]:

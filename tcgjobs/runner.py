@@ -88,11 +88,15 @@ class RunOutcome:
 
 
 class RunObserver(Protocol):
-    """Told about each run. Exceptions are logged as warnings and never change the outcome."""
+    """Told about each run. Exceptions are logged as warnings and never change the outcome.
 
-    def on_start(self, job: Job, run_id: str, trigger: str) -> None: ...
+    ``cancel`` bounds what the observer sends: at the start it is the run's scope (its deadline
+    and signals), at the finish the notifications' scope, which a signal fires to cut them short.
+    """
 
-    def on_finish(self, outcome: RunOutcome, history: StateView) -> None: ...
+    def on_start(self, job: Job, run_id: str, trigger: str, cancel: CancelScope) -> None: ...
+
+    def on_finish(self, outcome: RunOutcome, history: StateView, cancel: CancelScope) -> None: ...
 
 
 def unmet_dependencies(job: Job, settings: Settings, history: StateView, now: datetime) -> list[str]:
@@ -237,21 +241,23 @@ class _Run:
                       deadline_at=self.started + timedelta(seconds=timeout))
         source = "dry run" if request.dry_run else request.trigger
         logger.info("starting {} ({}, deadline {:g}s)", job.name, source, timeout)
-        _notify(observers, "on_start", job, self.run_id, request.trigger)
+        _notify(observers, "on_start", job, self.run_id, request.trigger, self.scope)
         context = self._context()
         try:
             with _heartbeat(ledger, self.run_id, settings.heartbeat_seconds):
                 produced = execute(job, context, self.refused)
                 # From here on a signal only cuts the notifications short; the job's phase is
                 # over, and whether its scope fired before decides the outcome.
+                notifications = CancelScope(logger.bind(job=job.name, run_id=self.run_id),
+                                            what="the notifications")
                 if self.router is not None:
-                    self.router.route(CancelScope(logger.bind(job=job.name, run_id=self.run_id)))
+                    self.router.route(notifications)
                 fired = self.scope.seal()
             verdict = judge(produced, fired, self.scope, context)
         finally:
             context.close()
         outcome = self._record(verdict)
-        _notify(observers, "on_finish", outcome, ledger.view)
+        _notify(observers, "on_finish", outcome, ledger.view, notifications)
         return outcome
 
     def _context(self) -> JobContext:

@@ -41,7 +41,7 @@ def _alert(ctx: JobContext, results: list[CheckResult], policy: AlertPolicy) -> 
     alert = health_alert(digest, now, {o.key: o.label for o in observations})
     if digest.silenced:
         return "changes recorded; alerts are silenced"
-    delivery = deliver(policy, digest, alert, notifier_for(ctx.settings), now)
+    delivery = deliver(policy, digest, alert, notifier_for(ctx.settings), now, ctx.cancel)
     if delivery is None:
         return "changes recorded; notifications are off"
     return "alert sent" if delivery.sent else f"alert NOT delivered ({delivery.detail}); retried next run"

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from loguru import logger
 
+from tcgjobs.cancel import CancelScope
 from tcgjobs.config import Settings
 from tcgjobs.db.state import AlertStore, LevelChange, Silence
 from tcgjobs.levels import Level
@@ -153,8 +154,9 @@ class AlertPolicy:
 
 
 def deliver(policy: AlertPolicy, digest: Digest, alert: Alert, notifier: SlackNotifier | None,
-            now: datetime) -> Delivery | None:
-    """Send ``alert`` for ``digest`` unless silenced or empty; commit only when Slack accepted it."""
+            now: datetime, cancel: CancelScope | None = None) -> Delivery | None:
+    """Send ``alert`` for ``digest`` unless silenced or empty; commit only when Slack accepted it.
+    ``cancel`` cuts the sending short (then nothing is committed and the next run sends it)."""
     if digest.empty:
         return None
     if digest.silenced:
@@ -162,7 +164,7 @@ def deliver(policy: AlertPolicy, digest: Digest, alert: Alert, notifier: SlackNo
         return None
     if notifier is None:
         return None
-    delivery = notifier.send(alert)
+    delivery = notifier.send(alert, cancel)
     if delivery.sent:
         policy.commit(digest, now)
     else:

@@ -19,6 +19,8 @@ from typing import Any
 
 from loguru import logger
 
+from tcgjobs.cancel import CancelScope, call_unless_cancelled
+from tcgjobs.errors import Cancelled
 from tcgjobs.logging import redact
 
 #: How much of an answer's body a reply's detail quotes.
@@ -56,20 +58,33 @@ class Reply:
 
 
 def request(method: str, url: str, policy: RetryPolicy, *, timeout: float, label: str,
-            sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Reply:
+            sleep: Callable[[float], None] = time.sleep, cancel: CancelScope | None = None,
+            **kwargs: Any) -> Reply:
     """Send ``method url`` (``kwargs`` go to :func:`requests.request`) until it succeeds, is
-    refused, or ``policy`` gives up. Each retry is logged as "<label> attempt N failed"."""
+    refused, or ``policy`` gives up. Each retry is logged as "<label> attempt N failed".
+
+    With ``cancel`` (the run's scope, or the scope of its notifications) the request never
+    outlives it: each attempt waits at most ``timeout`` and what is left of the scope's deadline,
+    and when the scope fires the request stops at once, during an attempt or a wait between two,
+    with a reply that says it was cut short. An attempt runs where the caller can stop waiting for
+    it (:func:`tcgjobs.cancel.call_unless_cancelled`): a socket read or a DNS lookup in
+    ``requests`` cannot be interrupted from Python.
+    """
     import requests  # imported here: it costs ~50 ms of every CLI start
 
     status: int | None = None
     detail = ""
     for attempt in range(1, policy.attempts + 1):
         wait = policy.backoff * 2 ** (attempt - 1)
+        # At the deadline itself the scope fires next: the floor only keeps the timeout valid.
+        limit = timeout if cancel is None else max(0.05, cancel.bound(timeout))
         try:
-            response = requests.request(method, url, timeout=timeout, **kwargs)
+            response = _attempt(method, url, limit, cancel, kwargs)
+        except Cancelled as exc:
+            return Reply(status, attempt, f"cut short: {exc.reason}")
         except requests.RequestException as exc:
             status = None
-            detail = f"{type(exc).__name__} (no answer within {timeout:g}s or connection failed)"
+            detail = f"{type(exc).__name__} (no answer within {limit:g}s or connection failed)"
         else:
             status = response.status_code
             if 200 <= status < 300:
@@ -85,8 +100,23 @@ def request(method: str, url: str, policy: RetryPolicy, *, timeout: float, label
                 return Reply(status, attempt, detail, refused=True)
         if attempt < policy.attempts:
             logger.info("{} attempt {} failed ({}); retrying in {:g}s", label, attempt, detail, wait)
-            sleep(wait)
+            if cancel is None:
+                sleep(wait)
+            elif cancel.wait(wait):
+                return Reply(status, attempt, f"{detail}; then cut short: {cancel.reason}")
     return Reply(status, policy.attempts, detail)
+
+
+def _attempt(method: str, url: str, timeout: float, cancel: CancelScope | None,
+             kwargs: dict[str, Any]) -> Any:
+    """One request; with ``cancel``, abandoned when it fires (raises Cancelled)."""
+    import requests
+
+    if cancel is None:
+        return requests.request(method, url, timeout=timeout, **kwargs)
+    return call_unless_cancelled(
+        cancel, lambda: requests.request(method, url, timeout=timeout, **kwargs), name="http",
+        discard=lambda response: response.close())
 
 
 def _retry_after(header: str | None, fallback: float) -> float:

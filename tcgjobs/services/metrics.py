@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
+from tcgjobs.cancel import CancelScope, call_unless_cancelled
 from tcgjobs.db.state import RunRecord, RunStatus, StateView, StoredCheck
 from tcgjobs.jobstatus import abandoned_runs
 
@@ -169,14 +170,21 @@ def write_textfile(directory: Path, registry: CollectorRegistry) -> Path:
 
 def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
              checks: dict[str, StoredCheck], backups: list[Any] | None, timeout: float = 10.0,
-             abandoned: int | None = None) -> None:
-    """``pushadd`` this run's metrics to the group ``job=<job>``. Raises on HTTP errors."""
+             abandoned: int | None = None, cancel: CancelScope | None = None) -> None:
+    """``pushadd`` this run's metrics to the group ``job=<job>``. Raises on HTTP errors, and
+    Cancelled as soon as ``cancel`` fires: the push (a blocking socket in prometheus_client)
+    then runs on in a worker thread, within its timeout, that nobody waits for."""
     registry = CollectorRegistry()
     _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures, abandoned)
     _health(registry, checks)
     _backups(registry, backups)
     gateway, handler = gateway_and_handler(url)
-    pushadd_to_gateway(gateway, job=run.job, registry=registry, timeout=timeout, handler=handler)
+    if cancel is None:
+        pushadd_to_gateway(gateway, job=run.job, registry=registry, timeout=timeout, handler=handler)
+        return
+    limit = max(0.05, cancel.bound(timeout))
+    call_unless_cancelled(cancel, lambda: pushadd_to_gateway(
+        gateway, job=run.job, registry=registry, timeout=limit, handler=handler), name="pushgateway")
 
 
 def gateway_and_handler(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:

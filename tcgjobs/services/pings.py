@@ -15,6 +15,7 @@ import uuid
 
 from loguru import logger
 
+from tcgjobs.cancel import CancelScope
 from tcgjobs.services.http import RetryPolicy, request
 
 
@@ -38,10 +39,12 @@ def _rid(run_id: str) -> str:
 
 
 def ping(template: str, job: str, kind: str, run_id: str, *, timeout: float,
-         exit_code: int | None = None, attempts: int = 2) -> bool:
-    """Send one ping. Returns whether the endpoint answered 2xx; logs a warning otherwise."""
+         exit_code: int | None = None, attempts: int = 2, cancel: CancelScope | None = None) -> bool:
+    """Send one ping, cut short when ``cancel`` fires. Returns whether the endpoint answered
+    2xx; logs a warning otherwise."""
     reply = request("GET", ping_url(template, job, kind, exit_code), RetryPolicy(attempts),
-                    timeout=timeout, label=f"{kind} ping for {job}", params={"rid": _rid(run_id)})
+                    timeout=timeout, label=f"{kind} ping for {job}", cancel=cancel,
+                    params={"rid": _rid(run_id)})
     if not reply.ok:
         logger.warning("{} ping for {} not delivered: {}", kind, job, reply.detail)
     return reply.ok

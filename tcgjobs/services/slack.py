@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from tcgjobs.logging import redact
 from tcgjobs.services.http import RetryPolicy, request
+
+if TYPE_CHECKING:
+    from tcgjobs.cancel import CancelScope
 
 SEVERITIES = ("info", "warning", "error", "critical")
 _COLOURS = {"info": "#36a64f", "warning": "#ff9800", "error": "#f44336", "critical": "#d32f2f"}
@@ -98,13 +101,14 @@ class SlackNotifier:
                                   max_retry_after=max_retry_after, final_bodies=_PERMANENT_BODIES)
         self.sleep = sleep
 
-    def send(self, alert: Alert) -> Delivery:
-        return self.post(build_payload(alert))
+    def send(self, alert: Alert, cancel: CancelScope | None = None) -> Delivery:
+        return self.post(build_payload(alert), cancel)
 
-    def post(self, payload: dict[str, Any]) -> Delivery:
-        """POST ``payload``; retry what may succeed later. Never raises."""
+    def post(self, payload: dict[str, Any], cancel: CancelScope | None = None) -> Delivery:
+        """POST ``payload``; retry what may succeed later, stop at once when ``cancel`` (the
+        run's scope, or its notifications') fires. Never raises."""
         reply = request("POST", self.webhook_url, self.policy, timeout=self.timeout, label="Slack",
-                        sleep=self.sleep, json=payload)
+                        sleep=self.sleep, cancel=cancel, json=payload)
         if reply.ok:
             return Delivery(True, reply.status, reply.attempts, detail="accepted")
         if reply.refused:

@@ -1,8 +1,9 @@
 """Every blocking call of a run is bounded by its deadline and returns promptly on a signal.
 
 Real ``tcgjobs`` processes against servers that accept and never answer: a PostgreSQL that stalls
-after the TCP handshake. Their own timeouts are set far beyond the deadline, so a run that waits
-for them instead of its deadline or the signal cannot pass.
+after the TCP handshake, a webhook and a ping endpoint that hold the request open. Their own
+timeouts are set far beyond the deadline, so a run that waits for them instead of its deadline or
+the signal cannot pass. (Signals during the notifications after a run: test_run_signals.py.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from tcgjobs.errors import ExitCode
 from tests.conftest import make_settings, run_tcgjobs
 from tests.health.support import StallingServer, fill_cards
+from tests.support.slack_server import SlackServer
 
 #: Far longer than any deadline below: reaching it means the run waited for the call.
 SLOW = 60
@@ -82,3 +84,51 @@ def test_sigterm_ends_a_postgres_connect_that_never_gets_an_answer(stalling_prim
     row = last_run("replicate-to-primary")
     assert (row["status"], row["exit_code"]) == ("interrupted", 143)
     assert row["error"] == "received SIGTERM; uncommitted work was rolled back"
+
+
+@pytest.fixture
+def webhook(env: dict[str, str]) -> SlackServer:
+    """A Slack stand-in that holds the first request for a minute and answers the others."""
+    server = SlackServer(hang_seconds=SLOW)
+    server.script("hang")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_hanging_webhook_in_the_health_check_gives_timeout_124_not_failed_3(env, webhook):
+    fill_cards(Path(env["DATABASE_PATH"]))  # no backup yet: backup-age is critical, an alert goes out
+    env["NOTIFICATIONS_ENABLED"] = "true"
+    env["SLACK_WEBHOOK_URL"] = webhook.webhook()
+    env["TCGJOBS_SLACK_TIMEOUT"] = str(SLOW)
+    started = time.monotonic()
+    result = run_tcgjobs("run", "database-health-check", "--timeout", "5", "--json")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == ExitCode.TIMEOUT, result.stderr
+    assert elapsed < SLOW / 2, f"{elapsed:.1f}s: the run waited for the webhook"
+    run = json.loads(result.stdout)["run"]
+    assert (run["status"], run["exit_code"]) == ("timeout", 124)
+    assert run["committed"].endswith("check results recorded; alerts not sent yet")
+    assert run["error"] == f"deadline of 5s exceeded; committed before the stop: {run['committed']}"
+    row = last_run("database-health-check")
+    assert (row["status"], row["exit_code"], row["error"]) == ("timeout", 124, run["error"])
+    digest, failure = (request.json["text"] for request in webhook.requests)
+    assert "backup-age" in digest and "Job Failed: database-health-check" in failure
+    assert "Slack notification not delivered: cut short: deadline of 5s exceeded" in result.stderr
+
+
+def test_a_start_ping_that_never_answers_costs_the_deadline_not_its_timeout(env, webhook):
+    fill_cards(Path(env["DATABASE_PATH"]))
+    env["TCGJOBS_PING_URL"] = webhook.url + "/ping/{job}"
+    env["TCGJOBS_PING_TIMEOUT"] = str(SLOW)
+    started = time.monotonic()
+    result = run_tcgjobs("run", "cleanup-stale-data", "--timeout", "3", "--json")
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == ExitCode.TIMEOUT, result.stderr
+    assert elapsed < SLOW / 2, f"{elapsed:.1f}s: the run waited for the start ping"
+    run = json.loads(result.stdout)["run"]
+    assert run["error"] == "deadline of 3s exceeded; uncommitted work was rolled back"
+    assert [r.path.split("?")[0] for r in webhook.requests] == ["/ping/cleanup-stale-data/start",
+                                                                "/ping/cleanup-stale-data/124"]

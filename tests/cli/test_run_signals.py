@@ -49,38 +49,71 @@ def last_run(job: str) -> sqlite3.Row:
         connection.close()
 
 
-def test_a_sigterm_during_the_success_ping_keeps_exit_0_and_the_ledgers_outcome(env, held):
-    fill_cards(Path(env["DATABASE_PATH"]))
-    env["TCGJOBS_PING_URL"] = held.url + "/ping/{job}"
-    held.script(200)  # /start is answered, the success ping is held
+#: Each notification's own timeout: far longer than a signal may take to cut it short.
+SLOW = "60"
+
+
+def run_until_held(held: SlackServer, requests: int, signum: signal.Signals) -> tuple[int, str, str, float]:
+    """Run cleanup-stale-data; once ``requests`` requests arrived (the last one held open), send
+    ``signum``. Returns the exit code, stdout, stderr and the seconds from the signal to the exit."""
     process = subprocess.Popen([sys.executable, "-m", "tcgjobs", "run", "cleanup-stale-data"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(held, 2, process)  # /start answered, the success ping held open
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    wait_for_requests(held, requests, process)
+    signalled = time.monotonic()
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err, time.monotonic() - signalled
 
-    assert process.returncode == 0, err
+
+def test_a_sigterm_during_the_success_ping_cuts_it_short_and_keeps_exit_0(env, held):
+    fill_cards(Path(env["DATABASE_PATH"]))
+    env["TCGJOBS_PING_URL"] = held.url + "/ping/{job}"
+    env["TCGJOBS_PING_TIMEOUT"] = SLOW
+    held.script(200)  # /start is answered, the success ping is held
+
+    code, out, err, elapsed = run_until_held(held, 2, signal.SIGTERM)
+
+    assert code == 0, err
+    assert elapsed < 15, f"{elapsed:.1f}s after SIGTERM: the ping was not cut short"
     assert "Outcome:  succeeded (exit 0)" in out
     row = last_run("cleanup-stale-data")
     assert (row["status"], row["exit_code"]) == ("succeeded", 0)
-    assert [r.path.split("?")[0] for r in held.requests[:2]] == ["/ping/cleanup-stale-data/start",
-                                                                 "/ping/cleanup-stale-data"]
+    assert [r.path.split("?")[0] for r in held.requests] == ["/ping/cleanup-stale-data/start",
+                                                             "/ping/cleanup-stale-data"], "no retry"
+    assert "success ping for cleanup-stale-data not delivered: cut short: received SIGTERM" in err
 
 
-def test_a_sigint_during_the_failure_alert_keeps_exit_78_and_the_ledgers_outcome(env, held):
+def test_a_sigint_during_the_failure_alert_cuts_it_short_and_keeps_exit_78(env, held):
     fill_cards(Path(env["DATABASE_PATH"]))
     assert run_tcgjobs("run", "cleanup-stale-data").returncode == 0  # the ledger exists
     Path(env["DATABASE_PATH"]).rename(Path(env["DATABASE_PATH"]).with_name("hidden.db"))
     env["NOTIFICATIONS_ENABLED"] = "true"
     env["SLACK_WEBHOOK_URL"] = held.webhook()
-    process = subprocess.Popen([sys.executable, "-m", "tcgjobs", "run", "cleanup-stale-data"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(held, 1, process)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    env["TCGJOBS_SLACK_TIMEOUT"] = SLOW
 
-    assert process.returncode == 78, err
+    code, out, err, elapsed = run_until_held(held, 1, signal.SIGINT)
+
+    assert code == 78, err
+    assert elapsed < 15, f"{elapsed:.1f}s after SIGINT: the alert was not cut short"
     assert "Outcome:  failed (exit 78)" in out
     row = last_run("cleanup-stale-data")
     assert (row["status"], row["exit_code"]) == ("failed", 78)
+    assert len(held.requests) == 1, "no retry after the signal"
     assert "Job Failed: cleanup-stale-data" in held.requests[0].json["text"]
+    assert "not delivered: cut short: received SIGINT" in err
+    assert "SECRET" not in err and "/services/" not in err
+
+
+def test_a_sigterm_during_the_metrics_push_cuts_it_short_and_keeps_exit_0(env, held):
+    fill_cards(Path(env["DATABASE_PATH"]))
+    env["TCGJOBS_PUSHGATEWAY_URL"] = held.url
+    env["TCGJOBS_PING_TIMEOUT"] = SLOW  # the push's timeout too
+
+    code, out, err, elapsed = run_until_held(held, 1, signal.SIGTERM)
+
+    assert code == 0, err
+    assert elapsed < 15, f"{elapsed:.1f}s after SIGTERM: the push was not cut short"
+    assert "Outcome:  succeeded (exit 0)" in out
+    row = last_run("cleanup-stale-data")
+    assert (row["status"], row["exit_code"]) == ("succeeded", 0)
+    assert [(r.method, r.path) for r in held.requests] == [("POST", "/metrics/job/cleanup-stale-data")]
