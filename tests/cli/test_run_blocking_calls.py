@@ -132,3 +132,49 @@ def test_a_start_ping_that_never_answers_costs_the_deadline_not_its_timeout(env,
     assert run["error"] == "deadline of 3s exceeded; uncommitted work was rolled back"
     assert [r.path.split("?")[0] for r in webhook.requests] == ["/ping/cleanup-stale-data/start",
                                                                 "/ping/cleanup-stale-data/124"]
+
+
+def test_a_wait_for_the_card_databases_write_lock_costs_the_deadline_not_the_busy_timeout(env):
+    database = Path(env["DATABASE_PATH"])
+    fill_cards(database)
+    env["TCGJOBS_BUSY_TIMEOUT_MS"] = str(SLOW * 1000)
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock from now on
+    try:
+        started = time.monotonic()
+        result = run_tcgjobs("run", "cleanup-stale-data", "--force", "--timeout", "3", "--json")
+        elapsed = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    assert result.returncode == ExitCode.TIMEOUT, result.stderr
+    assert elapsed < SLOW / 2, f"{elapsed:.1f}s: the run waited for the busy timeout"
+    assert json.loads(result.stdout)["run"]["status"] == "timeout"
+    assert last_run("cleanup-stale-data")["exit_code"] == 124
+
+
+@pytest.mark.postgres
+def test_a_replication_waiting_for_another_ones_lock_costs_the_deadline(env, postgres_url):
+    import psycopg2
+
+    from tcgjobs.services.replication.engine import RUN_LOCK
+
+    env["TCGJOBS_POSTGRES_URL"] = postgres_url
+    fill_cards(Path(env["DATABASE_PATH"]))
+    other = psycopg2.connect(postgres_url)  # another replication, mid-transaction
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (RUN_LOCK,))
+    try:
+        started = time.monotonic()
+        result = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps", "--timeout", "3")
+        elapsed = time.monotonic() - started
+    finally:
+        other.rollback()
+        other.close()
+
+    assert result.returncode == ExitCode.TIMEOUT, result.stderr
+    assert elapsed < SLOW / 2, f"{elapsed:.1f}s: the run waited for the other replication"
+    assert "another replication into this primary is running; waiting" in result.stderr
+    row = last_run("replicate-to-primary")
+    assert (row["status"], row["exit_code"]) == ("timeout", 124)
