@@ -185,7 +185,7 @@ def call_unless_cancelled(scope: CancelScope, function: Callable[[], T], *, name
 class SignalRouter:
     """SIGTERM and SIGINT fire the scope the router currently routes to, from :meth:`install`
     until :meth:`uninstall` (a library caller) or :meth:`ignore_until_exit` (the CLI, once the
-    outcome is recorded and shown). With no scope, a signal is logged and ignored.
+    outcome is recorded and shown). A signal that comes before the first scope is kept for it.
 
     The Python-level handler does nothing: the watcher thread fires the scope, so a signal never
     raises into (or deadlocks) whatever the main thread is doing, and system calls interrupted by
@@ -194,6 +194,7 @@ class SignalRouter:
 
     def __init__(self) -> None:
         self._scope: CancelScope | None = None
+        self._early: list[int] = []  # signals received before the first scope was routed to
         self._lock = threading.Lock()
         self._previous: dict[int, object] = {}
         self._previous_fd = -1
@@ -210,10 +211,14 @@ class SignalRouter:
         router.install()
         return router
 
-    def route(self, scope: CancelScope | None) -> None:
-        """Send the next signals to ``scope`` (None: log and ignore them)."""
+    def route(self, scope: CancelScope) -> None:
+        """Send the next signals to ``scope``; one that arrived before any scope was routed to
+        (the run was still being set up) fires it now."""
         with self._lock:
             self._scope = scope
+            early, self._early = self._early, []
+        for signum in early:
+            self._fire(signum)
 
     def install(self) -> None:
         read_fd, write_fd = os.pipe()
@@ -241,13 +246,12 @@ class SignalRouter:
     def _fire(self, signum: int) -> None:
         if signum not in SIGNAL_EXIT_CODES:
             return
-        name = signal.Signals(signum).name
         with self._lock:
             scope = self._scope
-        if scope is None:
-            logger.warning("received {} after the run was recorded; ignored", name)
-            return
-        scope.cancel(f"received {name}", SIGNAL_EXIT_CODES[signal.Signals(signum)])
+            if scope is None:
+                self._early.append(signum)
+                return
+        scope.cancel(f"received {signal.Signals(signum).name}", SIGNAL_EXIT_CODES[signum])
 
     def uninstall(self) -> None:
         """Restore the handlers found at :meth:`install` (for callers that go on living)."""

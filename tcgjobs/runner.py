@@ -1,7 +1,7 @@
 """``run_job``: everything around one run of one job.
 
-Order of events: check what can be checked before anything is opened (a missing card database)
-→ open the ledger → route SIGTERM/SIGINT to the run's cancel scope → refuse a disabled job →
+Order of events: route SIGTERM/SIGINT to the run's cancel scope → check what can be checked
+before anything is opened (a missing card database) → open the ledger → refuse a disabled job →
 check dependencies → take the job's lock and the locks of every resource it writes → record
 earlier ``running`` rows of the job as abandoned → start the deadline → write the ledger row →
 run the job with a heartbeat thread → seal the scope (whether it fired decides the outcome, see
@@ -172,22 +172,24 @@ def run_job(request: RunRequest, observers: Sequence[RunObserver] = (),
     is installed for this call when this is the main thread. Raises ConfigError when the state
     database cannot be opened, or when the run fails its configuration and no ledger exists.
     """
-    refused = preflight(request.job, request.settings)
-    ledger = _open_ledger(request.settings, refused)
     labels = {"job": request.job.name, "run_id": uuid.uuid4().hex}
     scope = CancelScope(logger.bind(**labels))
     router = signals or SignalRouter.installed()
     if router is not None:
         router.route(scope)  # a signal from now on cancels this run, even before the job starts
-    run = _Run(request, ledger, scope, router, refused, labels["run_id"])
+    ledger: Ledger | None = None
     try:
+        refused = preflight(request.job, request.settings)
+        ledger = _open_ledger(request.settings, refused)
+        run = _Run(request, ledger, scope, router, refused, labels["run_id"])
         with logger.contextualize(**labels):
             try:
                 return run.locked(observers)
             except Skipped as exc:
                 return run.skipped(exc)
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
         if signals is None and router is not None:
             router.uninstall()
 

@@ -117,3 +117,19 @@ def test_a_sigterm_during_the_metrics_push_cuts_it_short_and_keeps_exit_0(env, h
     row = last_run("cleanup-stale-data")
     assert (row["status"], row["exit_code"]) == ("succeeded", 0)
     assert [(r.method, r.path) for r in held.requests] == [("POST", "/metrics/job/cleanup-stale-data")]
+
+
+def test_a_sigterm_while_the_run_is_set_up_cancels_it_and_is_recorded(env):
+    from tests.cli.test_run_committed import run_paused
+
+    fill_cards(Path(env["DATABASE_PATH"]))
+    assert run_tcgjobs("run", "cleanup-stale-data").returncode == 0
+    # Paused before the run's configuration check: the ledger is not even open yet.
+    code, out, err = run_paused("tcgjobs.runner:preflight", 1, signal.SIGTERM,
+                                "run", "cleanup-stale-data", "--force")
+
+    assert code == 143, err
+    assert "Outcome:  interrupted (exit 143)" in out and "VACUUM" not in err
+    row = last_run("cleanup-stale-data")
+    assert (row["status"], row["exit_code"]) == ("interrupted", 143)
+    assert row["error"] == "received SIGTERM; uncommitted work was rolled back"

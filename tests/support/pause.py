@@ -4,9 +4,9 @@ at an exact moment (after a COMMIT, between two sets) without timing anything.
     python tests/support/pause.py MODULE:QUALNAME N tcgjobs-arguments...
 
 Before the Nth call of the named function the process writes :data:`PAUSED` on stderr and waits
-until the run's cancel scope has fired (the test sends SIGTERM or SIGINT meanwhile), then makes
-the call and goes on as the real CLI. Nothing else is changed: the signal, its handling, the
-ledger, the output and the exit code are the real ones.
+until the run's cancel scope (the first one the process creates) has fired (the test sends
+SIGTERM or SIGINT meanwhile), then makes the call and goes on as the real CLI. Nothing else is
+changed: the signal, its handling, the ledger, the output and the exit code are the real ones.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 PAUSED = "TEST-PAUSED: waiting for a signal"
 
 
-def _pause_before(target: str, nth: int, contexts: list[Any]) -> None:
+def _pause_before(target: str, nth: int, scopes: list[Any]) -> None:
     module_name, qualname = target.split(":")
     owner: Any = importlib.import_module(module_name)
     *path, name = qualname.split(".")
@@ -37,7 +37,7 @@ def _pause_before(target: str, nth: int, contexts: list[Any]) -> None:
             sys.stderr.write(PAUSED + "\n")
             sys.stderr.flush()
             deadline = time.monotonic() + 60
-            while not contexts[-1].cancel.cancelled and time.monotonic() < deadline:
+            while not (scopes and scopes[0].cancelled) and time.monotonic() < deadline:
                 time.sleep(0.005)
         return original(*args, **kwargs)
 
@@ -45,18 +45,18 @@ def _pause_before(target: str, nth: int, contexts: list[Any]) -> None:
 
 
 def main() -> None:
-    from tcgjobs.context import JobContext
+    from tcgjobs.cancel import CancelScope
 
     target, nth, arguments = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    contexts: list[Any] = []
-    original_init = JobContext.__init__
+    scopes: list[Any] = []
+    original_init = CancelScope.__init__
 
-    def init(self: JobContext, *args: Any, **kwargs: Any) -> None:
+    def init(self: CancelScope, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        contexts.append(self)
+        scopes.append(self)
 
-    JobContext.__init__ = init  # type: ignore[method-assign]
-    _pause_before(target, nth, contexts)
+    CancelScope.__init__ = init  # type: ignore[method-assign]
+    _pause_before(target, nth, scopes)
     from tcgjobs.cli import main as cli_main
 
     sys.argv = ["tcgjobs", *arguments]
