@@ -112,7 +112,10 @@ def monitoring_stack(directory: Path, rules: Path) -> Iterator[Stack]:
     config = directory / "prometheus.yml"
     config.write_text(_prometheus_config(rules, push, node))
     with ExitStack() as stack:
-        stack.enter_context(_server([binaries["pushgateway"], f"--web.listen-address={push}"],
+        # Debian's pushgateway persists to /var/lib/prometheus/pushgateway.data by default: every
+        # test's gateway (anyone's on this machine) would load what earlier ones were pushed.
+        stack.enter_context(_server([binaries["pushgateway"], f"--web.listen-address={push}",
+                                     f"--persistence.file={directory / 'pushgateway.data'}"],
                                     f"http://{push}/-/ready", directory / "pushgateway.log"))
         stack.enter_context(_server(
             [binaries["node_exporter"], f"--web.listen-address={node}", "--collector.disable-defaults",
