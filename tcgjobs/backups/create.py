@@ -1,13 +1,14 @@
-"""Taking a backup: :func:`create_backup` snapshots, checks, compresses, publishes and proves it.
+"""Taking a backup: :func:`create_backup` snapshots, checks, compresses, proves and publishes it.
 
 SQLite's online backup API copies the database in one step into a temporary file under
 TCGJOBS_TMPDIR (a consistent snapshot at a transaction boundary, including whatever is committed
 in the WAL), which is integrity-checked and counted, then streamed through the compressor into a
-temporary name in BACKUP_DIR (mode 0600), fsynced and renamed atomically. The ``.sha256`` sidecar
-follows, then the backup is read back from disk, decompressed into TCGJOBS_TMPDIR,
-integrity-checked and counted again (:mod:`tcgjobs.backups.verify`); only then does the manifest
-say "verified". The same function writes the safety snapshot that a restore over a database
-takes first. Before any of it, :func:`check_free_space` refuses a backup that cannot fit, and a
+temporary name in BACKUP_DIR (mode 0600) and fsynced. That file is read back from disk,
+decompressed into TCGJOBS_TMPDIR, integrity-checked and counted again
+(:mod:`tcgjobs.backups.verify`); only a sound one gets its ``.sha256`` sidecar and its manifest
+(saying "verified") and then, last, the atomic rename to its backup name. So no file ever has a
+backup name before it is proven. The same function writes the safety snapshot that a restore over
+a database takes first. Before any of it, :func:`check_free_space` refuses a backup that cannot fit, and a
 disk that fills up anyway becomes :class:`DiskFull` with nothing left behind.
 """
 
@@ -36,6 +37,7 @@ from tcgjobs.backups.names import (
     SAFETY_SNAPSHOT,
     backup_name,
     safety_snapshot_name,
+    sidecars,
 )
 from tcgjobs.backups.tempfiles import fsync_dir, open_private, temp_path
 from tcgjobs.backups.verify import Unverifiable, Verification, row_counts, verify_file
@@ -55,10 +57,6 @@ class BackupReport:
     manifest: dict[str, Any]
     verification: Verification
     metrics: dict[str, float | int]
-
-    @property
-    def verified(self) -> bool:
-        return self.verification.ok
 
 
 def check_free_space(needs: list[tuple[Path, int]], reserve_bytes: int) -> None:
@@ -107,18 +105,55 @@ def snapshot(source: sqlite3.Connection, target: Path) -> tuple[dict[str, int], 
     return counts, problems
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """What one backup is to be: its final path, its facts for the manifest."""
+
+    final: Path
+    created_at: datetime
+    compression: str
+    kind: str
+    origin: str
+    run_id: str | None
+    source_path: Path
+    source_bytes: int
+
+    def manifest(self, counts: dict[str, int], snapshot_bytes: int, writer: HashingWriter,
+                 verification: Verification) -> dict[str, Any]:
+        return {
+            "name": self.final.name,
+            "created_at": self.created_at.isoformat(timespec="milliseconds"),
+            "origin": self.origin,
+            "kind": self.kind,
+            "run_id": self.run_id,
+            "source": {"path": str(self.source_path), "size_bytes": self.source_bytes},
+            "snapshot_bytes": snapshot_bytes,
+            "row_counts": counts,
+            "sqlite_version": sqlite3.sqlite_version,
+            "tcgjobs_version": __version__,
+            "compression": self.compression,
+            "compressed_bytes": writer.size,
+            "sha256": writer.sha256.hexdigest(),
+            "verification": verification.record(),
+        }
+
+
 def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Path, temp_dir: Path, *,
                   compression: str = "gzip", reserve_bytes: int = 0, run_id: str | None = None,
                   origin: str = "backup-database", check: Callable[[], None] | None = None,
                   now: datetime | None = None, safety_snapshot: bool = False) -> BackupReport:
-    """Snapshot, check, compress, publish and verify one backup of ``source`` (with
+    """Snapshot, check, compress, verify and publish one backup of ``source`` (with
     ``safety_snapshot``, under a safety snapshot's name, which rotation and freshness ignore).
 
-    Returns the report (``verified`` False when the written file failed verification; its manifest
-    then says corrupt). Raises DiskFull (nothing left behind), JobFailed when the snapshot fails
-    its integrity check (nothing published), Cancelled via ``check``.
+    The backup is proven while it still has its temporary name, and the rename that publishes it
+    comes last, after its sidecars: a run that is stopped (deadline, signal) or fails at any point
+    before leaves no file under a backup name, and one that is killed leaves only temporary files
+    and orphaned sidecars, which the next backup and rotation remove.
+
+    Returns the report of the published, verified backup. Raises DiskFull (nothing left behind),
+    JobFailed when the snapshot fails its integrity check or the written file fails verification
+    (nothing published), Cancelled via ``check``.
     """
-    clock = time.monotonic()
     backup_dir.mkdir(parents=True, exist_ok=True)
     temp_dir.mkdir(parents=True, exist_ok=True)
     size = database_bytes(source_path)
@@ -128,73 +163,100 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     final = backup_dir / name(created_at, compression)
     if final.exists():
         raise JobFailed(f"{final.name} already exists; not overwriting a backup")
+    planned = _Planned(final, created_at, compression, SAFETY_SNAPSHOT if safety_snapshot else BACKUP,
+                       origin, run_id, source_path, size)
+    return _write(source, planned, temp_dir, check)
+
+
+def _write(source: sqlite3.Connection, planned: _Planned, temp_dir: Path,
+           check: Callable[[], None] | None) -> BackupReport:
+    """Stage, prove, describe and then publish ``planned`` (see :func:`create_backup`)."""
+    clock = time.monotonic()
+    final = planned.final
     snap = temp_path(temp_dir, "backup-snapshot", BASE_SUFFIX)
-    staged = temp_path(backup_dir, "backup", EXTENSIONS[compression])
-    counts, snapshot_bytes, writer = _publish(source, source_path, snap, staged, final, compression, check)
-    digest = writer.sha256.hexdigest()
-    write_checksum(final, digest)
-    written_s = time.monotonic() - clock
+    staged = temp_path(final.parent, "backup", EXTENSIONS[planned.compression])
+    published = False
     try:
-        verification = verify_file(final, temp_dir, expected_sha256=digest, expected_counts=counts,
-                                     check=check)
-    except Unverifiable as exc:
-        raise JobFailed(f"{final.name} was written but could not be verified: {exc}") from exc
-    if verification.ok:
-        logger.info("{} verified: checksum, decompression, integrity_check and row counts match",
-                    final.name)
-    else:
-        logger.error("{} failed verification right after writing: {}", final.name, verification.reason)
-    manifest = {
-        "name": final.name,
-        "created_at": created_at.isoformat(timespec="milliseconds"),
-        "origin": origin,
-        "kind": SAFETY_SNAPSHOT if safety_snapshot else BACKUP,
-        "run_id": run_id,
-        "source": {"path": str(source_path), "size_bytes": size},
-        "snapshot_bytes": snapshot_bytes,
-        "row_counts": counts,
-        "sqlite_version": sqlite3.sqlite_version,
-        "tcgjobs_version": __version__,
-        "compression": compression,
-        "compressed_bytes": writer.size,
-        "sha256": digest,
-        "verification": verification.record(),
-    }
-    write_manifest(final, manifest)
+        counts, snapshot_bytes, writer = _stage(source, snap, staged, planned.compression, check)
+        written_s = time.monotonic() - clock
+        verification = _prove(staged, final.name, temp_dir, writer.sha256.hexdigest(), counts,
+                              planned.compression, check)
+        manifest = planned.manifest(counts, snapshot_bytes, writer, verification)
+        write_checksum(final, manifest["sha256"])
+        write_manifest(final, manifest)
+        if check:
+            check()
+        os.rename(staged, final)
+        published = True
+        fsync_dir(final.parent)
+    except BaseException as exc:
+        if not published:
+            _discard(staged, snap, final)
+        explained = _explained(exc, planned.source_path)
+        if explained is exc:
+            raise
+        raise explained from exc
+    logger.info("{} verified (checksum, decompression, integrity_check, row counts) and published",
+                final.name)
     metrics = _metrics(manifest, written_s, time.monotonic() - clock)
     return BackupReport(final, manifest, verification, metrics)
 
 
-def _publish(source: sqlite3.Connection, source_path: Path, snap: Path, staged: Path, final: Path,
-             compression: str,
-             check: Callable[[], None] | None) -> tuple[dict[str, int], int, HashingWriter]:
-    """Snapshot and check into ``snap``, compress into ``staged``, rename to ``final``.
+def _discard(staged: Path, snap: Path, final: Path) -> None:
+    """Remove what an unpublished backup left: its temporary files and the sidecars already
+    written under its final name (the backup itself never got that name)."""
+    for path in (staged, snap, *sidecars(final)):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # the original error matters more; cleanup finds it later
+            logger.warning("could not remove {}: {}", path, exc)
 
-    Returns ``(row counts, snapshot bytes, the hashing writer)``. On any failure both temporary
-    files are removed; a full disk becomes DiskFull, a damaged source JobFailed.
+
+def _explained(exc: BaseException, source_path: Path) -> BaseException:
+    """``exc`` as the error a caller acts on: a full disk becomes DiskFull, an SQLite error while
+    taking the snapshot JobFailed; anything else (Cancelled, JobFailed ...) stays as it is."""
+    if _disk_full(exc):
+        return DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
+                        f"({exc}); the partial files were removed")
+    if isinstance(exc, sqlite3.DatabaseError):
+        return JobFailed(f"cannot take a snapshot of {source_path}: {exc}")
+    return exc
+
+
+def _stage(source: sqlite3.Connection, snap: Path, staged: Path, compression: str,
+           check: Callable[[], None] | None) -> tuple[dict[str, int], int, HashingWriter]:
+    """Snapshot and check ``source`` into ``snap``, compress it into ``staged`` and remove ``snap``.
+
+    Returns ``(row counts, snapshot bytes, the hashing writer)``. Raises JobFailed when the
+    snapshot fails its integrity check (the live database is damaged).
     """
-    try:
-        counts, problems = snapshot(source, snap)
-        if problems:
-            raise JobFailed("the snapshot failed PRAGMA integrity_check, so the live database is "
-                            "damaged; no backup written: " + "; ".join(problems[:3]))
-        snapshot_bytes = snap.stat().st_size
-        if check:
-            check()
-        writer = _compress(snap, staged, compression, check)
-        snap.unlink()
-        os.rename(staged, final)
-        fsync_dir(final.parent)
-    except BaseException as exc:
-        staged.unlink(missing_ok=True)
-        snap.unlink(missing_ok=True)
-        if _disk_full(exc):
-            raise DiskFull(f"not enough disk space (or a file-size limit) while writing the backup "
-                           f"({exc}); the partial files were removed") from exc
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise JobFailed(f"cannot take a snapshot of {source_path}: {exc}") from exc
-        raise
+    counts, problems = snapshot(source, snap)
+    if problems:
+        raise JobFailed("the snapshot failed PRAGMA integrity_check, so the live database is "
+                        "damaged; no backup written: " + "; ".join(problems[:3]))
+    snapshot_bytes = snap.stat().st_size
+    if check:
+        check()
+    writer = _compress(snap, staged, compression, check)
+    snap.unlink()
     return counts, snapshot_bytes, writer
+
+
+def _prove(staged: Path, name: str, temp_dir: Path, digest: str, counts: dict[str, int],
+           compression: str, check: Callable[[], None] | None) -> Verification:
+    """Read the staged file back from disk and prove it (checksum, decompression, integrity_check,
+    row counts). Raises JobFailed, naming the backup ``name``, when it is unsound or cannot be
+    checked: then it is not published."""
+    try:
+        verification = verify_file(staged, temp_dir, expected_sha256=digest, expected_counts=counts,
+                                   check=check, compression=compression)
+    except Unverifiable as exc:
+        raise JobFailed(f"{name} was written but could not be verified, so it was not "
+                        f"published: {exc}") from exc
+    if not verification.ok:
+        raise JobFailed(f"{name} failed verification right after writing, so it was not "
+                        f"published: {verification.reason}")
+    return verification
 
 
 def _compress(snap: Path, staged: Path, compression: str,

@@ -82,17 +82,21 @@ class Verification:
 
 def verify_file(path: Path, scratch_dir: Path, *, expected_sha256: str | None = None,
                 expected_counts: dict[str, int] | None = None, keep_copy: bool = False,
-                check: Callable[[], None] | None = None) -> Verification:
+                check: Callable[[], None] | None = None,
+                compression: str | None = None) -> Verification:
     """Read ``path`` back from disk in one pass (hashing and decompressing it into a temporary file
     in ``scratch_dir``), then ``PRAGMA integrity_check`` and count the rows of the copy.
 
     Compares with ``expected_sha256`` / ``expected_counts`` (defaulting to what the sidecars
-    record). Returns a Verification (``ok`` False: corrupt, with the reason). With ``keep_copy``
-    the decompressed copy is kept and returned (the caller removes it). Raises Unverifiable when
-    the check itself could not be done, FileNotFoundError when the backup is gone.
+    record). ``compression`` defaults to what the name says (a staged backup's temporary name
+    says nothing, so its writer passes it). Returns a Verification (``ok`` False: corrupt, with
+    the reason). With ``keep_copy`` the decompressed copy is kept and returned (the caller
+    removes it). Raises Unverifiable when the check itself could not be done, FileNotFoundError
+    when the backup is gone.
     """
-    parsed = parse_name(path.name, safety=True)
-    compression = parsed[1] if parsed else "gzip"
+    if compression is None:
+        parsed = parse_name(path.name, safety=True)
+        compression = parsed[1] if parsed else "gzip"
     manifest = read_manifest(path) or {}
     if expected_sha256 is None:
         expected_sha256 = read_checksum_file(checksum_path(path)) or manifest.get("sha256")

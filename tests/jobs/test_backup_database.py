@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -251,3 +251,54 @@ def test_a_backup_while_another_run_holds_the_backup_directory_is_skipped_with_7
     assert result.exit_code == 75, result.output
     assert run["status"] == "skipped" and "rotate-backups" in run["error"]
     assert names(filled.backup_dir) == []
+
+
+def _stopped_when_verifying(process: subprocess.Popen, temp_dir: Path) -> None:
+    """Stop ``process`` (SIGSTOP) the moment its verification's decompressed copy appears."""
+    deadline = time.monotonic() + 60
+    marker = f".tcgjobs-tmp-backup-verify-{process.pid}-"
+    while not any(entry.name.startswith(marker) for entry in os.scandir(temp_dir)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the backup never reached its verification"
+        time.sleep(0.0005)
+    process.send_signal(signal.SIGSTOP)
+
+
+def _log_messages(stderr: str) -> list[str]:
+    return [json.loads(line)["message"] for line in stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stop", "code", "status"), [
+    ("SIGTERM", 143, "interrupted"), ("SIGINT", 130, "interrupted"), ("deadline", 124, "timeout")])
+def test_a_backup_stopped_during_its_verification_publishes_nothing(filled, stop, code, status):
+    _big_database(filled.database_path, 12)
+    process = popen_tcgjobs("run", "backup-database", "--json", "--timeout", "8")
+    _stopped_when_verifying(process, filled.temp_dir)
+    if stop == "deadline":  # the deadline passes while the process is held inside verification
+        running = open_view(filled.state_path, busy_timeout_ms=1000,
+                            stale_after=timedelta(minutes=1)).last_run("backup-database")
+        time.sleep(max(0.0, (running.deadline_at - datetime.now(UTC)).total_seconds() + 0.3))
+    else:
+        process.send_signal(getattr(signal, stop))
+    process.send_signal(signal.SIGCONT)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == code, out + err
+    run = json.loads(out)["run"]
+    assert run["status"] == status
+    last = open_view(filled.state_path, busy_timeout_ms=1000, stale_after=timedelta(minutes=1)).last_run(
+        "backup-database")
+    assert (last.status.value, last.exit_code) == (status, code)
+    messages = _log_messages(err)
+    assert any(m.startswith("cancelling the run") for m in messages), messages
+    assert not any("published" in m for m in messages), messages
+    assert names(filled.backup_dir) == [], "an interrupted backup left files in the backup directory"
+    assert list(filled.temp_dir.iterdir()) == []
+
+    done = run_tcgjobs("run", "backup-database", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [backup] = list_backups(filled.backup_dir)
+    assert backup.status == "verified"
+    assert names(filled.backup_dir) == sorted([backup.name, backup.name + ".manifest.json",
+                                               backup.name + ".sha256"])
