@@ -10,6 +10,8 @@
   check, row counts) and recording the result in its manifest.
 * :mod:`~tcgjobs.backups.restore`: putting a verified backup in place, as a new file or over an
   existing database.
+* :mod:`~tcgjobs.backups.overwrite`: restoring over a database other processes may be writing,
+  with the safety snapshot taken under the same write lock, and the check of the result.
 * :mod:`~tcgjobs.backups.compression`: gzip and zstd streams, hashing while writing or reading.
 * :mod:`~tcgjobs.backups.retention`: the calendar retention policy rotate-backups applies.
 * :mod:`~tcgjobs.backups.tempfiles`: temporary files (names, private creation, atomic
