@@ -225,6 +225,9 @@ JOBS: tuple[Job, ...] = (
         options=(
             JobOption("examples", int, 10, "Examples shown per finding (counts are always exact).",
                       parsers.int_between(0, 10_000)),
+            JobOption("compare_primary", bool, True, "Compare the card database with the primary "
+                      "PostgreSQL when one is configured (false: never connect to it, e.g. when "
+                      "checking a restored copy in a restore drill).", parsers.parse_bool),
         ),
     ),
     Job(

@@ -9,7 +9,9 @@ warnings: legacy (seed script) encodings, cards or sets in the source but missin
           database, database-only cards or sets, set totals that disagree with the card count
           (real data has such sets), duplicate ids in the source, unusable source files
 
-Checks are plain functions in :data:`CHECKS`; another check (PostgreSQL parity) is one more entry.
+Checks are plain functions in :data:`CHECKS`. With a primary configured, each table is also
+compared with PostgreSQL (errors), unless ``--no-compare-primary`` says not to (a restored copy in
+a restore drill is not the primary's source); a primary tcgjobs never replicated into is a warning.
 The database is opened read-only; nothing is written.
 """
 
@@ -202,15 +204,19 @@ CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check
 
 def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:
     """SQLite ↔ PostgreSQL parity per table (counts, checksums, differing ids) when a primary is
-    configured (see tcgjobs.services.replication); nothing otherwise."""
+    configured (see tcgjobs.services.replication); nothing otherwise. A primary tcgjobs never
+    replicated into is a warning, not every row missing."""
     import psycopg2
 
     from tcgjobs.errors import ServiceUnavailable
     from tcgjobs.services import postgres
-    from tcgjobs.services.replication import primary_parity
+    from tcgjobs.services.replication import NeverReplicated, primary_parity
 
     try:
         comparisons = primary_parity(ctx.settings, db, ctx.postgres, ctx.check_cancelled)
+    except NeverReplicated as exc:
+        return [Finding("primary_never_replicated", WARNING, 1,
+                        "the primary PostgreSQL was never replicated, so it was not compared", [str(exc)])]
     except (ServiceUnavailable, psycopg2.Error) as exc:
         if ctx.cancel.cancelled:
             raise
@@ -229,6 +235,16 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
             f"{c.source_checksum}) and PostgreSQL ({c.primary_rows} rows, checksum {c.primary_checksum})",
             examples[:limit]))
     return findings
+
+
+def _primary_findings(ctx: JobContext, db: SqliteDatabase) -> tuple[list[Finding], str]:
+    """The parity findings, and what was done about the primary (for the details)."""
+    if not ctx.options["compare_primary"]:
+        logger.info("the primary PostgreSQL is not compared (compare_primary is off)")
+        return [], "not compared: compare_primary is off"
+    if not ctx.settings.postgres_configured:
+        return [], "not configured"
+    return check_primary_parity(ctx, db, ctx.options["examples"]), "checked (see the primary findings)"
 
 
 def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | None, str]:
@@ -264,7 +280,8 @@ def run(ctx: JobContext) -> JobResult:
         ctx.check_cancelled()
         findings.extend(_guarded(check, check_context))
     ctx.check_cancelled()  # what the last check found while the run was cancelled is no finding
-    findings.extend(check_primary_parity(ctx, db, ctx.options["examples"]))
+    primary_findings, primary = _primary_findings(ctx, db)
+    findings.extend(primary_findings)
     problems = [f for f in findings if f.count]
     for finding in problems:
         log = logger.error if finding.severity == ERROR else logger.warning
@@ -280,7 +297,7 @@ def run(ctx: JobContext) -> JobResult:
     errors = [f for f in problems if f.severity == ERROR]
     warnings = [f for f in problems if f.severity == WARNING]
     metrics.update(errors=len(errors), warnings=len(warnings))
-    details = {"findings": [f.as_json() for f in findings]}
+    details = {"findings": [f.as_json() for f in findings], "primary": primary}
     summary = (f"{len(errors)} error and {len(warnings)} warning finding(s) in "
                f"{counts['sets']} sets and {counts['cards']} cards")
     if errors:

@@ -127,3 +127,59 @@ def test_a_primary_that_cannot_be_compared_is_a_finding_and_the_other_checks_sti
     assert findings["primary_parity"]["count"] == 1
     assert "TCGJOBS_POSTGRES_STATEMENT_TIMEOUT" in findings["primary_parity"]["examples"][0]
     assert len(findings) > 1  # the SQLite checks ran and reported
+
+
+def ledger_row(job: str):
+    from datetime import timedelta
+
+    from tcgjobs.db.state import open_view
+
+    view = open_view(make_settings().state_path, busy_timeout_ms=1000, stale_after=timedelta(minutes=1))
+    return view.last_run(job)
+
+
+@pytest.mark.parametrize("primary", ["empty", "the platform's tables, never replicated"])
+def test_validate_before_the_first_replication_warns_never_replicated_and_exits_0(
+        cli, env, postgres_url, slack, primary):
+    from tests.jobs.test_replicate_to_primary import ORIGINAL_PRIMARY_DDL
+
+    write_card_db(Path(env["DATABASE_PATH"]), *handcrafted_rows())
+    if primary != "empty":
+        execute(postgres_url, ORIGINAL_PRIMARY_DDL)
+    env["TCGJOBS_POSTGRES_URL"] = postgres_url
+    env["NOTIFICATIONS_ENABLED"] = "true"
+    env["SLACK_WEBHOOK_URL"] = slack.webhook()
+
+    result = invoke(cli, "run", "validate-data-integrity", "--json")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    run = json.loads(result.stdout)["run"]
+    findings = {f["check"]: f for f in run["details"]["findings"]}
+    never = findings["primary_never_replicated"]
+    assert (never["severity"], never["count"]) == ("warning", 1)
+    assert "never replicated" in never["description"]
+    assert not [name for name in findings if name.startswith("primary_parity")]
+    assert run["metrics"]["errors"] == 0
+    assert ledger_row("validate-data-integrity").status.value == "succeeded"
+    assert slack.requests == []
+    messages = [json.loads(line)["message"] for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any("primary_never_replicated" in m and "never replicated" in m for m in messages), messages
+
+
+def test_validate_with_compare_primary_off_never_touches_the_primary(cli, env, replicated):
+    path, url = replicated
+    execute(url, "UPDATE pokemon_card_sets SET name = 'changed' WHERE id = 'swshp'")
+    assert invoke(cli, "run", "validate-data-integrity", "--json").exit_code == ExitCode.PROBLEMS
+
+    for how in ("option", "setting"):
+        env["TCGJOBS_POSTGRES_URL"] = "postgresql://postgres@127.0.0.1:1/nowhere"  # not even reachable
+        args = ["--no-compare-primary"] if how == "option" else []
+        if how == "setting":
+            env["TCGJOBS_VALIDATE_DATA_INTEGRITY_COMPARE_PRIMARY"] = "false"
+        result = invoke(cli, "run", "validate-data-integrity", "--json", *args)
+
+        assert result.exit_code == ExitCode.OK, result.output
+        run = json.loads(result.stdout)["run"]
+        assert not [f for f in run["details"]["findings"] if f["check"].startswith("primary")]
+        assert run["details"]["primary"].startswith("not compared")
+        assert ledger_row("validate-data-integrity").status.value == "succeeded"

@@ -15,10 +15,16 @@ from peewee import SqliteDatabase
 from tcgjobs.services.replication.digests import Comparison, compare, table_checksum
 from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
 from tcgjobs.services.replication.pgrows import CARDS, SETS
-from tcgjobs.services.replication.schema import inspect
+from tcgjobs.services.replication.schema import MEMO_TABLE, inspect, replicated_before
 from tcgjobs.services.replication.source import source_digests
 
-__all__ = ["Comparison", "Outcome", "TableStats", "check_parity", "primary_parity", "replicate"]
+__all__ = ["Comparison", "NeverReplicated", "Outcome", "TableStats", "check_parity", "primary_parity",
+           "replicate"]
+
+
+class NeverReplicated(Exception):
+    """The primary holds no replication by tcgjobs yet (no bookkeeping table): before the first
+    replicate-to-primary, every row would differ, which says nothing about either database."""
 
 
 def check_parity(connection: Any, db: SqliteDatabase,
@@ -55,6 +61,7 @@ def check_parity(connection: Any, db: SqliteDatabase,
 def primary_parity(settings: Any, db: SqliteDatabase, connect: Callable[[], Any],
                    check: Callable[[], None] = lambda: None) -> list[Comparison] | None:
     """:func:`check_parity` against the configured primary, or None when none is configured.
+    Raises NeverReplicated when tcgjobs never replicated into it.
 
     ``connect`` opens the connection (a job passes ``ctx.postgres``, bounded by the run and
     cancelled with it). Raises ServiceUnavailable when the primary cannot be reached (no
@@ -64,6 +71,10 @@ def primary_parity(settings: Any, db: SqliteDatabase, connect: Callable[[], Any]
         return None
     connection = connect()
     try:
+        if not replicated_before(connection):
+            raise NeverReplicated(f"the primary PostgreSQL was never replicated by tcgjobs (it has no "
+                                  f"{MEMO_TABLE} table): not compared; the first "
+                                  f"replicate-to-primary run creates it")
         return check_parity(connection, db, check)
     finally:
         connection.close()

@@ -119,6 +119,15 @@ def _relation(cursor: Any, name: str) -> tuple[str | None, str | None]:
     return (row[0], row[1]) if row else (None, None)
 
 
+def replicated_before(connection: Any) -> bool:
+    """Whether a replication by tcgjobs ever committed into this database: its bookkeeping table
+    (:data:`MEMO_TABLE`) is created in the same transaction as the first rows. Read-only."""
+    with connection.cursor() as cursor:
+        found = _relation(cursor, MEMO_TABLE)[0] is not None
+    connection.rollback()
+    return found
+
+
 def inspect(connection: Any) -> SchemaPlan:
     """Compare the primary's schema with what replication needs (read-only)."""
     plan = SchemaPlan()
