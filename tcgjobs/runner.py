@@ -277,7 +277,7 @@ class _Run:
         result = ran.result
         self.ledger.finish(self.run_id, status=ran.status, exit_code=int(ran.exit_code),
                            finished_at=finished, duration_s=duration, metrics=result.metrics,
-                           error=ran.error)
+                           error=ran.error, summary=redact(result.summary))
         logger.info("{} {} in {:.2f}s (exit {})", self.job.name, ran.status.value, duration,
                     int(ran.exit_code))
         return RunOutcome(self.run_id, self.job.name, ran.status, ran.exit_code, self.started,

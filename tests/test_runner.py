@@ -51,6 +51,7 @@ def test_a_successful_run_is_recorded_with_its_metrics(temp_job):
     assert record.status is RunStatus.SUCCEEDED and record.exit_code == 0
     assert record.metrics == {"rows": 3} and record.trigger == "manual" and not record.dry_run
     assert record.finished_at >= record.started_at and record.pid > 0 and record.host
+    assert record.summary == "did it"
 
 
 def test_a_failed_result_is_recorded_with_exit_1_and_its_error(temp_job):

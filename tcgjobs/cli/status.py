@@ -138,9 +138,10 @@ def history(
         return
     rows = [(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.job, r.effective_status(now, view.stale_after).value,
              "-" if r.exit_code is None else r.exit_code, seconds(r.duration_s),
-             r.trigger + (" (dry run)" if r.dry_run else ""), r.run_id[:8], (r.error or "")[:80])
+             r.trigger + (" (dry run)" if r.dry_run else ""), r.run_id[:8], (r.error or r.summary or "")[:80])
             for r in runs]
-    print_table(["started (UTC)", "job", "status", "exit", "duration", "trigger", "run", "error"], rows)
+    print_table(["started (UTC)", "job", "status", "exit", "duration", "trigger", "run", "error or summary"],
+                rows)
 
 
 def register(app: typer.Typer) -> None:

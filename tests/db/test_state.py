@@ -111,11 +111,19 @@ RELEASED_V2_ROWS = [
 ]
 
 
+RELEASED_V3 = ["ALTER TABLE runs ADD COLUMN summary TEXT"]
+
+
 def released_file(path: Path, version: int) -> Path:
-    """A state database as the released code left it at ``version`` (1 or 2), with rows."""
+    """A state database as the released code left it at ``version`` (1, 2 or 3), with rows."""
     connection = sqlite3.connect(path)
     with connection:
-        for statement in RELEASED_V1 + [RELEASED_RUN] + (RELEASED_V2 + RELEASED_V2_ROWS if version == 2 else []):
+        statements = RELEASED_V1 + [RELEASED_RUN]
+        if version >= 2:
+            statements += RELEASED_V2 + RELEASED_V2_ROWS
+        if version >= 3:
+            statements += RELEASED_V3
+        for statement in statements:
             connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {version}")
     connection.close()
@@ -140,7 +148,7 @@ def schema_version_of(path: Path) -> int:
 
 def test_a_new_file_has_exactly_the_released_ddl(tmp_path: Path):
     open_state(tmp_path / "new.sqlite3", busy_timeout_ms=1000).close()
-    assert schema_sql(tmp_path / "new.sqlite3") == schema_sql(released_file(tmp_path / "old.sqlite3", 2))
+    assert schema_sql(tmp_path / "new.sqlite3") == schema_sql(released_file(tmp_path / "old.sqlite3", 3))
 
 
 def test_every_model_matches_its_table_in_a_migrated_file(tmp_path: Path):
@@ -161,9 +169,13 @@ def test_a_version_1_file_is_migrated_and_its_runs_are_read_by_name(tmp_path: Pa
     path = released_file(tmp_path / "state.sqlite3", 1)
     created = schema_sql(path)
     ledger = Ledger.open(path, busy_timeout_ms=1000, stale_after=STALE)
-    assert schema_version(ledger.state.db) == STATE_MIGRATIONS[-1].version == 2
-    assert {name: sql for name, sql in schema_sql(path).items() if name in created} == created
+    assert schema_version(ledger.state.db) == STATE_MIGRATIONS[-1].version == 3
+    migrated = schema_sql(path)
+    assert migrated["runs"] == created["runs"][:-1] + ", summary TEXT)"  # migration 3 adds a column
+    assert {name: sql for name, sql in migrated.items() if name in created and name != "runs"} == \
+        {name: sql for name, sql in created.items() if name != "runs"}
     [run] = ledger.view.runs()
+    assert run.summary is None
     assert (run.run_id, run.job, run.host, run.pid, run.dry_run, run.status, run.exit_code) == \
         ("r1", "backup-database", "old-host", 41, False, RunStatus.SUCCEEDED, 0)
     assert (run.started_at, run.finished_at, run.duration_s) == (T0, T0 + timedelta(seconds=9.5), 9.5)
@@ -176,7 +188,8 @@ def test_a_version_1_file_is_migrated_and_its_runs_are_read_by_name(tmp_path: Pa
 
 def test_a_view_of_a_version_1_file_has_its_runs_but_no_checks_or_silences(tmp_path: Path):
     view = open_view(released_file(tmp_path / "state.sqlite3", 1), busy_timeout_ms=1000, stale_after=STALE)
-    assert [run.run_id for run in view.runs()] == ["r1"]
+    assert [(run.run_id, run.summary) for run in view.runs()] == [("r1", None)]  # no summary column yet
+    assert view.get("r1").run_id == view.last_success("backup-database").run_id == "r1"
     assert (view.checks(), view.silences(T0)) == ({}, [])
     view.close()
     assert schema_version_of(tmp_path / "state.sqlite3") == 1  # a view never migrates

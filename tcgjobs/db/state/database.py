@@ -2,7 +2,8 @@
 
 Both check the schema version (a file newer than this code is refused); only :func:`open_state`
 creates the file and migrates it. A view works on whatever an earlier tcgjobs left: a missing file
-reads as no runs, a version-1 file as no health checks and no silences.
+reads as no runs, a version-1 file as no health checks and no silences, a file before version 3
+as runs without summaries.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tcgjobs.db.sqlite import check_schema, ensure_writable_parent, migrate, open_sqlite
 from tcgjobs.db.state.alert_store import AlertStore
@@ -20,6 +22,8 @@ from tcgjobs.times import from_text
 
 #: The migration that created the health and alert tables.
 HEALTH_TABLES_VERSION = 2
+#: The migration that added ``runs.summary``.
+RUN_SUMMARY_VERSION = 3
 
 
 def open_state(path: Path, *, busy_timeout_ms: int) -> StateDatabase:
@@ -81,13 +85,21 @@ class StateView:
         row = table.select(table.value).where(table.key == "created_at").first()
         return from_text(row.value) if row else None
 
+    def _select_runs(self) -> Any:
+        """A query on ``runs`` for every column the file has (``summary`` only from version 3)."""
+        assert self.state is not None
+        table = self.state.runs
+        if self.version >= RUN_SUMMARY_VERSION:
+            return table.select()
+        return table.select(*[field for field in table._meta.sorted_fields if field.name != "summary"])
+
     def runs(self, job: str | None = None, limit: int | None = 20,
              statuses: Iterable[RunStatus] | None = None) -> list[RunRecord]:
         """Newest first."""
         if self.state is None:
             return []
         table = self.state.runs
-        query = table.select().order_by(table.started_at.desc())
+        query = self._select_runs().order_by(table.started_at.desc())
         if job is not None:
             query = query.where(table.job == job)
         if statuses is not None:
@@ -100,7 +112,7 @@ class StateView:
         if self.state is None:
             return None
         table = self.state.runs
-        row = table.get_or_none(table.run_id == run_id)
+        row = self._select_runs().where(table.run_id == run_id).first()
         return RunRecord(**values(row)) if row else None
 
     def last_run(self, job: str) -> RunRecord | None:
@@ -112,7 +124,7 @@ class StateView:
         if self.state is None:
             return None
         table = self.state.runs
-        query = (table.select().where((table.job == job) & (table.status == RunStatus.SUCCEEDED))
+        query = (self._select_runs().where((table.job == job) & (table.status == RunStatus.SUCCEEDED))
                  .order_by(table.started_at.desc()).limit(1))
         if since is not None:
             query = query.where(table.started_at >= since)

@@ -46,11 +46,13 @@ class Ledger:
             self.state.runs.insert(**values).execute()
 
     def finish(self, run_id: str, *, status: RunStatus, exit_code: int, finished_at: datetime,
-               duration_s: float, metrics: dict[str, Any], error: str | None) -> None:
+               duration_s: float, metrics: dict[str, Any], error: str | None,
+               summary: str | None = None) -> None:
         table = self.state.runs
         with self.state.atomic():
             (table.update(status=status, exit_code=exit_code, finished_at=finished_at,
-                          duration_s=round(duration_s, 6), metrics=metrics, error=error)
+                          duration_s=round(duration_s, 6), metrics=metrics, error=error,
+                          summary=summary or None)
              .where(table.run_id == run_id).execute())
 
     def heartbeat(self, run_id: str, at: datetime) -> None:

@@ -52,6 +52,7 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     version: str | None = None
+    summary: str | None = None  # what the run did, in one line (none before state migration 3)
 
     def effective_status(self, now: datetime, stale_after: timedelta) -> RunStatus:
         """``abandoned`` for a running row whose process is gone or whose heartbeat is stale."""
@@ -71,6 +72,7 @@ class RunRecord:
             "heartbeat_at": to_text(self.heartbeat_at), "finished_at": to_text(self.finished_at),
             "status": self.status.value, "exit_code": self.exit_code, "duration_s": self.duration_s,
             "metrics": self.metrics, "error": self.error, "version": self.version,
+            "summary": self.summary,
         }
 
 

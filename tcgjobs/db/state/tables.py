@@ -83,6 +83,9 @@ STATE_MIGRATIONS: tuple[Migration, ...] = (
             created_at TEXT NOT NULL,
             ended_at TEXT)""",
     )),
+    # What each run did, in one line (the result's summary): for an operation such as a restore,
+    # the only record of which backup it restored and where its safety snapshot went.
+    Migration(3, "run summaries", statements("ALTER TABLE runs ADD COLUMN summary TEXT")),
 )
 
 
@@ -122,7 +125,7 @@ class JsonField(TextField):
 
 
 class RunRow(Model):
-    """``runs``: one row per run of a job (migration 1). Written by the runner only."""
+    """``runs``: one row per run of a job (migrations 1 and 3). Written by the runner only."""
 
     run_id = TextField(primary_key=True)
     job = TextField()
@@ -140,6 +143,7 @@ class RunRow(Model):
     metrics = JsonField(null=True)
     error = TextField(null=True)
     version = TextField(null=True)
+    summary = TextField(null=True)  # migration 3
 
     class Meta:
         table_name = "runs"
