@@ -20,7 +20,7 @@ from typing import Any
 
 from tcgjobs import parsers
 from tcgjobs.errors import ConfigError
-from tcgjobs.registry import Job, all_jobs
+from tcgjobs.registry import RESTORE, Job, all_jobs
 from tcgjobs.times import parse_optional_instant
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
@@ -76,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("heartbeat_seconds", ("TCGJOBS_HEARTBEAT_SECONDS",), 10.0,
             "How often a running job refreshes its ledger heartbeat; a heartbeat older than six "
             "intervals marks the run abandoned.", parsers.float_between(0.5, 3600)),
+    Setting("restore_timeout", ("TCGJOBS_RESTORE_TIMEOUT",), RESTORE.timeout,
+            "Deadline of one `tcgjobs backup restore`, in seconds (its --timeout overrides it).",
+            parsers.float_between(1)),
     Setting("busy_timeout_ms", ("TCGJOBS_BUSY_TIMEOUT_MS",), 5000,
             "How long an SQLite statement waits for a lock held by another process.",
             parsers.int_between(0, 600_000)),
@@ -195,6 +198,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+#: The setting holding each operation's deadline (operations get no generated settings).
+OPERATION_TIMEOUTS: dict[str, str] = {RESTORE.name: "restore_timeout"}
+
+
 def job_settings(job: Job) -> tuple[Setting, ...]:
     """The settings generated for one job: enabled, schedule, timeout and each of its options."""
     prefix = job.env_prefix
@@ -252,6 +259,12 @@ class Settings:
         return self._values[name]
 
     def job(self, job: Job) -> JobConfig:
+        """The effective configuration of a registry job, or of an operation
+        (:data:`tcgjobs.registry.OPERATIONS`: always enabled, no schedule, no options, the deadline
+        its setting in :data:`OPERATION_TIMEOUTS` holds)."""
+        if job.name in OPERATION_TIMEOUTS:
+            return JobConfig(enabled=True, schedule=job.schedule,
+                             timeout=self._values[OPERATION_TIMEOUTS[job.name]], options={})
         base = job.module_name
         return JobConfig(
             enabled=self._values[f"{base}_enabled"],

@@ -10,6 +10,7 @@ alerting policy, metrics, pings) when it is used, so a run with none configured 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -176,6 +177,54 @@ class Pings:
         ok = outcome.exit_code is ExitCode.OK
         ping(self.settings.ping_url, outcome.job, "success" if ok else "fail", outcome.run_id,
              timeout=self.settings.ping_timeout, exit_code=int(outcome.exit_code), cancel=cancel)
+
+
+class RestoreNotice:
+    """After a restore over the live card database: one Slack message at severity warning, "card
+    database restored from ...", naming the safety snapshot. A restore is an event, not a state, so
+    it is told every time; NOTIFICATION_MIN_SEVERITY and silences apply as to every alert. A restore
+    to another path (a drill) tells nobody; a failed one is JobAlerts' to announce."""
+
+    def __init__(self, settings: Settings, notifier: SlackNotifier) -> None:
+        self.settings = settings
+        self.notifier = notifier
+
+    def on_start(self, job: Job, run_id: str, trigger: str, cancel: CancelScope) -> None:
+        return None
+
+    def on_finish(self, outcome: RunOutcome, history: StateView, cancel: CancelScope) -> None:
+        from tcgjobs.services.alerting import silences_in_effect
+        from tcgjobs.services.slack import Alert, severity_at_least
+
+        report = outcome.details if isinstance(outcome.details, dict) else {}
+        if outcome.status is not RunStatus.SUCCEEDED or not report.get("live"):
+            return
+        if not severity_at_least("warning", self.settings.notification_min_severity):
+            return
+        if silences_in_effect(history.silences(utcnow()), self.settings, utcnow()):
+            logger.info("alerts silenced; not sending the restore notice")
+            return
+        backup = Path(report["backup"]).name
+        safety = report.get("safety_snapshot")
+        kept = (f"The previous database is in the safety snapshot {Path(safety).name}."
+                if safety else "No safety snapshot was taken (--no-safety-snapshot).")
+        self.notifier.send(Alert(
+            title="Card Database Restored", severity="warning", job=outcome.job,
+            message=f"card database restored from {backup}. {kept}",
+            fields={"database": report["target"], "rows": outcome.metrics.get("rows_total", 0),
+                    "check": report.get("check", ""), "run id": outcome.run_id[:8]}), cancel)
+
+
+def restore_observers(settings: Settings) -> list[RunObserver]:
+    """The observers of a restore: failure alerts and the restore notice, metrics; no dead-man
+    pings (nothing schedules a restore, so nothing waits for one)."""
+    observers: list[RunObserver] = []
+    notifier = notifier_for(settings)
+    if notifier is not None:
+        observers += [JobAlerts(settings, notifier), RestoreNotice(settings, notifier)]
+    if settings.metrics_dir is not None or settings.pushgateway_url:
+        observers.append(RunMetrics(settings))
+    return observers
 
 
 def default_observers(settings: Settings) -> list[RunObserver]:

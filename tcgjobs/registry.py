@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -239,6 +239,27 @@ JOBS: tuple[Job, ...] = (
 )
 
 
+#: Operations a command starts (not a schedule) that run through the runner like a job: a ledger
+#: row, the locks of what they write, a deadline, signal handling and failure alerts. They are not
+#: in :data:`REGISTRY`, so they get no CronJob, no crontab line, no ``status`` row and no generated
+#: settings (their few settings are declared in :mod:`tcgjobs.config`); ``history NAME`` shows them.
+#: ``schedule`` is empty: nothing schedules them.
+RESTORE = Job(
+    name="backup-restore",
+    help="Restore a backup (`tcgjobs backup restore`), over the live card database or to a new path.",
+    schedule="",
+    timeout=1800,
+    writes=frozenset({Resource.BACKUP_DIR, Resource.CARD_DB}),
+)
+OPERATIONS: dict[str, Job] = {RESTORE.name: RESTORE}
+
+
+def restore_operation(live: bool) -> Job:
+    """:data:`RESTORE` as one restore runs: it writes the card database only when its target is the
+    live database (a restore to a new path, as in a drill, may run beside a sync)."""
+    return replace(RESTORE, writes=RESTORE.writes if live else frozenset({Resource.BACKUP_DIR}))
+
+
 class DuplicateJobError(ValueError):
     """Two jobs were registered under one name."""
 
@@ -262,6 +283,11 @@ for _declared in JOBS:
 def all_jobs() -> Mapping[str, Job]:
     """Every registered job, in schedule-table order."""
     return REGISTRY
+
+
+def recorded_names() -> list[str]:
+    """Every name a ledger row can carry: the jobs, then the :data:`OPERATIONS`."""
+    return [*REGISTRY, *OPERATIONS]
 
 
 def get_job(name: str) -> Job:

@@ -16,7 +16,18 @@ import pytest
 import tcgjobs.jobs
 from tcgjobs.config import all_settings
 from tcgjobs.context import JobContext
-from tcgjobs.registry import JOBS, REGISTRY, DuplicateJobError, Job, JobResult, Resource, all_jobs, get_job, register
+from tcgjobs.registry import (
+    JOBS,
+    OPERATIONS,
+    REGISTRY,
+    DuplicateJobError,
+    Job,
+    JobResult,
+    Resource,
+    all_jobs,
+    get_job,
+    register,
+)
 
 ORIGINAL = {  # original-service.md §3.0: schedule, timeout (s), dependencies
     "backup-database": ("0 0 * * *", 300, ()),
@@ -66,9 +77,15 @@ def test_every_declared_job_has_a_module_whose_run_takes_a_context_and_returns_a
     assert hints == {parameters[0].name: JobContext, "return": JobResult}
 
 
-def test_every_module_of_the_jobs_package_is_a_declared_job():
+def test_every_module_of_the_jobs_package_is_a_declared_job_or_operation():
     modules = {info.name for info in pkgutil.iter_modules(tcgjobs.jobs.__path__)}
-    assert modules == {job.module_name for job in JOBS}
+    assert modules == {job.module_name for job in (*JOBS, *OPERATIONS.values())}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS.values(), ids=lambda job: job.name)
+def test_operations_are_not_registry_jobs_but_load_like_them(operation):
+    assert operation.name not in REGISTRY and operation.schedule == ""
+    assert inspect.signature(operation.load()).parameters.keys() == {"ctx"}
 
 
 def test_loading_the_settings_imports_no_job_health_or_service_module():

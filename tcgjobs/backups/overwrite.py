@@ -107,6 +107,8 @@ class _Step:
     snapshot: Path | None = None
 
     def __call__(self, status: int, remaining: int, total: int) -> None:
+        if status == sqlite3.SQLITE_DONE:
+            return  # committed: a cancel now must not look like a rolled-back restore
         if not self.locked:
             if status != sqlite3.SQLITE_OK:  # BUSY or LOCKED: another writer holds the lock
                 self.locking.waited()
@@ -148,7 +150,7 @@ def overwrite(copy: Path, target: Path, expected: dict[str, int], *, busy_timeou
                 raise JobFailed(f"the safety snapshot of {target} failed, nothing was restored: {exc} "
                                 "(use --no-safety-snapshot to restore over a damaged database)") from exc
         else:
-            checked, counts = _check_restored(live, before, expected, target, busy_timeout_s)
+            checked, counts = check_restored(live, before, expected, target, busy_timeout_s)
             return Overwritten("copied into the existing database with SQLite's backup API, "
                                "under its write lock", checked, counts, step.snapshot)
     finally:
@@ -220,7 +222,7 @@ def _disk_full(exc: sqlite3.DatabaseError) -> bool:
     return getattr(exc, "sqlite_errorname", "") in ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
 
 
-def _check_restored(live: sqlite3.Connection, before: int, expected: dict[str, int], target: Path,
+def check_restored(live: sqlite3.Connection, before: int, expected: dict[str, int], target: Path,
                     busy_timeout_s: float) -> tuple[str, dict[str, int]]:
     """Check the restored database in one read transaction: integrity always, the row counts
     against ``expected`` when ``PRAGMA data_version`` proves no other connection committed since
@@ -271,7 +273,7 @@ def _replace_damaged(copy: Path, target: Path, expected: dict[str, int],
         staged.unlink(missing_ok=True)
     restored = sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None)
     try:
-        checked, counts = _check_restored(restored, _data_version(restored), expected, target,
+        checked, counts = check_restored(restored, _data_version(restored), expected, target,
                                           busy_timeout_s)
     finally:
         restored.close()

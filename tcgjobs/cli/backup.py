@@ -14,14 +14,13 @@ import typer
 
 from tcgjobs.backups.catalog import Backup, list_backups, list_safety_snapshots
 from tcgjobs.backups.names import backup_name, is_restorable_name
-from tcgjobs.backups.restore import restore_backup
 from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
 from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
 from tcgjobs.cli import common
-from tcgjobs.cli.output import print_table
+from tcgjobs.cli.output import print_table, reporter_for
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
-from tcgjobs.registry import Resource, get_job
+from tcgjobs.registry import Resource, get_job, restore_operation
 from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tcgjobs.times import utcnow
 
@@ -51,6 +50,10 @@ RESTORE_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.PROBLEMS: "the backup is corrupt; nothing was changed",
     ExitCode.SKIPPED: "a running job holds the card database or backup directory; nothing was changed",
     ExitCode.CONFIG: "invalid configuration",
+    ExitCode.TIMEOUT: "the deadline (TCGJOBS_RESTORE_TIMEOUT or --timeout) passed before the restore "
+                      "was committed; nothing was changed",
+    ExitCode.INTERRUPTED_SIGINT: "SIGINT before the restore was committed; nothing was changed",
+    ExitCode.INTERRUPTED_SIGTERM: "SIGTERM before the restore was committed; nothing was changed",
 }
 
 
@@ -187,31 +190,42 @@ def restore_command(
     no_safety_snapshot: Annotated[bool, typer.Option(
         "--no-safety-snapshot", help="Do not back up the current database first (e.g. when it is "
         "damaged beyond a backup).")] = False,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", metavar="SECONDS", help="Deadline of this restore (default: "
+        "TCGJOBS_RESTORE_TIMEOUT, 1800 s).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify a backup, then restore it (atomically to a new file, or through SQLite's backup API
-    over an existing database, under the card-database lock, after a safety snapshot)."""
+    over an existing database, under the card-database lock, after a safety snapshot). Recorded in
+    the ledger as ``backup-restore``, under a deadline, stopped cleanly by SIGTERM/SIGINT."""
+    from tcgjobs.observers import restore_observers
+    from tcgjobs.runner import RunRequest, run_job
+
     settings = common.settings()
+    if timeout is not None and timeout <= 0:
+        raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
     with common.errors_exit():
         source = resolve_backup(settings, file)
         target = to if to is not None else settings.database_path
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
-        if target.exists() and not force:
-            raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
         live = target.resolve() == settings.database_path.resolve()
-        names = [resource_lock(Resource.BACKUP_DIR)] + ([resource_lock(Resource.CARD_DB)] if live else [])
-        with hold(lock_dir_for(settings.state_path), names, _holder("restore")):
-            report = restore_backup(source, target, settings,
-                                    safety_snapshot=live and target.exists() and not no_safety_snapshot)
+        options = {"backup": str(source), "target": str(target), "force": force, "live": live,
+                   "safety_snapshot": live and not no_safety_snapshot}
+        outcome = run_job(RunRequest(job=restore_operation(live), settings=settings, options=options,
+                                     timeout=timeout, reporter=reporter_for(as_json, settings)),
+                          observers=restore_observers(settings))
+    if outcome.exit_code is not ExitCode.OK:
+        common.stderr().print(f"error: {outcome.error}", markup=False)
+        common.exit_code(outcome.exit_code)
+    report = outcome.details
     if as_json:
-        common.print_json({"restore": report})
-    else:
-        lines = [f"restored {source.name} to {target} ({report['method']})",
-                 f"rows: {report['row_counts']}"]
-        if report.get("safety_snapshot"):
-            lines.append(f"safety snapshot of the previous database: {report['safety_snapshot']}")
-        common.print_text("\n".join(lines))
+        common.print_json({"restore": report, "run": outcome.as_json()})
+        return
+    lines = [f"restored {source.name} to {target} ({report['method']})", f"rows: {report['row_counts']}"]
+    if report.get("safety_snapshot"):
+        lines.append(f"safety snapshot of the previous database: {report['safety_snapshot']}")
+    common.print_text("\n".join(lines))
 
 
 backup_app.command("list", help=with_exit_codes(

@@ -13,7 +13,7 @@ from tcgjobs.config import Settings
 from tcgjobs.db.state import Silence, StateView, StoredCheck, open_view
 from tcgjobs.errors import ExitCode, UsageError
 from tcgjobs.jobstatus import job_status
-from tcgjobs.registry import Job, all_jobs, get_job
+from tcgjobs.registry import Job, all_jobs, get_job, recorded_names
 from tcgjobs.runner import stale_after
 from tcgjobs.schedule import describe, next_due
 from tcgjobs.services.alerting import silences_in_effect
@@ -125,10 +125,10 @@ def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """Recent runs from the ledger, newest first."""
+    """Recent runs from the ledger, newest first (JOB: a job, or backup-restore)."""
     settings = common.settings()
-    if job is not None:
-        _jobs(job)
+    if job is not None and job not in recorded_names():
+        common.exit_with(UsageError(f"unknown job {job!r}; the ledger records: {', '.join(recorded_names())}"))
     view = _view(settings)
     now = utcnow()
     runs = view.runs(job, limit=limit)
