@@ -21,6 +21,7 @@ def run(ctx: JobContext) -> JobResult:
     """Options: ``backup`` (path), ``target`` (path), ``force``, ``safety_snapshot`` (take one
     before overwriting) and ``live`` (the target is the live card database). Raises JobFailed
     when the target exists without ``force``, and what :func:`restore_backup` raises."""
+    from tcgjobs.backups.overwrite import EXACT
     from tcgjobs.backups.restore import restore_backup
 
     source, target = Path(ctx.options["backup"]), Path(ctx.options["target"])
@@ -32,6 +33,8 @@ def run(ctx: JobContext) -> JobResult:
     safety = report["safety_snapshot"]
     summary = f"restored {source.name} to {target}" + (
         f"; the previous database is in the safety snapshot {Path(safety).name}" if safety else "")
+    if report["check"] != EXACT:
+        summary += "; " + report["check"]
     metrics: dict[str, float | int] = {"rows_total": sum(report["row_counts"].values())}
     metrics.update({f"rows_{table}": count for table, count in report["row_counts"].items()})
     return JobResult(metrics, summary=summary, details=report)
