@@ -25,6 +25,11 @@ safety copy is read until the restored content is committed:
    state for good: the integrity check then runs on the current state and the row counts are
    reported, not compared, with a warning.
 
+All this is WAL mode, where readers read while the lock is held. In a rollback journal the first
+step takes an exclusive lock that keeps readers out as well, so a target that needs a safety
+snapshot is switched to WAL first (as every job that writes the card database does); one that
+does not is restored in its own journal mode, without the second connection's race check.
+
 A target that is not an SQLite database at all (no reader can be using it) is replaced atomically
 instead, after its stale ``-wal``/``-shm`` are removed.
 """
@@ -96,11 +101,11 @@ class _Raced(Exception):
 
 @dataclass
 class _Step:
-    """The progress callback: waits for the write lock, makes sure no commit slipped in before the
-    first step took it, then takes the safety snapshot (through ``reader``)."""
+    """The progress callback: waits for the write lock, makes sure (through ``reader``) no commit
+    slipped in before the first step took it, then takes the safety snapshot through it."""
 
     safety: SafetySnapshot | None
-    reader: sqlite3.Connection
+    reader: sqlite3.Connection | None  # None: a rollback journal, which no one reads while locked
     locking: _Locking
     reader_version: int = 0  # the reader's data_version under the released lock
     locked: bool = False
@@ -113,10 +118,11 @@ class _Step:
             if status != sqlite3.SQLITE_OK:  # BUSY or LOCKED: another writer holds the lock
                 self.locking.waited()
                 return
-            if _data_version(self.reader) != self.reader_version:
+            if self.reader is not None and _data_version(self.reader) != self.reader_version:
                 raise _Raced
             self.locked = True
             if self.safety is not None:
+                assert self.reader is not None  # see _wal_reader
                 self.snapshot = self.safety(self.reader)
         if self.locking.check:
             self.locking.check()
@@ -135,13 +141,13 @@ def overwrite(copy: Path, target: Path, expected: dict[str, int], *, busy_timeou
     """
     source = open_snapshot(copy)
     live = sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None)
-    reader = sqlite3.connect(f"file:{quote(str(target.resolve()))}?mode=ro", uri=True,
-                             timeout=busy_timeout_s)
+    reader: sqlite3.Connection | None = None
     try:
         _require_pages(source, target)
-        live.execute("PRAGMA busy_timeout = 0")  # locks are polled (see the module doc)
-        step = _Step(safety, reader, _Locking(target, busy_timeout_s, check))
         try:
+            reader = _wal_reader(live, target, busy_timeout_s, need=safety is not None)
+            live.execute("PRAGMA busy_timeout = 0")  # locks are polled (see the module doc)
+            step = _Step(safety, reader, _Locking(target, busy_timeout_s, check))
             before = _lock_and_copy(source, live, target, step)
         except sqlite3.DatabaseError as exc:
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
@@ -155,8 +161,33 @@ def overwrite(copy: Path, target: Path, expected: dict[str, int], *, busy_timeou
                                "under its write lock", checked, counts, step.snapshot)
     finally:
         for conn in (reader, live, source):
-            conn.close()
+            if conn is not None:
+                conn.close()
     return _replace_damaged(copy, target, expected, busy_timeout_s)
+
+
+def _wal_reader(live: sqlite3.Connection, target: Path, busy_timeout_s: float,
+                need: bool) -> sqlite3.Connection | None:
+    """A second, read-only connection to ``target`` when it is in WAL mode, or None.
+
+    Only in WAL mode can another connection read while the restore holds the write lock (in a
+    rollback journal the backup's first step takes an exclusive lock). When a safety snapshot
+    needs that reader, a target in a rollback journal is switched to WAL first, as every tcgjobs
+    job that writes the card database does. Raises JobFailed when it cannot be switched;
+    sqlite3.DatabaseError (SQLITE_NOTADB) for a file that is not a database.
+    """
+    mode = live.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode != "wal" and need:
+        mode = live.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise JobFailed(f"{target} uses the {mode} journal and could not be switched to WAL, "
+                            "which the safety snapshot needs to be read under the restore's lock; "
+                            "nothing was changed")
+        logger.info("switched {} to WAL, so its safety snapshot can be read while it is locked", target)
+    if mode != "wal":
+        return None
+    return sqlite3.connect(f"file:{quote(str(target.resolve()))}?mode=ro", uri=True,
+                           timeout=busy_timeout_s)
 
 
 def _require_pages(source: sqlite3.Connection, target: Path) -> None:
@@ -200,7 +231,8 @@ def _versions_under_lock(live: sqlite3.Connection, step: _Step) -> int:
         step.locking.waited()
         time.sleep(POLL_S)
     try:
-        step.reader_version = _data_version(step.reader)
+        if step.reader is not None:
+            step.reader_version = _data_version(step.reader)
         return _data_version(live)
     finally:
         live.execute("ROLLBACK")

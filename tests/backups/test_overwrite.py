@@ -123,3 +123,51 @@ def test_a_commit_between_the_restore_and_its_check_leaves_the_counts_unchecked_
 
     assert (checked, counts) == (INTEGRITY_ONLY, {**expected, "writes": 1})
     assert any("not compared with the backup's" in m for m in messages), messages
+
+
+def journal_mode(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_restore_over_a_copy_in_a_rollback_journal_keeps_its_journal(cli, filled, tmp_path):
+    backup = make_backup(filled, WHEN)
+    other = tmp_path / "other.db"
+    fill_card_db(other, sets=1)
+    conn = sqlite3.connect(other)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+
+    done = run_tcgjobs("backup", "restore", backup.name, "--to", str(other), "--force", "--json")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)["restore"]
+    assert report["check"] == "integrity_check and row counts of the restored state"
+    assert report["safety_snapshot"] is None and journal_mode(other) == "delete"
+    assert live_counts(other) == report["row_counts"]
+
+
+def test_a_live_database_in_a_rollback_journal_is_switched_to_wal_for_its_safety_snapshot(filled):
+    backup = make_backup(filled, WHEN)
+    before = live_counts(filled.database_path)
+    conn = sqlite3.connect(filled.database_path)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    with conn:
+        conn.execute("INSERT INTO pokemon_card_sets (id, name, series) VALUES ('late', 'Late', 'T')")
+    conn.close()
+    assert journal_mode(filled.database_path) == "delete"
+
+    done = run_tcgjobs("backup", "restore", backup.name, "--force", "--json")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)["restore"]
+    assert journal_mode(filled.database_path) == "wal"
+    assert live_counts(filled.database_path) == before
+    copy = verify_file(Path(report["safety_snapshot"]), filled.temp_dir, keep_copy=True)
+    assert copy.ok and copy.row_counts["pokemon_card_sets"] == before["pokemon_card_sets"] + 1
+    copy.restored_copy.unlink()
+    assert any("switched" in json.loads(line)["message"] for line in done.stderr.splitlines()
+               if line.startswith("{")), done.stderr
