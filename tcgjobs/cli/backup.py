@@ -50,10 +50,12 @@ RESTORE_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.PROBLEMS: "the backup is corrupt; nothing was changed",
     ExitCode.SKIPPED: "a running job holds the card database or backup directory; nothing was changed",
     ExitCode.CONFIG: "invalid configuration",
-    ExitCode.TIMEOUT: "the deadline (TCGJOBS_RESTORE_TIMEOUT or --timeout) passed before the restore "
-                      "was committed; nothing was changed",
-    ExitCode.INTERRUPTED_SIGINT: "SIGINT before the restore was committed; nothing was changed",
-    ExitCode.INTERRUPTED_SIGTERM: "SIGTERM before the restore was committed; nothing was changed",
+    ExitCode.TIMEOUT: "stopped by the deadline (TCGJOBS_RESTORE_TIMEOUT or --timeout): nothing was "
+                      "changed unless the message says what was committed before the stop",
+    ExitCode.INTERRUPTED_SIGINT: "stopped by SIGINT: nothing was changed unless the message says what "
+                                 "was committed before the stop",
+    ExitCode.INTERRUPTED_SIGTERM: "stopped by SIGTERM: nothing was changed unless the message says "
+                                  "what was committed before the stop",
 }
 
 
@@ -198,6 +200,7 @@ def restore_command(
     """Verify a backup, then restore it (atomically to a new file, or through SQLite's backup API
     over an existing database, under the card-database lock, after a safety snapshot). Recorded in
     the ledger as ``backup-restore``, under a deadline, stopped cleanly by SIGTERM/SIGINT."""
+    from tcgjobs.cancel import SignalRouter
     from tcgjobs.observers import restore_observers
     from tcgjobs.runner import RunRequest, run_job
 
@@ -209,15 +212,29 @@ def restore_command(
         target = to if to is not None else settings.database_path
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
-        live = target.resolve() == settings.database_path.resolve()
-        options = {"backup": str(source), "target": str(target), "force": force, "live": live,
-                   "safety_snapshot": live and not no_safety_snapshot}
-        outcome = run_job(RunRequest(job=restore_operation(live), settings=settings, options=options,
-                                     timeout=timeout, reporter=reporter_for(as_json, settings)),
-                          observers=restore_observers(settings))
+    live = target.resolve() == settings.database_path.resolve()
+    options = {"backup": str(source), "target": str(target), "force": force, "live": live,
+               "safety_snapshot": live and not no_safety_snapshot}
+    signals = SignalRouter.installed()  # as for `run JOB`: the signals belong to the restore until exit
+    try:
+        with common.errors_exit():
+            outcome = run_job(RunRequest(job=restore_operation(live), settings=settings, options=options,
+                                         timeout=timeout, reporter=reporter_for(as_json, settings)),
+                              observers=restore_observers(settings), signals=signals)
+        _show_restore(outcome, source, target, as_json)
+    finally:
+        if signals is not None:
+            signals.ignore_until_exit()
+    if outcome.exit_code is not ExitCode.OK:
+        common.exit_code(outcome.exit_code)
+
+
+def _show_restore(outcome: Any, source: Path, target: Path, as_json: bool) -> None:
+    """A finished restore: as before it ran through the runner, ``error: ...`` on stderr when it
+    did not succeed, what it committed when it was stopped after the copy committed."""
     if outcome.exit_code is not ExitCode.OK:
         common.stderr().print(f"error: {outcome.error}", markup=False)
-        common.exit_code(outcome.exit_code)
+        return
     report = outcome.details
     if as_json:
         common.print_json({"restore": report, "run": outcome.as_json()})
