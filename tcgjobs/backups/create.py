@@ -141,7 +141,8 @@ class _Planned:
 def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Path, temp_dir: Path, *,
                   compression: str = "gzip", reserve_bytes: int = 0, run_id: str | None = None,
                   origin: str = "backup-database", check: Callable[[], None] | None = None,
-                  now: datetime | None = None, safety_snapshot: bool = False) -> BackupReport:
+                  now: datetime | None = None, safety_snapshot: bool = False,
+                  published: Callable[[Path], None] | None = None) -> BackupReport:
     """Snapshot, check, compress, verify and publish one backup of ``source`` (with
     ``safety_snapshot``, under a safety snapshot's name, which rotation and freshness ignore).
 
@@ -150,7 +151,9 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
     before leaves no file under a backup name, and one that is killed leaves only temporary files
     and orphaned sidecars, which the next backup and rotation remove.
 
-    Returns the report of the published, verified backup. Raises DiskFull (nothing left behind),
+    ``published`` is called with the backup's path the moment it has its name (a run stopped from
+    then on has published it). Returns the report of the published, verified backup. Raises
+    DiskFull (nothing left behind),
     JobFailed when the snapshot fails its integrity check or the written file fails verification
     (nothing published), Cancelled via ``check``.
     """
@@ -165,11 +168,11 @@ def create_backup(source: sqlite3.Connection, source_path: Path, backup_dir: Pat
         raise JobFailed(f"{final.name} already exists; not overwriting a backup")
     planned = _Planned(final, created_at, compression, SAFETY_SNAPSHOT if safety_snapshot else BACKUP,
                        origin, run_id, source_path, size)
-    return _write(source, planned, temp_dir, check)
+    return _write(source, planned, temp_dir, check, published)
 
 
 def _write(source: sqlite3.Connection, planned: _Planned, temp_dir: Path,
-           check: Callable[[], None] | None) -> BackupReport:
+           check: Callable[[], None] | None, on_published: Callable[[Path], None] | None) -> BackupReport:
     """Stage, prove, describe and then publish ``planned`` (see :func:`create_backup`)."""
     clock = time.monotonic()
     final = planned.final
@@ -188,6 +191,8 @@ def _write(source: sqlite3.Connection, planned: _Planned, temp_dir: Path,
             check()
         os.rename(staged, final)
         published = True
+        if on_published:
+            on_published(final)
         fsync_dir(final.parent)
     except BaseException as exc:
         if not published:

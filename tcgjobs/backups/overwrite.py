@@ -129,10 +129,12 @@ class _Step:
 
 
 def overwrite(copy: Path, target: Path, expected: dict[str, int], *, busy_timeout_s: float,
-              safety: SafetySnapshot | None,
-              check: Callable[[], None] | None = None) -> Overwritten:
+              safety: SafetySnapshot | None, check: Callable[[], None] | None = None,
+              committed: Callable[[Path | None], None] | None = None) -> Overwritten:
     """Restore the verified database file ``copy`` (row counts ``expected``) over the existing
     ``target`` (see the module doc), taking the ``safety`` snapshot under the same write lock.
+    ``committed`` is called (with the safety snapshot) the moment the restored content is
+    committed, before it is checked.
 
     Raises JobFailed when the safety snapshot fails or the target is damaged and a safety snapshot
     was asked for, when the write lock stays taken for ``busy_timeout_s`` or the copy cannot be
@@ -149,6 +151,8 @@ def overwrite(copy: Path, target: Path, expected: dict[str, int], *, busy_timeou
             live.execute("PRAGMA busy_timeout = 0")  # locks are polled (see the module doc)
             step = _Step(safety, reader, _Locking(target, busy_timeout_s, check))
             before = _lock_and_copy(source, live, target, step)
+            if committed:
+                committed(step.snapshot)
         except sqlite3.DatabaseError as exc:
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
                 raise JobFailed(f"cannot lock {target} for the restore, nothing changed: {exc}") from exc

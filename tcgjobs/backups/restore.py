@@ -65,15 +65,19 @@ def _verified_copy(source: Path, scratch: Path, check: Callable[[], None] | None
     return result
 
 
-def _safety_snapshot(target: Path, settings: Settings,
-                     check: Callable[[], None] | None) -> SafetySnapshot:
+def _safety_snapshot(target: Path, settings: Settings, check: Callable[[], None] | None,
+                     committed: Callable[[str], None] | None) -> SafetySnapshot:
     """The safety snapshot of ``target``, taken from the connection the restore gives it."""
+
+    def published(path: Path) -> None:
+        if committed:
+            committed(f"the safety snapshot {path.name} was written; {target} was not restored")
 
     def take(conn: sqlite3.Connection) -> Path:
         try:
             report = create_backup(conn, target, settings.backup_dir, settings.temp_dir,
                                    origin=f"{SAFETY_ORIGIN} before a restore over {target}",
-                                   check=check, safety_snapshot=True)
+                                   check=check, safety_snapshot=True, published=published)
         except JobFailed as exc:
             raise JobFailed(f"the safety snapshot of {target} failed, nothing was restored: {exc} "
                             "(use --no-safety-snapshot to restore over a damaged database)") from exc
@@ -93,12 +97,22 @@ def _check_target(conn: sqlite3.Connection, expected: dict[str, int], target: Pa
 
 
 def restore_backup(source: Path, target: Path, settings: Settings, *, safety_snapshot: bool,
-                   check: Callable[[], None] | None = None) -> dict[str, Any]:
+                   check: Callable[[], None] | None = None,
+                   committed: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Restore backup ``source`` to ``target`` (see the module doc). Returns a report.
 
-    Raises ProblemsFound when the backup is corrupt (nothing changed), JobFailed/DiskFull when it
-    could not be done, Cancelled via ``check`` (nothing changed).
+    ``committed`` is told, the moment the target holds the restored database and before that is
+    checked, what has been done (for a run stopped from then on). Raises ProblemsFound when the
+    backup is corrupt (nothing changed), JobFailed/DiskFull when it could not be done, Cancelled
+    via ``check`` (nothing changed).
     """
+
+    def done(snapshot: Path | None) -> None:
+        if committed:
+            committed(f"{source.name} restored to {target}"
+                      + (f"; the previous database is in the safety snapshot {snapshot.name}"
+                         if snapshot else ""))
+
     existing = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = settings.temp_dir if existing else target.parent
@@ -109,13 +123,14 @@ def restore_backup(source: Path, target: Path, settings: Settings, *, safety_sna
                               "sha256": result.sha256, "safety_snapshot": None}
     try:
         if existing:
-            done = overwrite(copy, target, result.row_counts,
-                             busy_timeout_s=settings.busy_timeout_ms / 1000, check=check,
-                             safety=_safety_snapshot(target, settings, check) if safety_snapshot else None)
-            report.update(method=done.method, check=done.check, row_counts_checked=done.row_counts,
-                          safety_snapshot=str(done.safety_snapshot) if done.safety_snapshot else None)
+            safety = _safety_snapshot(target, settings, check, committed) if safety_snapshot else None
+            over = overwrite(copy, target, result.row_counts, busy_timeout_s=settings.busy_timeout_ms / 1000,
+                             safety=safety, check=check, committed=done)
+            report.update(method=over.method, check=over.check, row_counts_checked=over.row_counts,
+                          safety_snapshot=str(over.safety_snapshot) if over.safety_snapshot else None)
         else:
             _rename_into_place(copy, target)
+            done(None)
             conn = open_snapshot(target)
             try:
                 _check_target(conn, result.row_counts, target)

@@ -35,7 +35,8 @@ def run(ctx: JobContext) -> JobResult:
     report = create_backup(db.connection(), settings.database_path, backup_dir, temp_dir,
                            compression=ctx.options["compression"],
                            reserve_bytes=ctx.options["reserve_bytes"], run_id=ctx.run_id,
-                           check=ctx.check_cancelled)
+                           check=ctx.check_cancelled,
+                           published=lambda path: ctx.committed(f"{path.name} verified and published"))
     backups = list_backups(backup_dir)
     metrics = {**report.metrics, "leftovers_removed": len(leftovers), "backups_total": len(backups),
                "backups_total_bytes": sum(item.size_bytes for item in backups)}

@@ -5,7 +5,8 @@ restore`` command starts it with its arguments as options, and the runner record
 as ``backup-restore`` (the summary names the backup, the target and the safety snapshot), holds
 the locks of what it writes, bounds it by TCGJOBS_RESTORE_TIMEOUT (or ``--timeout``) and turns
 SIGTERM/SIGINT into a cancel. A cancel before the restored content is committed leaves the target
-as it was (:mod:`tcgjobs.backups.restore`).
+as it was (:mod:`tcgjobs.backups.restore`); one after it is reported as what it is, a restore that
+was committed (``ctx.committed``) whose check was cut short.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def run(ctx: JobContext) -> JobResult:
     if target.exists() and not ctx.options["force"]:
         raise JobFailed(f"{target} exists; refusing to overwrite it without --force")
     report = restore_backup(source, target, ctx.settings, safety_snapshot=ctx.options["safety_snapshot"],
-                            check=ctx.check_cancelled)
+                            check=ctx.check_cancelled, committed=ctx.committed)
     report["live"] = ctx.options["live"]
     safety = report["safety_snapshot"]
     summary = f"restored {source.name} to {target}" + (

@@ -302,3 +302,22 @@ def test_a_backup_stopped_during_its_verification_publishes_nothing(filled, stop
     assert backup.status == "verified"
     assert names(filled.backup_dir) == sorted([backup.name, backup.name + ".manifest.json",
                                                backup.name + ".sha256"])
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_after_the_backup_was_published_says_published_not_rolled_back(filled, signum, code):
+    from tests.cli.test_run_committed import run_paused
+
+    status, out, err = run_paused("tcgjobs.backups.create:fsync_dir", 1, signum,  # right after the rename
+                                  "run", "backup-database", "--json")
+
+    assert status == code, err
+    [backup] = list_backups(filled.backup_dir)
+    assert backup.status == "verified"
+    run = json.loads(out)["run"]
+    assert run["status"] == "interrupted" and run["committed"] == f"{backup.name} verified and published"
+    last = open_view(filled.state_path, busy_timeout_ms=1000, stale_after=timedelta(minutes=1)).last_run(
+        "backup-database")
+    assert (last.status.value, last.exit_code) == ("interrupted", code)
+    assert f"committed before the stop: {backup.name}" in last.error and "rolled back" not in last.error
+    assert not any("rolled back" in m for m in _log_messages(err)), err

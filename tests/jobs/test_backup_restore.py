@@ -189,3 +189,54 @@ def test_a_restore_stopped_under_the_write_lock_changes_nothing_and_says_so(env,
     with writer:
         writer.execute("DELETE FROM pokemon_card_sets WHERE id = 'late'")
     writer.close()
+
+
+@pytest.mark.parametrize(("target", "restored", "says"), [
+    # the moment the restored content is committed, before it is checked
+    ("tcgjobs.backups.overwrite:check_restored", True, "restored to"),
+    # the moment the safety snapshot has its name, before anything is restored
+    ("tcgjobs.backups.create:fsync_dir", False, "was not restored"),
+])
+def test_a_signal_once_something_was_committed_says_what_never_rolled_back(moved_on, target, restored, says):
+    from tests.cli.test_run_committed import run_paused
+
+    settings, backup = moved_on
+    status, out, err = run_paused(target, 1, signal.SIGTERM, "backup", "restore", backup.name, "--force")
+
+    assert status == ExitCode.INTERRUPTED_SIGTERM, err
+    [safety] = list_safety_snapshots(settings.backup_dir)
+    assert safety.status == "verified"
+    [run] = restores()
+    assert (run.status.value, run.exit_code) == ("interrupted", 143)
+    assert "committed before the stop" in run.error and says in run.error and safety.name in run.error
+    assert "rolled back" not in run.error and not any("rolled back" in m for m in log_messages(err))
+    assert "error: received SIGTERM; committed before the stop" in err
+    assert ("late" not in set_ids(settings.database_path)) is restored
+
+
+def test_a_sigterm_while_slack_is_told_cuts_the_notice_short_and_keeps_exit_0(env, moved_on):
+    from tests.cli.test_run_signals import SLOW, wait_for_requests
+    from tests.support.slack_server import SlackServer
+
+    settings, backup = moved_on
+    server = SlackServer(hang_seconds=60)
+    server.default = "hang"
+    server.start()
+    try:
+        env["NOTIFICATIONS_ENABLED"] = "true"
+        env["SLACK_WEBHOOK_URL"] = server.webhook()
+        env["TCGJOBS_SLACK_TIMEOUT"] = SLOW
+        process = popen_tcgjobs("backup", "restore", backup.name, "--force")
+        wait_for_requests(server, 1, process)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        server.stop()
+
+    assert process.returncode == 0, err
+    assert time.monotonic() - signalled < 15, "the notice was not cut short"
+    assert f"restored {backup.name}" in out
+    [run] = restores()
+    assert (run.status.value, run.exit_code) == ("succeeded", 0)
+    assert "late" not in set_ids(settings.database_path)
