@@ -21,7 +21,7 @@ from typing import Any
 from tcgjobs import parsers
 from tcgjobs.errors import ConfigError
 from tcgjobs.registry import RESTORE, Job, all_jobs
-from tcgjobs.times import parse_optional_instant
+from tcgjobs.times import in_zone, read_optional_time
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
 STATE_FILE_NAME = "tcgjobs-state.sqlite3"
@@ -190,8 +190,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Consecutive failures of a job before one alert is sent (a recovery follows the first "
             "success).", parsers.int_between(1)),
     Setting("silence_until", ("TCGJOBS_SILENCE_UNTIL",), None,
-            "Mute Slack alerts until this ISO-8601 time (without a zone: UTC; checks still run and "
-            "record); see also `tcgjobs notify silence`.", parse_optional_instant),
+            "Mute Slack alerts until this ISO-8601 time (without a zone: in TCGJOBS_TIMEZONE, like "
+            "`notify silence --until`; checks still run and record); see also `tcgjobs notify "
+            "silence`.", read_optional_time),
     Setting("ping_timeout", ("TCGJOBS_PING_TIMEOUT",), 5.0,
             "Seconds one dead-man ping may take; a failed ping is only a warning.",
             parsers.float_between(0.1, 60)),
@@ -349,6 +350,9 @@ def load_settings(environ: Mapping[str, str], table: Iterable[Setting] | None = 
             values[setting.name] = None
         sources[setting.name] = source
     problems.extend(_cross_checks(values))
+    if values.get("silence_until") is not None and values.get("timezone") is not None:
+        # The one rule of tcgjobs.times: a time without a zone is in TCGJOBS_TIMEZONE.
+        values["silence_until"] = in_zone(values["silence_until"], values["timezone"])
     if problems:
         raise ConfigError(problems)
     return Settings(values, sources, warnings, table)

@@ -3,6 +3,11 @@
 The bottom of the import graph (standard library only): settings, the state database, backups,
 alerting and the CLI all read and write times through these functions, so one string means one
 moment everywhere. Every datetime returned is timezone-aware UTC.
+
+The rule for a time a person types (``notify silence --until``, ``TCGJOBS_SILENCE_UNTIL``): an
+ISO-8601 time with a zone (``Z``, ``+01:00``) means that instant; one without a zone is read in
+TCGJOBS_TIMEZONE, the zone the schedules are written in. :func:`read_time` reads the text and
+:func:`in_zone` applies the zone, so both places give the same string the same moment.
 """
 
 from __future__ import annotations
@@ -42,21 +47,32 @@ def from_untrusted(value: Any) -> datetime | None:
         return None
 
 
-def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
-    """An ISO-8601 date-time (``2026-11-28T18:00``, ``...Z``, ``...+01:00``), in UTC; a time
-    without a zone is read in ``zone`` (UTC unless given). Raises ValueError."""
+def read_time(raw: str) -> datetime:
+    """An ISO-8601 date-time as written: aware when it names a zone (``...Z``, ``...+01:00``),
+    naive when it does not (:func:`in_zone` gives it one). Raises ValueError."""
     text = raw.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"expected an ISO-8601 time such as 2026-11-28T18:00Z, got {raw!r}") from None
+
+
+def in_zone(moment: datetime, zone: tzinfo) -> datetime:
+    """``moment`` in UTC; a naive one is taken as a wall-clock time in ``zone``."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def parse_optional_instant(raw: str) -> datetime | None:
-    return parse_instant(raw) if raw.strip() else None
+def parse_instant(raw: str, zone: tzinfo = UTC) -> datetime:
+    """An ISO-8601 date-time (``2026-11-28T18:00``, ``...Z``, ``...+01:00``), in UTC; a time
+    without a zone is read in ``zone`` (UTC unless given). Raises ValueError."""
+    return in_zone(read_time(raw), zone)
+
+
+def read_optional_time(raw: str) -> datetime | None:
+    """:func:`read_time`, or None for an empty value (a setting that is set but blank)."""
+    return read_time(raw) if raw.strip() else None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -94,6 +95,19 @@ def test_silence_reads_a_time_without_zone_in_the_schedules_time_zone(cli, env):
         stored = [parse_instant(row[0]) for row in db.execute("SELECT until FROM silences ORDER BY id")]
     assert stored == [parse_instant("2029-12-31T23:00:00Z"), parse_instant("2030-07-01T00:00:00Z")]
     assert "TCGJOBS_TIMEZONE" in invoke(cli, "notify", "silence", "--help").stdout
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/New_York"])
+def test_the_option_and_the_setting_read_the_same_string_as_the_same_moment(cli, env, zone):
+    env["TCGJOBS_TIMEZONE"] = zone
+    env["TCGJOBS_SILENCE_UNTIL"] = "2030-11-28T14:00"
+    created = invoke(cli, "notify", "silence", "--until", "2030-11-28T14:00", "--json")
+    assert created.exit_code == 0, created.output
+    listed = json.loads(invoke(cli, "notify", "silences", "--json").stdout)
+    option = parse_instant(json.loads(created.stdout)["silence"]["until"])
+    setting = parse_instant(listed["silence_until_setting"])
+    assert option == setting
+    assert option.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") == "2030-11-28 14:00"
 
 
 @pytest.mark.parametrize("until", ["yesterday", "2000-01-01T00:00Z", "-5m"])
