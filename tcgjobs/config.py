@@ -244,11 +244,13 @@ class Settings:
     """Validated settings. Attribute access by setting name; ``sources`` says where each came from."""
 
     def __init__(self, values: dict[str, Any], sources: dict[str, str], warnings: list[str],
-                 table: tuple[Setting, ...]) -> None:
+                 table: tuple[Setting, ...], unknown: list[str] | None = None) -> None:
         self._values = values
         self.sources = sources
         self.warnings = warnings
         self.table = table
+        #: One message per TCGJOBS_* variable no setting reads (also among ``warnings``).
+        self.unknown = unknown or []
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -289,7 +291,7 @@ class Settings:
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some values replaced (tests, CLI overrides)."""
         merged = dict(self._values, **values)
-        return Settings(merged, dict(self.sources), list(self.warnings), self.table)
+        return Settings(merged, dict(self.sources), list(self.warnings), self.table, self.unknown)
 
 
 def _read_raw(setting: Setting, environ: Mapping[str, str], problems: list[str],
@@ -355,7 +357,39 @@ def load_settings(environ: Mapping[str, str], table: Iterable[Setting] | None = 
         values["silence_until"] = in_zone(values["silence_until"], values["timezone"])
     if problems:
         raise ConfigError(problems)
-    return Settings(values, sources, warnings, table)
+    unknown = unknown_variables(environ, table)
+    return Settings(values, sources, warnings + unknown, table, unknown)
+
+
+#: Variables with this prefix belong to tcgjobs' tests (a PostgreSQL DSN, ...), not to a setting.
+TEST_PREFIX = "TCGJOBS_TEST_"
+
+
+def unknown_variables(environ: Mapping[str, str], table: Iterable[Setting]) -> list[str]:
+    """One message per ``TCGJOBS_*`` variable that no setting reads, naming the closest known one.
+
+    A misspelt setting is otherwise silent: ``TCGJOBS_DATA_SOURSE`` would leave the bundled sample
+    in use. Only a warning here: an environment file written for a newer release must not stop an
+    older one's runs (``config --check`` makes it an error).
+    """
+    import difflib
+
+    known: set[str] = set()
+    for setting in table:
+        for variable in setting.env + setting.deprecated_env:
+            known.add(variable)
+            if setting.secret:
+                known.add(variable + "_FILE")
+    # Compared without the common prefix, which would make every name look alike.
+    by_stem = {name.removeprefix("TCGJOBS_"): name for name in sorted(known)}
+    messages = []
+    for name in sorted(environ):
+        if not name.startswith("TCGJOBS_") or name.startswith(TEST_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name.removeprefix("TCGJOBS_"), list(by_stem), n=1)
+        hint = f"; did you mean {by_stem[close[0]]}?" if close else ""
+        messages.append(f"{name} is not a tcgjobs setting and is ignored{hint}")
+    return messages
 
 
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:

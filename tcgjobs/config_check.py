@@ -67,7 +67,8 @@ def _postgres(settings: Settings) -> SetupCheck:
 
 def check_setup(settings: Settings) -> list[SetupCheck]:
     """Every check, in the order ``config --check`` shows them."""
-    results = [
+    results = [SetupCheck("environment", False, message) for message in settings.unknown]
+    results += [
         _writable_dir("database directory", settings.database_path.parent),
         _card_database(settings),
         _writable_dir("state directory", settings.state_path.parent),

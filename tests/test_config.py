@@ -214,3 +214,42 @@ def test_a_statement_timeout_beyond_postgresqls_limit_is_a_configuration_error()
     assert make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147483").postgres_statement_timeout == 2147483
     with pytest.raises(ConfigError, match="TCGJOBS_POSTGRES_STATEMENT_TIMEOUT: must be at most 2147483"):
         make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147484")
+
+
+def test_a_misspelt_setting_fails_config_check_with_78_naming_the_closest_one(cli, env):
+    env["TCGJOBS_DATA_SOURSE"] = "/srv/pokemon-tcg-data"
+    result = invoke(cli, "config", "--check")
+    assert result.exit_code == 78, result.output
+    assert ("TCGJOBS_DATA_SOURSE is not a tcgjobs setting and is ignored; did you mean "
+            "TCGJOBS_DATA_SOURCE?") in result.stdout
+
+
+def test_a_misspelt_setting_is_a_warning_in_other_commands_and_never_stops_a_run(cli, env):
+    env["TCGJOBS_DATA_SOURSE"] = "/srv/pokemon-tcg-data"
+    run = invoke(cli, "run", "sync-missing-sets")
+    assert run.exit_code == 0, run.output
+    assert "did you mean TCGJOBS_DATA_SOURCE?" in run.stderr
+    listed = invoke(cli, "list")
+    assert listed.exit_code == 0 and "did you mean TCGJOBS_DATA_SOURCE?" in listed.stderr
+    shown = invoke(cli, "config")
+    assert shown.exit_code == 0 and "warning: TCGJOBS_DATA_SOURSE" in shown.stdout
+
+
+@pytest.mark.parametrize(("variable", "suggestion"), [
+    ("TCGJOBS_LOGLEVEL", "TCGJOBS_LOG_LEVEL"),
+    ("TCGJOBS_POSTGRES_HOST", "POSTGRES_HOST"),
+    ("TCGJOBS_DATA_SOURCE_FILE", "TCGJOBS_DATA_SOURCE"),  # only secrets have a _FILE form
+    ("TCGJOBS_FROBNICATE", None),
+])
+def test_unknown_variables_name_the_closest_known_setting(variable, suggestion):
+    messages = make_settings(**{variable: "x"}).unknown
+    assert len(messages) == 1 and messages[0].startswith(variable + " is not a tcgjobs setting")
+    assert messages[0].endswith(f"did you mean {suggestion}?" if suggestion else "is ignored")
+
+
+def test_test_variables_aliases_and_secret_files_are_not_unknown(tmp_path):
+    secret = tmp_path / "url"
+    secret.write_text("http://127.0.0.1:9/ping/{job}")
+    settings = make_settings(TCGJOBS_TEST_POSTGRES="host=x", CRON_TIMEZONE="UTC",
+                             TCGJOBS_PING_URL_FILE=str(secret), TCGJOBS_BACKUP_DATABASE_TIMEOUT="60")
+    assert settings.unknown == []
