@@ -111,7 +111,7 @@ def main() -> None:
            str(work / "state.sqlite3"), "TCGJOBS_DATA_SOURCE": str(args.data),
            "TCGJOBS_TMPDIR": str(work), "TCGJOBS_LOG_LEVEL": "warning", "TCGJOBS_LOG_FORMAT": "json"}
     for job in ("sync-missing-sets", "sync-missing-cards"):
-        _run([sys.executable, "-m", "tcgjobs", "run", job, "--ignore-deps"], env)
+        _run([sys.executable, "-m", "tcgjobs", "run", job], env)
     primary = Primary(args.admin)
     results: dict[str, list[float]] = {}
 

@@ -214,7 +214,7 @@ def job_settings(job: Job) -> tuple[Setting, ...]:
         Setting(f"{base}_schedule", (prefix + "SCHEDULE",), job.schedule,
                 f"Cron schedule of {job.name}.", parsers.parse_cron),
         Setting(f"{base}_timeout", (prefix + "TIMEOUT",), job.timeout,
-                f"Deadline of one {job.name} run, in seconds.", parsers.float_between(1)),
+                f"Deadline of one {job.name} run, in seconds.", parsers.parse_timeout),
     ]
     for option in job.options:
         generated.append(Setting(f"{base}_{option.name}", option.env or (prefix + option.name.upper(),),

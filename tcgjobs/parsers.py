@@ -56,6 +56,11 @@ def float_between(low: float | None = None, high: float | None = None) -> Callab
     return parse
 
 
+#: A job's deadline in seconds: TCGJOBS_<JOB>_TIMEOUT and ``run JOB --timeout`` share it, so
+#: the command line accepts exactly what the setting does.
+parse_timeout = float_between(1)
+
+
 def parse_path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("expected a path, got an empty value")

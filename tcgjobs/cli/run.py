@@ -9,6 +9,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from tcgjobs import parsers
 from tcgjobs.cancel import SignalRouter
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_outcome, reporter_for
@@ -53,14 +54,23 @@ def _parse_options(job: Job, raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _execute(job: Job, dry_run: bool, timeout: float | None, ignore_deps: bool,
+def _parse_timeout(raw: str | None) -> float | None:
+    """``--timeout`` through the parser of TCGJOBS_<JOB>_TIMEOUT. Exits 2 on a bad value."""
+    if raw is None:
+        return None
+    try:
+        return parsers.parse_timeout(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--timeout") from None
+
+
+def _execute(job: Job, dry_run: bool, raw_timeout: str | None, ignore_deps: bool,
              as_json: bool, trigger: str, *, raw_options: dict[str, Any]) -> None:
     settings = common.settings()
     options = _parse_options(job, raw_options)
+    timeout = _parse_timeout(raw_timeout)
     if trigger not in TRIGGERS:
         raise typer.BadParameter(f"expected one of {', '.join(TRIGGERS)}", param_hint="--trigger")
-    if timeout is not None and timeout <= 0:
-        raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
     # From here until the process exits, SIGTERM and SIGINT belong to the run: they cancel it
     # while it works, cut its notifications short after it, and are ignored once it is shown,
     # so the exit code is always the one the ledger records.
@@ -84,17 +94,21 @@ def _execute(job: Job, dry_run: bool, timeout: float | None, ignore_deps: bool,
 
 def _command_for(job: Job) -> Any:
     def command(**kwargs: Any) -> None:
-        common_names = ("dry_run", "timeout", "ignore_deps", "as_json", "trigger")
-        _execute(job, *(kwargs.pop(name) for name in common_names), raw_options=kwargs)
+        _execute(job, kwargs.pop("dry_run"), kwargs.pop("timeout"), kwargs.pop("ignore_deps", False),
+                 kwargs.pop("as_json"), kwargs.pop("trigger"), raw_options=kwargs)
 
     params = [
         inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
             bool, typer.Option("--dry-run", help="Report what the job would do; write nothing.")]),
         inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-            float | None, typer.Option("--timeout", metavar="SECONDS",
-                                          help=f"Deadline of this run (default {job.timeout:g}s).")]),
-        inspect.Parameter("ignore_deps", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
-            bool, typer.Option("--ignore-deps", help="Run even if a dependency has not succeeded.")]),
+            str | None, typer.Option("--timeout", metavar="SECONDS",
+                                     help=f"Deadline of this run, at least 1 (default {job.timeout:g}s).")]),
+    ]
+    if job.depends_on:  # offered only where there is something to ignore
+        params.append(inspect.Parameter("ignore_deps", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                        annotation=Annotated[bool, typer.Option(
+                                            "--ignore-deps", help="Run even if a dependency has not succeeded.")]))
+    params += [
         inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
             bool, typer.Option("--json", help="Print the result as JSON.")]),
         inspect.Parameter("trigger", inspect.Parameter.KEYWORD_ONLY, default="manual", annotation=Annotated[

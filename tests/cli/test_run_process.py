@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -59,18 +61,44 @@ def assert_unchanged(path: Path, before: dict[str, int]) -> None:
     assert after == before, "the interrupted VACUUM must leave the database exactly as it was"
 
 
+#: How long the deadline test keeps the card database's write lock after the run starts. A
+#: deadline is at least 1 s (the setting's rule, also for --timeout) while the VACUUM starts well
+#: within a second; waiting for the lock (the first checkpoint) moves the VACUUM past 1 s.
+HOLD = 1.0
+
+
+def _run_holding_the_writer(database: Path, *args: str, env: dict[str, str] | None = None):
+    """``tcgjobs ARGS`` as a process while this test holds ``database``'s SQLite write lock, from
+    before the start until HOLD seconds after the run logged its start. Returns (exit code, log)."""
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    process = subprocess.Popen([sys.executable, "-m", "tcgjobs", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    release = threading.Timer(HOLD, holder.commit)
+    for line in process.stderr:
+        lines.append(line)
+        if "starting cleanup" in line and not release.is_alive():
+            release.start()
+    process.stdout.read()
+    process.wait(timeout=120)
+    release.join()
+    holder.close()
+    return process.returncode, "".join(lines)
+
+
 def _vacuum_window(template: Path, env: dict[str, str]) -> tuple[float, float]:
     """Seconds from the run's start to the VACUUM's start, and the VACUUM's duration, measured by
-    a calibration run on a copy, so the deadline can be aimed at the middle of the statement on
-    whatever machine runs the test."""
+    a calibration run on a copy (with the writer held as in the test), so the deadline can be
+    aimed at the middle of the statement on whatever machine runs the test."""
     calibration = Path(env["TCGJOBS_TMPDIR"]) / "calibration.sqlite3.db"
     bigdb.copy_database(template, calibration)
-    result = run_tcgjobs("run", "cleanup-stale-data", "--force",
-                         env={**os.environ, "DATABASE_PATH": str(calibration),
-                              "TCGJOBS_STATE_PATH": str(calibration) + ".state"})
-    assert result.returncode == 0, result.stderr
+    code, log = _run_holding_the_writer(
+        calibration, "run", "cleanup-stale-data", "--force",
+        env={**os.environ, "DATABASE_PATH": str(calibration), "TCGJOBS_STATE_PATH": str(calibration) + ".state"})
+    assert code == 0, log
     stamps = {}
-    for line in result.stderr.splitlines():
+    for line in log.splitlines():
         record = json.loads(line)
         for key, marker in (("start", "starting cleanup"), ("vacuum", "VACUUM ("), ("done", "VACUUM finished")):
             if record["message"].startswith(marker):
@@ -84,14 +112,16 @@ def test_the_deadline_stops_vacuum_mid_statement_and_rolls_back(big_database_tem
     path, before = big_card_db
     offset, duration = _vacuum_window(big_database_template[0], env)
     assert duration > 0.1, f"VACUUM took only {duration:.3f}s here; the database is too small to aim at"
+    assert offset > HOLD, f"the VACUUM started {offset:.3f}s into the run, before the writer let go"
     # Aim just after the VACUUM starts: its first phase (building the new copy) is interruptible,
     # its final page copy is not. Start-up jitter can make one shot miss, so aim up to 3 times.
     for delay in (0.06, 0.03, 0.12):
         timeout = round(offset + delay, 3)
-        result = run_tcgjobs("run", "cleanup-stale-data", "--force", "--timeout", str(timeout))
-        assert result.returncode == ExitCode.TIMEOUT, result.stderr
-        assert f"deadline of {timeout:g}s exceeded" in result.stderr
-        if "VACUUM (forced)" in result.stderr and "VACUUM finished" not in result.stderr:
+        code, log = _run_holding_the_writer(path, "run", "cleanup-stale-data", "--force",
+                                            "--timeout", str(timeout))
+        assert code == ExitCode.TIMEOUT, log
+        assert f"deadline of {timeout:g}s exceeded" in log
+        if "VACUUM (forced)" in log and "VACUUM finished" not in log:
             break
         bigdb.copy_database(big_database_template[0], path)
     else:

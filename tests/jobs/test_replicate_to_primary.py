@@ -762,7 +762,7 @@ def test_sigterm_while_two_processes_map_stops_both_and_leaves_the_primary_uncha
 
 def _sync(cli) -> None:
     for job in ("sync-missing-sets", "sync-missing-cards"):
-        result = invoke(cli, "run", job, "--ignore-deps")
+        result = invoke(cli, "run", job)
         assert result.exit_code == ExitCode.OK, result.output
 
 

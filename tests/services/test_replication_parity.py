@@ -72,7 +72,7 @@ def test_validate_data_integrity_reports_a_primary_out_of_parity(cli, replicated
     path, url = replicated
     execute(url, "UPDATE pokemon_card_sets SET name = 'changed' WHERE id = 'swshp'")
 
-    result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+    result = invoke(cli, "run", "validate-data-integrity", "--json")
 
     run = json.loads(result.stdout)["run"]
     findings = {f["check"]: f for f in run["details"]["findings"]}
@@ -85,7 +85,7 @@ def test_validate_data_integrity_reports_a_primary_out_of_parity(cli, replicated
 def test_validate_data_integrity_without_a_primary_checks_no_parity(cli, env):
     write_card_db(Path(env["DATABASE_PATH"]), *handcrafted_rows())
 
-    result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+    result = invoke(cli, "run", "validate-data-integrity", "--json")
 
     run = json.loads(result.stdout)["run"]
     assert not [f for f in run["details"]["findings"] if f["check"].startswith("primary_parity")]
@@ -117,7 +117,7 @@ def test_a_primary_that_cannot_be_compared_is_a_finding_and_the_other_checks_sti
     try:
         with holder.cursor() as cursor:
             cursor.execute("LOCK TABLE pokemon_cards IN ACCESS EXCLUSIVE MODE")
-        result = invoke(cli, "run", "validate-data-integrity", "--json", "--ignore-deps")
+        result = invoke(cli, "run", "validate-data-integrity", "--json")
     finally:
         holder.close()
 

@@ -78,9 +78,11 @@ def write_package(root: Path, sets: list[Any], cards: dict[str, Cards]) -> Path:
 
 def run_json(cli: Any, job: str, *args: str) -> tuple[Any, dict[str, Any] | None]:
     """``tcgjobs run JOB --json ARGS`` in-process: (click result, the run's JSON or None)."""
+    from tcgjobs.registry import get_job
     from tests.conftest import invoke
 
-    result = invoke(cli, "run", job, "--json", "--ignore-deps", *args)
+    ignore = ["--ignore-deps"] if get_job(job).depends_on else []  # offered only on such jobs
+    result = invoke(cli, "run", job, "--json", *ignore, *args)
     return result, (json.loads(result.stdout)["run"] if result.stdout.strip() else None)
 
 
