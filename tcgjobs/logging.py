@@ -26,6 +26,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secre
 _KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'[^']*'|\S+)", re.I)
 _SLACK_PATH = re.compile(r"/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+")
 MASK = "***"
+_DATABASE_SCHEMES = {"postgres", "postgresql"}
 
 
 class Redactor:
@@ -43,7 +44,9 @@ class Redactor:
             if parts.scheme and parts.netloc:
                 if parts.password:
                     self._secrets.add(parts.password)
-                if len(parts.path) > 8:
+                # A webhook's, ping's or Pushgateway's token lives in its path; a PostgreSQL URL's
+                # path is the database name, which messages show as host:port/dbname.
+                if len(parts.path) > 8 and parts.scheme.lower() not in _DATABASE_SCHEMES:
                     self._secrets.add(parts.path)
                 if parts.query:
                     self._secrets.add(parts.query)

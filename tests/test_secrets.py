@@ -78,3 +78,39 @@ def test_a_filled_in_ping_url_is_masked_in_logs(env):
     assert logs.count("pinging ") == 3
     assert check_uuid not in logs
     assert "backup-database/start" in logs, "only the secret part is masked"
+
+
+@pytest.mark.parametrize("form", ["url", "variables"])
+def test_the_postgres_target_is_shown_as_host_port_and_database_with_only_the_password_masked(
+        cli, env, card_db_path, form):
+    from tests.health.support import free_port, run_health
+
+    port = free_port()  # nothing listens: the connection is refused
+    if form == "url":
+        env["TCGJOBS_POSTGRES_URL"] = f"postgresql://cards:{URL_PASSWORD}@127.0.0.1:{port}/pokemon_replica"
+    else:
+        env.update(POSTGRES_HOST="127.0.0.1", POSTGRES_PORT=str(port), POSTGRES_USER="cards",
+                   POSTGRES_PASSWORD=PASSWORD, POSTGRES_DB="pokemon_replica")
+        for key in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+            env[key] = env[key]  # the env fixture applies what is set through it
+    target = f"127.0.0.1:{port}/pokemon_replica"
+    run = invoke(cli, "run", "replicate-to-primary", "--ignore-deps")
+    check = invoke(cli, "config", "--check")
+    _, checks, _ = run_health(cli)
+    for text in (run.stdout, run.stderr, check.stdout, checks["postgres"]["detail"]):
+        assert target in text
+        assert URL_PASSWORD not in text and PASSWORD not in text
+
+
+@pytest.mark.parametrize(("configured", "shown"), [
+    ("https://hooks.slack.com/services/T0SECRET/B0SECRET/webhookTOKENsecret",
+     "https://hooks.slack.com/services/T0SECRET/B0SECRET/webhookTOKENsecret"),
+    ("https://push.example.com/gatewayTOKENsecret",
+     "https://push.example.com/gatewayTOKENsecret/metrics/job/backup-database"),
+    ("https://hc-ping.com/pingTOKENsecret-5f0c2f5e/{job}", "https://hc-ping.com/pingTOKENsecret-5f0c2f5e/backup-database/start"),
+])
+def test_webhook_pushgateway_and_ping_urls_keep_their_paths_masked(configured, shown):
+    redactor = tcg_logging.Redactor()
+    redactor.add([configured])
+    masked = redactor(f"request to {shown} failed")
+    assert "TOKENsecret" not in masked
