@@ -24,6 +24,8 @@ class JobStatus:
     next_due: datetime
     last_run: RunRecord | None
     last_status: RunStatus | None  # effective: a dead "running" row reads "abandoned"
+    #: A run still in progress, also when a later attempt (refused by its lock) is the last run.
+    running: RunRecord | None
     last_success_at: datetime | None
     late_since: datetime | None
     consecutive_failures: int
@@ -52,6 +54,8 @@ class JobStatus:
             "last_exit_code": last.exit_code if last else None,
             "last_error": last.error if last else None,
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+            "running_since": self.running.started_at.isoformat() if self.running else None,
+            "running_run_id": self.running.run_id if self.running else None,
             "late": self.late,
             "late_since": self.late_since.isoformat() if self.late_since else None,
             "consecutive_failures": self.consecutive_failures,
@@ -66,6 +70,8 @@ def job_status(job: Job, settings: Settings, view: StateView, now: datetime) -> 
     success = view.last_success(job.name)
     progress = [r.started_at for r in runs
                 if r.effective_status(now, view.stale_after) in (RunStatus.SUCCEEDED, RunStatus.RUNNING)]
+    running = next((r for r in runs if r.effective_status(now, view.stale_after) is RunStatus.RUNNING),
+                   None)
     tracked_since = view.created_at() or now
     late = None
     if config.enabled:
@@ -76,7 +82,8 @@ def job_status(job: Job, settings: Settings, view: StateView, now: datetime) -> 
         job=job.name, enabled=config.enabled, schedule=config.schedule,
         schedule_words=describe(config.schedule),
         next_due=next_due(config.schedule, settings.timezone, now), last_run=last,
-        last_status=last_status, last_success_at=success.started_at if success else None,
+        last_status=last_status, running=running,
+        last_success_at=success.started_at if success else None,
         late_since=late, consecutive_failures=view.consecutive_failures(job.name, now))
 
 

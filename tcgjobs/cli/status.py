@@ -10,9 +10,9 @@ import typer
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table, seconds, when
 from tcgjobs.config import Settings
-from tcgjobs.db.state import Silence, StateView, StoredCheck, open_view
+from tcgjobs.db.state import RunStatus, Silence, StateView, StoredCheck, open_view
 from tcgjobs.errors import ExitCode, UsageError
-from tcgjobs.jobstatus import job_status
+from tcgjobs.jobstatus import JobStatus, job_status
 from tcgjobs.registry import Job, all_jobs, get_job, recorded_names
 from tcgjobs.runner import stale_after
 from tcgjobs.schedule import describe, next_due
@@ -45,6 +45,15 @@ def _jobs(name: str | None) -> list[Job]:
         return [get_job(name)]
     except KeyError as exc:
         common.exit_with(UsageError(exc.args[0]))
+
+
+def _status_text(s: JobStatus) -> str:
+    """The last outcome; a run still in progress is named even when a refused attempt came later."""
+    if s.last_status is None:
+        return "never run"
+    if s.running is not None and s.last_status is not RunStatus.RUNNING:
+        return f"running since {when(s.running.started_at)}; last attempt {s.last_status.value}"
+    return s.last_status.value
 
 
 def list_jobs(as_json: JsonOption = False) -> None:
@@ -102,7 +111,7 @@ def status(
                 flags.append(f"LATE since {when(s.late_since)}")
             if s.consecutive_failures:
                 flags.append(f"{s.consecutive_failures} failure(s) in a row")
-            rows.append((s.job, s.last_status.value if s.last_status else "never run",
+            rows.append((s.job, _status_text(s),
                          when(last.started_at) if last else "-", seconds(last.duration_s) if last else "-",
                          when(s.next_due), ", ".join(flags) or "ok",
                          (last.error or "")[:80] if last else ""))

@@ -138,3 +138,49 @@ def test_status_shows_active_silences_as_text_and_json(cli, env):
     assert invoke(cli, "notify", "unsilence").exit_code == 0
     del env["TCGJOBS_SILENCE_UNTIL"]
     assert json.loads(invoke(cli, "status", "--json").stdout)["silences"] == []
+
+
+def test_a_refused_attempt_does_not_hide_the_run_still_in_progress(cli, env, card_db_path):
+    """A real run waits for the card database's write lock (held here); a second attempt is
+    refused by the job's lock; status names both."""
+    import sqlite3
+    import time
+
+    from tests.conftest import popen_tcgjobs, run_tcgjobs
+
+    env["TCGJOBS_BUSY_TIMEOUT_MS"] = "60000"
+    holder = sqlite3.connect(card_db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    first = popen_tcgjobs("run", "sync-missing-sets")
+    try:
+        deadline = time.monotonic() + 30
+        while not _ledger_has_a_running_row(env) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = run_tcgjobs("run", "sync-missing-sets")
+        assert second.returncode == 75, second.stderr
+        shown = json.loads(run_tcgjobs("status", "sync-missing-sets", "--json").stdout)["jobs"][0]
+        text = run_tcgjobs("status", "sync-missing-sets").stdout
+    finally:
+        holder.commit()
+        holder.close()
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert shown["last_status"] == "skipped" and shown["running_since"] is not None
+    row = next(line for line in text.splitlines() if line.startswith("sync-missing-sets"))
+    assert "running since " in row and "last attempt skipped" in row, text
+
+
+def _ledger_has_a_running_row(env) -> bool:
+    import sqlite3
+    from pathlib import Path
+
+    path = Path(env["DATABASE_PATH"]).parent / "tcgjobs-state.sqlite3"
+    if not path.exists():
+        return False
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] > 0
+    except sqlite3.OperationalError:  # the table is being created
+        return False
+    finally:
+        connection.close()
