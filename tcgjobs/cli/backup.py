@@ -184,6 +184,11 @@ def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
             "sha256": result.sha256, "row_counts": result.row_counts}
 
 
+def row_counts_text(counts: dict[str, int]) -> str:
+    """``pokemon_card_sets 5, pokemon_cards 24, users 0``: each table and its rows, as people read."""
+    return ", ".join(f"{table} {count:,}" for table, count in counts.items()) or "no tables"
+
+
 def restore_command(
     file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
     to: Annotated[Path | None, typer.Option(
@@ -239,7 +244,8 @@ def _show_restore(outcome: Any, source: Path, target: Path, as_json: bool) -> No
     if as_json:
         common.print_json({"restore": report, "run": outcome.as_json()})
         return
-    lines = [f"restored {source.name} to {target} ({report['method']})", f"rows: {report['row_counts']}"]
+    lines = [f"restored {source.name} to {target} ({report['method']})",
+             f"rows: {row_counts_text(report['row_counts'])}"]
     if report.get("safety_snapshot"):
         lines.append(f"safety snapshot of the previous database: {report['safety_snapshot']}")
     common.print_text("\n".join(lines))

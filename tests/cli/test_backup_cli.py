@@ -20,7 +20,7 @@ from tcgjobs.registry import JobResult, Resource, get_job
 from tcgjobs.runner import RunOutcome, RunRequest, run_job
 from tcgjobs.services.locks import hold, lock_dir_for, resource_lock
 from tests.conftest import invoke
-from tests.support.backups import fill_card_db, flip_byte, make_backup, make_original_backup, rows
+from tests.support.backups import fill_card_db, flip_byte, live_counts, make_backup, make_original_backup, rows
 
 WHEN = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
 
@@ -164,6 +164,16 @@ def test_restore_refuses_to_overwrite_an_existing_database_without_force_and_exi
     assert result.exit_code == 1, result.output
     assert "refusing to overwrite it without --force" in result.output
     assert filled.database_path.read_bytes() == before
+
+
+def test_restore_prints_each_table_and_its_rows_as_people_read_them(cli, filled, tmp_path):
+    path = make_backup(filled, WHEN)
+    counts = live_counts(filled.database_path)
+    result = invoke(cli, "backup", "restore", path.name, "--to", str(tmp_path / "drill.sqlite3.db"))
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.startswith("rows: "))
+    assert line == "rows: " + ", ".join(f"{table} {count:,}" for table, count in counts.items())
+    assert "{" not in result.stdout and "'" not in line
 
 
 @pytest.mark.parametrize(("target", "code", "message"), [
