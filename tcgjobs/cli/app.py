@@ -13,9 +13,11 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from tcgjobs import __version__
 from tcgjobs import logging as tcg_logging
@@ -65,9 +67,34 @@ def callback(
             logger.warning(warning)
 
 
+class RootGroup(TyperGroup):
+    """The top-level command: reads ``--json`` from the command line first, and reports click's
+    usage errors (unknown command or option, bad value: exit 2) like every other failure."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        common.set_json_mode(arguments)
+        try:
+            code = super().main(arguments, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            exc.show()
+            if common.json_mode():
+                common.print_json({}, exit_code=exc.exit_code, error=exc.format_message())
+            code = exc.exit_code
+        except click.Abort:
+            common.stderr().print("Aborted!", markup=False)
+            code = 1
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 def build_app(only: Iterable[str] | None = None) -> typer.Typer:
     """The application with the commands named in ``only`` (every command when None)."""
     app = typer.Typer(
+        cls=RootGroup,
         name="tcgjobs",
         help="One-shot maintenance jobs for the Pokemon TCG card-data platform. Each invocation runs "
              "one job and exits with a status code; see `tcgjobs list`.",

@@ -158,17 +158,16 @@ def verify_command(
         with hold(lock_dir_for(settings.state_path), [resource_lock(Resource.BACKUP_DIR)], _holder("verify")):
             for path in targets:
                 results.append(_verify_one(settings, path))
-    corrupt = [r for r in results if r["status"] == "corrupt"]
-    failed = [r for r in results if r["status"] == "unverifiable"]
+    corrupt = [r["name"] for r in results if r["status"] == "corrupt"]
+    failed = [r["name"] for r in results if r["status"] == "unverifiable"]
+    code = ExitCode.PROBLEMS if corrupt else ExitCode.FAILED if failed else ExitCode.OK
     if as_json:
-        common.print_json({"results": results})
+        error = f"corrupt: {', '.join(corrupt)}" if corrupt else f"could not be checked: {', '.join(failed)}"
+        common.print_json({"results": results}, exit_code=code, error=error)
     else:
         print_table(["name", "status", "detail"], [(r["name"], r["status"], r["reason"] or "ok")
                                                    for r in results])
-    if corrupt:
-        common.exit_code(ExitCode.PROBLEMS)
-    if failed:
-        common.exit_code(ExitCode.FAILED)
+    common.exit_code(code)
 
 
 def _verify_one(settings: Settings, path: Path) -> dict[str, Any]:
@@ -239,6 +238,8 @@ def _show_restore(outcome: Any, source: Path, target: Path, as_json: bool) -> No
     did not succeed, what it committed when it was stopped after the copy committed."""
     if outcome.exit_code is not ExitCode.OK:
         common.stderr().print(f"error: {outcome.error}", markup=False)
+        if as_json:  # a script gets the failed run, with the error and exit code on top
+            common.print_json({"run": outcome.as_json()}, exit_code=outcome.exit_code, error=outcome.error)
         return
     report = outcome.details
     if as_json:

@@ -2,6 +2,12 @@
 
 The rich consoles are created, and rich imported, on first use (a table or a progress bar on a
 terminal, a message on stderr): results, JSON and piped output are plain writes that never load it.
+
+Failing, the same way everywhere: :func:`fail` (or :func:`exit_with` for a TcgjobsError) prints
+``error: ...`` on stderr and exits with the code; when the command line asked for ``--json`` it
+also prints ``{"schema_version", "error", "exit_code"}`` on stdout, so a script always has a
+document to parse. A command whose JSON result goes with a non-zero exit (a corrupt backup, a
+failed run) adds the same two keys to that result (:func:`print_json` with ``exit_code``).
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -58,19 +64,51 @@ def settings() -> Settings:
         exit_with(exc)
 
 
+class _Mode:
+    """How this invocation reports: set from its command line before any command runs."""
+
+    json = False
+
+
+def set_json_mode(args: Sequence[str]) -> None:
+    """JSON errors when ``--json`` is among ``args`` (before a ``--``), as every command that
+    prints JSON spells it; known before the command's own options are parsed, so usage errors
+    (an unknown job, a bad value) are reported as JSON too."""
+    arguments = list(args)
+    if "--" in arguments:
+        arguments = arguments[:arguments.index("--")]
+    _Mode.json = "--json" in arguments
+
+
+def json_mode() -> bool:
+    return _Mode.json
+
+
+def fail(message: str, code: ExitCode | int) -> NoReturn:
+    """Report a failure (stderr, and a JSON error object on stdout in JSON mode) and exit."""
+    text = redact(message)
+    stderr().print(f"error: {text}", markup=False)
+    if _Mode.json:
+        print_json({}, exit_code=code, error=text)
+    raise typer.Exit(int(code))
+
+
 def exit_with(exc: TcgjobsError) -> NoReturn:
-    """Print ``exc`` on stderr and exit with its code."""
-    stderr().print(f"error: {redact(str(exc))}", markup=False)
-    raise typer.Exit(int(exc.exit_code))
+    """:func:`fail` with ``exc``'s message and exit code."""
+    fail(str(exc), exc.exit_code)
 
 
 def exit_code(code: ExitCode | int) -> NoReturn:
     raise typer.Exit(int(code))
 
 
-def print_json(payload: dict[str, Any]) -> None:
-    """One JSON document on stdout, tagged with the schema version."""
+def print_json(payload: dict[str, Any], *, exit_code: ExitCode | int = 0, error: str | None = None) -> None:
+    """One JSON document on stdout, tagged with the schema version; with a non-zero ``exit_code``
+    it also carries ``error`` and ``exit_code``, the keys of every failure's document."""
     document = {"schema_version": JSON_SCHEMA_VERSION, **payload}
+    if int(exit_code):
+        meaning = next((code.meaning for code in ExitCode if code == int(exit_code)), "failed")
+        document.update(error=error or meaning, exit_code=int(exit_code))
     sys.stdout.write(redact(json.dumps(document, indent=2, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 

@@ -29,9 +29,12 @@ def config(
         entries.append({"name": setting.name, "variable": setting.variable, "value": shown,
                         "source": settings.sources[setting.name]})
     results = check_setup(settings) if check else []
+    failed = [r for r in results if not r.ok]
+    code = ExitCode.CONFIG if failed else ExitCode.OK
     if as_json:
         common.print_json({"settings": entries, "warnings": settings.warnings,
-                           "checks": [r.as_json() for r in results]})
+                           "checks": [r.as_json() for r in results]},
+                          exit_code=code, error="; ".join(f"{r.name}: {r.detail}" for r in failed))
     else:
         print_table(["variable", "value", "source"], [(e["variable"], e["value"], e["source"]) for e in entries])
         for warning in settings.warnings:
@@ -39,8 +42,7 @@ def config(
         if results:
             print_table(["check", "result", "detail"],
                         [(r.name, "ok" if r.ok else "FAILED", r.detail) for r in results])
-    if any(not r.ok for r in results):
-        common.exit_code(ExitCode.CONFIG)
+    common.exit_code(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -44,7 +44,8 @@ def test(
     if as_json:
         common.print_json({"delivered": delivery.sent, "http_status": delivery.status,
                            "attempts": delivery.attempts, "permanent": delivery.permanent,
-                           "detail": delivery.detail, "exit_code": int(code)})
+                           "detail": delivery.detail, "exit_code": int(code)},
+                          exit_code=code, error=f"not delivered: {delivery.detail}")
     else:
         status = f"HTTP {delivery.status}" if delivery.status else "no HTTP answer"
         verdict = "delivered" if delivery.sent else ("refused for good" if delivery.permanent else "not delivered")

@@ -25,9 +25,7 @@ class JobGroup(TyperGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
-            common.stderr().print(f"error: unknown job {name!r}; valid jobs: {', '.join(self.commands)}",
-                                markup=False)
-            raise typer.Exit(int(ExitCode.USAGE))
+            common.fail(f"unknown job {name!r}; valid jobs: {', '.join(self.commands)}", ExitCode.USAGE)
         return super().resolve_command(ctx, args)
 
 
@@ -83,7 +81,7 @@ def _execute(job: Job, dry_run: bool, raw_timeout: str | None, ignore_deps: bool
                            reporter=reporter_for(as_json, settings)),
                 observers=default_observers(settings), signals=signals)
         if as_json:
-            common.print_json({"run": outcome.as_json()})
+            common.print_json({"run": outcome.as_json()}, exit_code=outcome.exit_code, error=outcome.error)
         else:
             print_outcome(outcome)
     finally:

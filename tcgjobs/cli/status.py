@@ -94,12 +94,14 @@ def status(
     attention = [s for s in statuses if s.needs_attention]
     health = _health(view) if job is None else []  # the last recorded health checks
     silenced = _silences(view, settings, now)
+    code = ExitCode.PROBLEMS if check and attention else ExitCode.OK
     if as_json:
         common.print_json({"generated_at": now.isoformat(), "jobs": [s.as_json() for s in statuses],
                            "needs_attention": [s.job for s in attention],
                            "health": [c.as_json() for c in health],
                            "silences": [{"id": s.id, "until": s.until.isoformat(), "reason": s.reason}
-                                        for s in silenced]})
+                                        for s in silenced]},
+                          exit_code=code, error=f"late or failing: {', '.join(s.job for s in attention)}")
     else:
         rows = []
         for s in statuses:
@@ -125,8 +127,7 @@ def status(
             common.print_text(f"alerts silenced until {when(silence.until)}"
                               + (f" (silence {silence.id})" if silence.id is not None else "")
                               + (f": {silence.reason}" if silence.reason else ""))
-    if check and attention:
-        common.exit_code(ExitCode.PROBLEMS)
+    common.exit_code(code)
 
 
 def history(

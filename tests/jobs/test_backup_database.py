@@ -33,7 +33,7 @@ def filled(settings):
 
 def run_backup(cli, *args: str):
     result = invoke(cli, "run", "backup-database", "--json", *args)
-    return result, json.loads(result.stdout)["run"] if result.stdout.strip() else None
+    return result, json.loads(result.stdout).get("run") if result.stdout.strip() else None
 
 
 def test_backup_writes_a_verified_private_file_with_checksum_and_manifest(cli, filled):

@@ -33,7 +33,7 @@ def fragmented_db(env) -> tuple[Path, dict[str, int]]:
 
 def run_json(cli, *args):
     result = invoke(cli, "run", "cleanup-stale-data", "--json", *args)
-    return result, (json.loads(result.stdout)["run"] if result.stdout.strip() else None)
+    return result, (json.loads(result.stdout).get("run") if result.stdout.strip() else None)
 
 
 def test_cleanup_vacuums_free_pages_away_and_keeps_every_row(cli, fragmented_db):

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.postgres
 
 def replicate(cli, *args: str):
     result = invoke(cli, "run", "replicate-to-primary", "--json", "--ignore-deps", *args)
-    payload = json.loads(result.stdout)["run"] if result.stdout.strip() else None
+    payload = json.loads(result.stdout).get("run") if result.stdout.strip() else None
     return result, payload
 
 

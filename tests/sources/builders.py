@@ -83,7 +83,7 @@ def run_json(cli: Any, job: str, *args: str) -> tuple[Any, dict[str, Any] | None
 
     ignore = ["--ignore-deps"] if get_job(job).depends_on else []  # offered only on such jobs
     result = invoke(cli, "run", job, "--json", *ignore, *args)
-    return result, (json.loads(result.stdout)["run"] if result.stdout.strip() else None)
+    return result, (json.loads(result.stdout).get("run") if result.stdout.strip() else None)
 
 
 def rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
