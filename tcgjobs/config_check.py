@@ -1,5 +1,11 @@
 """``tcgjobs config --check``: is this machine set up for the configuration? Every configured
-directory is writable, the card database opens, the data source exists and PostgreSQL answers."""
+directory is writable, the card database opens, the data source is readable, no ``TCGJOBS_*``
+variable is unknown, and every configured service answers and accepts us.
+
+Each check ends in an exit code by the rule ``run`` follows (:class:`tcgjobs.errors.
+ServiceUnavailable`): 69 for a service that cannot be reached, 78 for everything the settings
+must fix; problems are worded as ``run`` words them (the same functions raise them).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tcgjobs.config import Settings
+from tcgjobs.errors import ExitCode, TcgjobsError
 from tcgjobs.logging import redact
 
 
@@ -17,11 +24,28 @@ class SetupCheck:
     """One thing ``config --check`` tried: a directory, a database, a service."""
 
     name: str
-    ok: bool
+    exit_code: ExitCode
     detail: str
 
+    @property
+    def ok(self) -> bool:
+        return self.exit_code is ExitCode.OK
+
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+        return {"name": self.name, "ok": self.ok, "exit_code": int(self.exit_code), "detail": self.detail}
+
+
+def overall_exit_code(results: list[SetupCheck]) -> ExitCode:
+    """78 when the settings must change anywhere, else 69 when a service is unreachable, else 0."""
+    codes = {r.exit_code for r in results}
+    for code in (ExitCode.CONFIG, ExitCode.UNAVAILABLE):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+def _failed(name: str, exc: TcgjobsError) -> SetupCheck:
+    return SetupCheck(name, exc.exit_code, redact(str(exc).removeprefix("configuration error: ")))
 
 
 def _writable_dir(name: str, directory: Path) -> SetupCheck:
@@ -29,45 +53,68 @@ def _writable_dir(name: str, directory: Path) -> SetupCheck:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        return SetupCheck(name, False, f"{directory}: {probe} is not a directory")
+        return SetupCheck(name, ExitCode.CONFIG, f"{directory}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
-        return SetupCheck(name, False, f"{directory}: {probe} is not writable")
+        return SetupCheck(name, ExitCode.CONFIG, f"{directory}: {probe} is not writable")
     state = "exists" if directory.exists() else f"will be created under {probe}"
-    return SetupCheck(name, True, f"{directory} ({state}, writable)")
+    return SetupCheck(name, ExitCode.OK, f"{directory} ({state}, writable)")
 
 
 def _card_database(settings: Settings) -> SetupCheck:
     path = settings.database_path
     if not path.exists():
-        return SetupCheck("card database", True, f"{path} does not exist yet (sync-missing-sets creates it)")
+        return SetupCheck("card database", ExitCode.OK,
+                          f"{path} does not exist yet (sync-missing-sets creates it)")
     from tcgjobs.db.cards import open_card_database
 
     try:
         db = open_card_database(path, readonly=True, busy_timeout_ms=settings.busy_timeout_ms)
     except Exception as exc:  # noqa: BLE001 - any failure to open it is the check's answer
-        return SetupCheck("card database", False, redact(str(exc)))
+        return SetupCheck("card database", ExitCode.CONFIG, redact(str(exc)))
     db.close()
-    return SetupCheck("card database", True, f"{path} opens")
+    return SetupCheck("card database", ExitCode.OK, f"{path} opens")
+
+
+def _data_source(settings: Settings) -> SetupCheck:
+    from tcgjobs.sources.layouts import detect
+
+    try:
+        source = detect(settings.data_source, settings.data_language)
+    except TcgjobsError as exc:
+        return _failed("data source", exc)
+    return SetupCheck("data source", ExitCode.OK, f"{source.root} ({source.layout.value} layout)")
 
 
 def _postgres(settings: Settings) -> SetupCheck:
     if not settings.postgres_configured:
-        return SetupCheck("postgresql", True, "not configured (replicate-to-primary will refuse to run)")
-    import psycopg2
-
-    from tcgjobs.services.postgres import connect_params, describe_target
+        return SetupCheck("postgresql", ExitCode.OK, "not configured (replicate-to-primary will refuse to run)")
+    from tcgjobs.services import postgres
 
     try:
-        connection = psycopg2.connect(**connect_params(settings))
-    except psycopg2.Error as exc:
-        return SetupCheck("postgresql", False, f"{describe_target(settings)}: {redact(str(exc).strip())}")
+        connection = postgres.connect(settings)
+    except TcgjobsError as exc:
+        return _failed("postgresql", exc)
     connection.close()
-    return SetupCheck("postgresql", True, f"{describe_target(settings)} answers")
+    return SetupCheck("postgresql", ExitCode.OK, f"{postgres.describe_target(settings)} answers")
+
+
+def _services(settings: Settings) -> list[SetupCheck]:
+    """Slack, the Pushgateway and the ping URL, where configured."""
+    from tcgjobs.services import probes
+
+    found = []
+    if settings.slack_webhook_url:
+        found.append(("slack", probes.slack_webhook(settings.slack_webhook_url, settings.slack_timeout)))
+    if settings.pushgateway_url:
+        found.append(("pushgateway", probes.pushgateway(settings.pushgateway_url, settings.slack_timeout)))
+    if settings.ping_url:
+        found.append(("ping url", probes.ping_host(settings.ping_url, settings.ping_timeout)))
+    return [SetupCheck(name, probe.exit_code, redact(probe.detail)) for name, probe in found]
 
 
 def check_setup(settings: Settings) -> list[SetupCheck]:
     """Every check, in the order ``config --check`` shows them."""
-    results = [SetupCheck("environment", False, message) for message in settings.unknown]
+    results = [SetupCheck("environment", ExitCode.CONFIG, message) for message in settings.unknown]
     results += [
         _writable_dir("database directory", settings.database_path.parent),
         _card_database(settings),
@@ -76,10 +123,8 @@ def check_setup(settings: Settings) -> list[SetupCheck]:
         _writable_dir("temporary directory", settings.temp_dir),
     ]
     if settings.data_source is not None:
-        ok = settings.data_source.is_dir()
-        results.append(SetupCheck("data source", ok, f"{settings.data_source} "
-                                   f"{'exists' if ok else 'is not a directory'}"))
+        results.append(_data_source(settings))
     if settings.metrics_dir is not None:
         results.append(_writable_dir("metrics directory", settings.metrics_dir))
     results.append(_postgres(settings))
-    return results
+    return results + _services(settings)

@@ -98,7 +98,7 @@ class JobContext:
         left of the deadline (and ``connect_timeout``, default TCGJOBS_POSTGRES_CONNECT_TIMEOUT)
         and stops at once when the run is cancelled; the running statement is cancelled with the
         run; the connection is closed when the run ends. Raises ConfigError (no primary),
-        ServiceUnavailable (unreachable, refused) or Cancelled."""
+        ServiceUnavailable (unreachable), ServiceRefused (it refuses us) or Cancelled."""
         from tcgjobs.services import postgres
 
         connection = postgres.connect(self.settings, cancel=self.cancel, timeout=connect_timeout)

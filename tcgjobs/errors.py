@@ -79,7 +79,13 @@ class ProblemsFound(TcgjobsError):
 
 
 class ServiceUnavailable(TcgjobsError):
-    """A required external service (PostgreSQL, ...) cannot be reached."""
+    """A required external service cannot be reached: a refused or dropped connection, a name that
+    does not resolve, a timeout, a 5xx. Retryable: the service may be back later.
+
+    The rule for every service (PostgreSQL, Slack, dead-man pings, the Pushgateway, object
+    storage), in ``run`` and ``config --check`` alike: a network failure is this (69); an answer
+    that refuses us is :class:`ServiceRefused` (78).
+    """
 
     exit_code = ExitCode.UNAVAILABLE
 
@@ -97,6 +103,11 @@ class ConfigError(TcgjobsError):
             lines = "\n".join(f"  - {p}" for p in self.problems)
             message = f"{len(self.problems)} configuration errors:\n{lines}"
         super().__init__(message)
+
+
+class ServiceRefused(ConfigError):
+    """A service answered and refused us: an unknown database or role, bad credentials, a missing
+    bucket, a webhook that does not exist. Not retryable: the settings must change (78)."""
 
 
 class SchemaError(ConfigError):

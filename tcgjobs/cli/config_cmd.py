@@ -8,8 +8,7 @@ import typer
 
 from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table
-from tcgjobs.config_check import check_setup
-from tcgjobs.errors import ExitCode
+from tcgjobs.config_check import check_setup, overall_exit_code
 from tcgjobs.parsers import format_value
 
 REDACTED = "<redacted>"
@@ -18,7 +17,9 @@ REDACTED = "<redacted>"
 def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Also test that paths are writable and "
-                                        "configured services answer; exit 78 if not.")] = False,
+                                        "configured services answer and accept us; exit 78 when "
+                                        "a setting must change, else 69 when a service cannot "
+                                        "be reached.")] = False,
 ) -> None:
     """Show the effective settings (secrets redacted)."""
     settings = common.settings()
@@ -30,7 +31,7 @@ def config(
                         "source": settings.sources[setting.name]})
     results = check_setup(settings) if check else []
     failed = [r for r in results if not r.ok]
-    code = ExitCode.CONFIG if failed else ExitCode.OK
+    code = overall_exit_code(results)
     if as_json:
         common.print_json({"settings": entries, "warnings": settings.warnings,
                            "checks": [r.as_json() for r in results]},
@@ -41,7 +42,7 @@ def config(
             common.print_text(f"warning: {warning}")
         if results:
             print_table(["check", "result", "detail"],
-                        [(r.name, "ok" if r.ok else "FAILED", r.detail) for r in results])
+                        [(r.name, "ok" if r.ok else f"FAILED ({int(r.exit_code)})", r.detail) for r in results])
     common.exit_code(code)
 
 

@@ -22,7 +22,7 @@ from tcgjobs import jobstatus
 from tcgjobs.config import Settings
 from tcgjobs.db.sqlite import integrity_problems
 from tcgjobs.db.state import StateView, StoredCheck
-from tcgjobs.errors import ServiceUnavailable, first_line
+from tcgjobs.errors import ServiceRefused, ServiceUnavailable, first_line
 from tcgjobs.jobstatus import job_status
 from tcgjobs.levels import Level, grade_above, grade_below
 from tcgjobs.logging import redact
@@ -199,6 +199,10 @@ def postgres(env: CheckEnv) -> Iterator[CheckResult]:
         reason = redact(first_line(exc).split(f"{target}: ", 1)[-1])
         yield CheckResult("postgres", Level.CRITICAL, f"{target} unreachable within "
                           f"{s.health_postgres_timeout}s: {reason}")
+        return
+    except ServiceRefused as exc:  # it answered: unknown database or role, credentials, ...
+        reason = redact(first_line(exc).split("refused the connection: ", 1)[-1])
+        yield CheckResult("postgres", Level.CRITICAL, f"{target} refused the connection: {reason}")
         return
     try:
         with connection.cursor() as cursor:

@@ -208,7 +208,7 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
     replicated into is a warning, not every row missing."""
     import psycopg2
 
-    from tcgjobs.errors import ServiceUnavailable
+    from tcgjobs.errors import ServiceRefused, ServiceUnavailable
     from tcgjobs.services import postgres
     from tcgjobs.services.replication import NeverReplicated, primary_parity
 
@@ -217,7 +217,7 @@ def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> lis
     except NeverReplicated as exc:
         return [Finding("primary_never_replicated", WARNING, 1,
                         "the primary PostgreSQL was never replicated, so it was not compared", [str(exc)])]
-    except (ServiceUnavailable, psycopg2.Error) as exc:
+    except (ServiceUnavailable, ServiceRefused, psycopg2.Error) as exc:
         if ctx.cancel.cancelled:
             raise
         if isinstance(exc, psycopg2.Error):  # a lost connection, a statement timeout, ...

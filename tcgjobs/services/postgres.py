@@ -12,7 +12,13 @@ from typing import Any
 
 from tcgjobs.cancel import CancelScope, call_unless_cancelled
 from tcgjobs.config import Settings
-from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable, TcgjobsError, first_line
+from tcgjobs.errors import ConfigError, JobFailed, ServiceRefused, ServiceUnavailable, TcgjobsError, first_line
+
+#: libpq's words when the server answered and said no (unknown database or role, credentials,
+#: pg_hba, SSL demanded or refused): the settings must change, so 78, not a retryable 69.
+REFUSALS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "permission denied",
+            "not permitted to log in", "no password supplied", "SSL was required",
+            "does not support SSL")
 
 
 def connect_params(settings: Settings) -> dict[str, Any]:
@@ -80,8 +86,9 @@ def connect(settings: Settings, *, cancel: CancelScope | None = None,
     soon after recording the run, and a connection that arrives later is closed), and its
     timeout is at most what is left of the deadline (libpq counts at least 2 s).
 
-    Raises ConfigError when no primary is configured and ServiceUnavailable when it cannot be
-    reached or refuses the connection; neither message contains the password.
+    Raises ConfigError when no primary is configured, ServiceUnavailable when it cannot be
+    reached and ServiceRefused when it refuses us (:func:`connect_failure`); no message contains
+    the password.
     """
     params = connect_params(settings)
     if timeout is not None:
@@ -100,8 +107,7 @@ def _open(params: dict[str, Any], settings: Settings) -> Any:
     try:
         connection = psycopg2.connect(**params)
     except psycopg2.OperationalError as exc:
-        raise ServiceUnavailable(
-            f"cannot connect to PostgreSQL at {target}: {_scrub(str(exc), settings)}") from None
+        raise connect_failure(exc, settings) from None
     try:
         connection.set_client_encoding("UTF8")
         connection.autocommit = True  # a session setting, outside any transaction
@@ -114,6 +120,17 @@ def _open(params: dict[str, Any], settings: Settings) -> Any:
         raise ServiceUnavailable(f"cannot set up the PostgreSQL connection at {target}: "
                                  f"{_scrub(str(exc), settings)}") from None
     return connection
+
+
+def connect_failure(exc: Exception, settings: Settings) -> ServiceUnavailable | ServiceRefused:
+    """Why a connection could not be made, by the rule of :class:`ServiceUnavailable`: the server
+    refusing us (REFUSALS) is 78, anything else (refused connection, DNS, timeout, a server
+    starting up or full) is 69. Names host, port and database, never the password."""
+    reason = _scrub(str(exc), settings)
+    target = describe_target(settings)
+    if any(word in reason for word in REFUSALS):
+        return ServiceRefused(f"PostgreSQL at {target} refused the connection: {reason}")
+    return ServiceUnavailable(f"cannot connect to PostgreSQL at {target}: {reason}")
 
 
 def unavailable(exc: Exception, settings: Settings) -> ServiceUnavailable:

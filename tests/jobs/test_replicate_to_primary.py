@@ -281,18 +281,26 @@ def test_sslmode_is_passed_to_libpq(cli, env, handcrafted, postgres_url, style):
     completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
 
     output = completed.stdout + completed.stderr
-    assert completed.returncode == ExitCode.UNAVAILABLE, output
+    assert completed.returncode == ExitCode.CONFIG, output  # the server answered: no SSL here
     assert "SSL" in output or "certificate" in output
 
 
-def test_a_refused_login_exits_69_without_the_password(cli, env, handcrafted, postgres_url):
-    env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "no_such_role_x:Sup3rS3cretPw@")
+@pytest.mark.parametrize("refusal", ["role", "database"])
+def test_a_refused_login_exits_78_without_the_password(cli, env, handcrafted, postgres_url, refusal):
+    """The server answered and said no: retrying will not help, the settings must change."""
+    if refusal == "role":
+        env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "no_such_role_x:Sup3rS3cretPw@")
+        named = "no_such_role_x"
+    else:
+        env["TCGJOBS_POSTGRES_URL"] = postgres_url.replace("postgres@", "postgres:Sup3rS3cretPw@") + "_gone"
+        named = postgres_url.rsplit("/", 1)[1] + "_gone"
 
     completed = run_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
 
-    assert completed.returncode == ExitCode.UNAVAILABLE, completed.stdout + completed.stderr
-    assert "no_such_role_x" in completed.stdout + completed.stderr
-    assert "Sup3rS3cretPw" not in completed.stdout + completed.stderr
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == ExitCode.CONFIG, output
+    assert "refused the connection" in output and named in output
+    assert "Sup3rS3cretPw" not in output
 
 
 def test_an_incompatible_existing_table_is_reported_precisely_and_left_alone(cli, handcrafted, primary):

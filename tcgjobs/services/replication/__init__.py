@@ -64,8 +64,8 @@ def primary_parity(settings: Any, db: SqliteDatabase, connect: Callable[[], Any]
     Raises NeverReplicated when tcgjobs never replicated into it.
 
     ``connect`` opens the connection (a job passes ``ctx.postgres``, bounded by the run and
-    cancelled with it). Raises ServiceUnavailable when the primary cannot be reached (no
-    password in the message).
+    cancelled with it). Raises ServiceUnavailable when the primary cannot be reached and
+    ServiceRefused when it refuses us (no password in either message).
     """
     if not settings.postgres_configured:
         return None
