@@ -17,7 +17,7 @@ from tcgjobs.backups.names import backup_name, is_restorable_name
 from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
 from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
 from tcgjobs.cli import common
-from tcgjobs.cli.output import print_table, reporter_for
+from tcgjobs.cli.output import Column, print_table, reporter_for
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
 from tcgjobs.registry import Resource, get_job, restore_operation
@@ -28,6 +28,14 @@ backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="List, verify and restore backups of the card database.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
+                                          "(on a terminal; piped output always has every column).")]
+#: On a narrow terminal the name (to copy into restore) and the status always show.
+LIST_COLUMNS = [Column("name", essential=True), Column("created", rank=3), Column("size", rank=1),
+                Column("compression", rank=4), Column("status", essential=True),
+                Column("retention", rank=2, wrap=True)]
+VERIFY_COLUMNS = [Column("name", essential=True), Column("status", essential=True),
+                  Column("detail", rank=1, wrap=True, note=True)]
 
 LIST_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "listed (also when there are no backups)",
@@ -97,7 +105,7 @@ def _size(size: int) -> str:
 SAFETY_RETENTION = "safety snapshot: never rotated, delete by hand"
 
 
-def list_command(as_json: JsonOption = False) -> None:
+def list_command(as_json: JsonOption = False, wide: WideOption = False) -> None:
     """Every backup: name, created, size, compression, status and what rotation would do; then
     the safety snapshots taken by ``restore --force``."""
     settings = common.settings()
@@ -115,9 +123,9 @@ def list_command(as_json: JsonOption = False) -> None:
     if not backups and not safety:
         common.print_text(f"no backups in {settings.backup_dir}")
         return
-    rows = [(item.name, item.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), _size(item.size_bytes),
-             item.compression, item.status, reasons[item.name]) for item in [*backups, *safety]]
-    print_table(["name", "created", "size", "compression", "status", "retention"], rows)
+    rows = [(item.name, item.created_at, _size(item.size_bytes), item.compression, item.status,
+             reasons[item.name]) for item in [*backups, *safety]]
+    print_table(LIST_COLUMNS, rows, zone=settings.timezone, wide=wide)
 
 
 def resolve_backup(settings: Settings, file: str) -> Path:
@@ -165,8 +173,7 @@ def verify_command(
         error = f"corrupt: {', '.join(corrupt)}" if corrupt else f"could not be checked: {', '.join(failed)}"
         common.print_json({"results": results}, exit_code=code, error=error)
     else:
-        print_table(["name", "status", "detail"], [(r["name"], r["status"], r["reason"] or "ok")
-                                                   for r in results])
+        print_table(VERIFY_COLUMNS, [(r["name"], r["status"], r["reason"] or "ok") for r in results])
     common.exit_code(code)
 
 

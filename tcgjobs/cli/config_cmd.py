@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from tcgjobs.cli import common
-from tcgjobs.cli.output import print_table
+from tcgjobs.cli.output import Column, print_table
 from tcgjobs.config_check import check_setup, overall_exit_code
 from tcgjobs.parsers import format_value
 
@@ -41,7 +41,8 @@ def config(
         for warning in settings.warnings:
             common.print_text(f"warning: {warning}")
         if results:
-            print_table(["check", "result", "detail"],
+            print_table([Column("check", essential=True), Column("result", essential=True),
+                         Column("detail", essential=True, wrap=True)],
                         [(r.name, "ok" if r.ok else f"FAILED ({int(r.exit_code)})", r.detail) for r in results])
     common.exit_code(code)
 

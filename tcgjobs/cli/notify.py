@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from tcgjobs.cli import common
-from tcgjobs.cli.output import print_table, when
+from tcgjobs.cli.output import Column, print_table, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import AlertStore, open_state
 from tcgjobs.errors import ConfigError, ExitCode, UsageError
@@ -109,11 +109,13 @@ def silences(
                            "silence_until_setting": env_until.isoformat() if env_until else None})
         return
     rows: list[tuple[object, ...]] = [
-        (s.id, when(s.starts_at), when(s.until), when(s.ended_at), "yes" if s.active(now) else "no",
-         s.reason or "") for s in found]
+        (s.id, s.starts_at, s.until, s.ended_at or "-", "yes" if s.active(now) else "no", s.reason or "")
+        for s in found]
     if env_until is not None and env_until > now:
-        rows.append(("env", "-", when(env_until), "-", "yes", "TCGJOBS_SILENCE_UNTIL"))
-    print_table(["id", "from", "until", "ended", "active", "reason"], rows)
+        rows.append(("env", "-", env_until, "-", "yes", "TCGJOBS_SILENCE_UNTIL"))
+    print_table([Column("id", essential=True), Column("from", rank=2), Column("until", essential=True),
+                 Column("ended", rank=3), Column("active", essential=True),
+                 Column("reason", rank=1, wrap=True, note=True)], rows, zone=settings.timezone)
 
 
 @notify_app.command("unsilence")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated
 
 import typer
 
 from tcgjobs.cli import common
-from tcgjobs.cli.output import print_table, seconds, when
+from tcgjobs.cli.output import Column, print_table, seconds, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import RunStatus, Silence, StateView, StoredCheck, open_view
 from tcgjobs.errors import ExitCode, UsageError
@@ -20,7 +20,22 @@ from tcgjobs.services.alerting import silences_in_effect
 from tcgjobs.times import utcnow
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
+                                          "(on a terminal; piped output always has every column).")]
 JobArgument = Annotated[str | None, typer.Argument(help="One job (default: all).")]
+
+JOB_COLUMNS = [Column("job", essential=True), Column("state", rank=1), Column("schedule", rank=2),
+               Column("in words", rank=5, wrap=True), Column("timeout", rank=4),
+               Column("depends on", rank=6, wrap=True), Column("next due", rank=3)]
+STATUS_COLUMNS = [Column("job", essential=True), Column("status", essential=True, wrap=True),
+                  Column("last start", rank=2), Column("duration", rank=4), Column("next due", rank=3),
+                  Column("attention", rank=1, wrap=True), Column("last error", rank=5, wrap=True, note=True)]
+HEALTH_COLUMNS = [Column("check", essential=True), Column("level", essential=True), Column("since", rank=2),
+                  Column("detail", rank=1, wrap=True)]
+HISTORY_COLUMNS = [Column("started", essential=True), Column("job", essential=True),
+                   Column("status", essential=True, wrap=True), Column("exit", rank=1),
+                   Column("duration", rank=3), Column("trigger", rank=4), Column("run", rank=2),
+                   Column("error or summary", rank=5, wrap=True, note=True)]
 
 
 def _view(settings: Settings) -> StateView:
@@ -47,16 +62,16 @@ def _jobs(name: str | None) -> list[Job]:
         common.exit_with(UsageError(exc.args[0]))
 
 
-def _status_text(s: JobStatus) -> str:
+def _status_text(s: JobStatus, zone: tzinfo) -> str:
     """The last outcome; a run still in progress is named even when a refused attempt came later."""
     if s.last_status is None:
         return "never run"
     if s.running is not None and s.last_status is not RunStatus.RUNNING:
-        return f"running since {when(s.running.started_at)}; last attempt {s.last_status.value}"
+        return f"running since {when(s.running.started_at, zone)}; last attempt {s.last_status.value}"
     return s.last_status.value
 
 
-def list_jobs(as_json: JsonOption = False) -> None:
+def list_jobs(as_json: JsonOption = False, wide: WideOption = False) -> None:
     """List every job: schedule, timeout, dependencies, what it writes, next due."""
     settings = common.settings()
     now = utcnow()
@@ -76,15 +91,15 @@ def list_jobs(as_json: JsonOption = False) -> None:
         return
     rows = [(e["job"], "on" if e["enabled"] else "off",
              e["schedule"], e["schedule_words"], f"{e['timeout_s']:g}s", ", ".join(e["depends_on"]) or "-",
-             e["next_due"][:16].replace("T", " ")) for e in entries]
-    print_table(["job", "state", "schedule", "in words", "timeout", "depends on", f"next due ({settings.timezone.key})"
-                 if settings.timezone.key != "UTC" else "next due (UTC)"], rows)
+             datetime.fromisoformat(e["next_due"])) for e in entries]
+    print_table(JOB_COLUMNS, rows, zone=settings.timezone, wide=wide)
 
 
 def status(
     job: JobArgument = None,
     as_json: JsonOption = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when any enabled job is late or failing.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """Each job's last outcome, next due time, lateness and failure streak."""
     settings = common.settings()
@@ -103,37 +118,42 @@ def status(
                                         for s in silenced]},
                           exit_code=code, error=f"late or failing: {', '.join(s.job for s in attention)}")
     else:
-        rows = []
-        for s in statuses:
-            last = s.last_run
-            flags = []
-            if not s.enabled:
-                flags.append("disabled")
-            if s.late:
-                flags.append(f"LATE since {when(s.late_since)}")
-            if s.consecutive_failures:
-                flags.append(f"{s.consecutive_failures} failure(s) in a row")
-            rows.append((s.job, _status_text(s),
-                         when(last.started_at) if last else "-", seconds(last.duration_s) if last else "-",
-                         when(s.next_due), ", ".join(flags) or "ok",
-                         (last.error or "")[:80] if last else ""))
-        print_table(["job", "status", "last start", "duration", "next due", "attention", "last error"], rows)
-        if health:
-            common.print_text("")
-            print_table(["check", "level", "since", "detail"],
-                        [(c.name, c.level.value, when(c.level_since), c.detail[:100]) for c in health],
-                        title=f"health (checked {when(max(c.checked_at for c in health))})")
+        _print_status(statuses, health, settings.timezone, wide)
         for silence in silenced:
-            common.print_text(f"alerts silenced until {when(silence.until)}"
+            common.print_text(f"alerts silenced until {when(silence.until, settings.timezone)}"
                               + (f" (silence {silence.id})" if silence.id is not None else "")
                               + (f": {silence.reason}" if silence.reason else ""))
     common.exit_code(code)
+
+
+def _print_status(statuses: list[JobStatus], health: list[StoredCheck], zone: tzinfo, wide: bool) -> None:
+    """The jobs' table, then the last health checks'."""
+    rows = []
+    for s in statuses:
+        last = s.last_run
+        flags = []
+        if not s.enabled:
+            flags.append("disabled")
+        if s.late:
+            flags.append(f"LATE since {when(s.late_since, zone)}")
+        if s.consecutive_failures:
+            flags.append(f"{s.consecutive_failures} failure(s) in a row")
+        rows.append((s.job, _status_text(s, zone), last.started_at if last else "-",
+                     seconds(last.duration_s) if last else "-", s.next_due, ", ".join(flags) or "ok",
+                     (last.error or "") if last else ""))
+    print_table(STATUS_COLUMNS, rows, zone=zone, wide=wide)
+    if health:
+        common.print_text("")
+        print_table(HEALTH_COLUMNS, [(c.name, c.level.value, c.level_since, c.detail) for c in health],
+                    title=f"health (checked {when(max(c.checked_at for c in health), zone)})",
+                    zone=zone, wide=wide)
 
 
 def history(
     job: JobArgument = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Recent runs from the ledger, newest first (JOB: a job, or backup-restore)."""
     settings = common.settings()
@@ -146,12 +166,11 @@ def history(
         common.print_json({"runs": [dict(r.as_json(), status=r.effective_status(now, view.stale_after).value)
                                     for r in runs]})
         return
-    rows = [(r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.job, r.effective_status(now, view.stale_after).value,
+    rows = [(r.started_at, r.job, r.effective_status(now, view.stale_after).value,
              "-" if r.exit_code is None else r.exit_code, seconds(r.duration_s),
-             r.trigger + (" (dry run)" if r.dry_run else ""), r.run_id[:8], (r.error or r.summary or "")[:80])
+             r.trigger + (" (dry run)" if r.dry_run else ""), r.run_id[:8], r.error or r.summary or "")
             for r in runs]
-    print_table(["started (UTC)", "job", "status", "exit", "duration", "trigger", "run", "error or summary"],
-                rows)
+    print_table(HISTORY_COLUMNS, rows, zone=settings.timezone, wide=wide)
 
 
 def register(app: typer.Typer) -> None:

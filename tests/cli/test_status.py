@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tcgjobs.registry import all_jobs
 from tests.conftest import invoke
 
@@ -184,3 +186,21 @@ def _ledger_has_a_running_row(env) -> bool:
         return False
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(("variable", "zone"), [("TCGJOBS_TIMEZONE", "Asia/Tokyo"),
+                                                ("TCGJOBS_TIMEZONE", "America/New_York"),
+                                                ("CRON_TIMEZONE", "Asia/Tokyo")])
+def test_list_and_status_print_times_in_the_zone_they_name(cli, env, variable, zone):
+    env[variable] = zone
+    listed = invoke(cli, "list")
+    row = next(line.split("\t") for line in listed.stdout.splitlines() if line.startswith("backup-database"))
+    assert row[-1].endswith(f" 00:00:00 {zone}"), row  # 0 0 * * * is midnight where the schedule is
+    status = invoke(cli, "status")
+    row = next(line.split("\t") for line in status.stdout.splitlines() if line.startswith("backup-database"))
+    assert row[4].endswith(f" 00:00:00 {zone}"), row
+    due = json.loads(invoke(cli, "list", "--json").stdout)["jobs"][0]["next_due"]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert datetime.fromisoformat(due).astimezone(ZoneInfo(zone)).strftime("%H:%M") == "00:00"
