@@ -47,8 +47,16 @@ def _version(value: bool) -> None:
 def callback(
     version: Annotated[bool | None, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "-v", "--verbose", help="Log debug lines too (over TCGJOBS_LOG_LEVEL, for this invocation).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Log warnings and errors only, no progress bar (over TCGJOBS_LOG_LEVEL, "
+                              "for this invocation); results are printed as always.")] = False,
 ) -> None:
     """Configure logging once, from the settings when they are valid (commands report them)."""
+    if verbose and quiet:
+        raise typer.BadParameter("give --verbose or --quiet, not both", param_hint="-v/--verbose, -q/--quiet")
+    common.set_quiet(quiet)
     level, fmt, secrets = "info", "auto", []
     try:
         loaded = load_settings(os.environ)
@@ -59,6 +67,7 @@ def callback(
         if loaded.tmpdir:
             # SQLite's own temporary files (VACUUM, large sorts) follow TCGJOBS_TMPDIR too.
             os.environ.setdefault("SQLITE_TMPDIR", str(loaded.tmpdir))
+    level = "debug" if verbose else "warning" if quiet else level
     tcg_logging.configure(level=level, fmt=fmt, secrets=secrets)
     if loaded is not None:
         from loguru import logger

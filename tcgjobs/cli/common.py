@@ -68,6 +68,16 @@ class _Mode:
     """How this invocation reports: set from its command line before any command runs."""
 
     json = False
+    quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """``-q``: no progress bars (the log level is set with the sinks)."""
+    _Mode.quiet = quiet
+
+
+def quiet() -> bool:
+    return _Mode.quiet
 
 
 def set_json_mode(args: Sequence[str]) -> None:

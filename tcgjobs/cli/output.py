@@ -188,6 +188,6 @@ class _RichReporter:
 
 def reporter_for(as_json: bool, settings: Settings) -> Reporter:
     """Progress bars only for a person at a terminal."""
-    if as_json or settings.log_format == "json" or not common.stderr_is_terminal():
+    if as_json or common.quiet() or settings.log_format == "json" or not common.stderr_is_terminal():
         return NullReporter()
     return _RichReporter()
