@@ -1,5 +1,6 @@
 """Benchmark: whole-process wall time of short ``tcgjobs`` invocations (interpreter and import
-start-up, settings, and for ``run`` the runner and ledger), which every cron invocation pays.
+start-up, settings, and for ``run`` the runner and ledger), which every cron invocation pays, and
+of two shell-completion requests (what a Tab costs).
 
 Usage:
     .venv/bin/python bench/bench_startup.py [--rounds 11] [--against DIR]
@@ -36,7 +37,23 @@ COMMANDS = (
     ("run", "backup-database", "--dry-run", "--json"),
     ("status", "--json"),
     ("list",),
+    ("<Tab>", "run", "sync-"),
+    ("<Tab>", "backup", "restore", ""),
 )
+#: A command starting with <Tab> is a bash completion request for the words after it, as the
+#: script of `tcgjobs --show-completion bash` sends it (how long a Tab takes to answer).
+TAB = "<Tab>"
+
+
+def _request(command: tuple[str, ...], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of one timed invocation. A completion request runs the
+    CLI under the console script's name, which names its variable (_TCGJOBS_COMPLETE)."""
+    if command[0] != TAB:
+        return ["-m", "tcgjobs", *command], env
+    words = ["tcgjobs", *command[1:]]
+    return (["-c", "import sys; from tcgjobs.cli import main; sys.argv[0] = 'tcgjobs'; main()"],
+            {**env, "_TCGJOBS_COMPLETE": "complete_bash", "COMP_WORDS": " ".join(words),
+             "COMP_CWORD": str(len(words) - 1)})
 
 
 def _cpu_of_children() -> float:
@@ -47,8 +64,9 @@ def _cpu_of_children() -> float:
 def timed(tree: Path, command: tuple[str, ...], env: dict[str, str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and exit code of ``python -m tcgjobs COMMAND`` importing tcgjobs
     from ``tree``."""
+    args, env = _request(command, env)
     cpu, started = _cpu_of_children(), time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "tcgjobs", *command], env={**env, "PYTHONPATH": str(tree)},
+    result = subprocess.run([sys.executable, *args], env={**env, "PYTHONPATH": str(tree)},
                             cwd=env["TCGJOBS_TMPDIR"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started, _cpu_of_children() - cpu, result.returncode
 

@@ -108,7 +108,7 @@ def build_app(only: Iterable[str] | None = None) -> typer.Typer:
         help="One-shot maintenance jobs for the Pokemon TCG card-data platform. Each invocation runs "
              "one job and exits with a status code; see `tcgjobs list`.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )

@@ -16,7 +16,7 @@ from tcgjobs.backups.catalog import Backup, list_backups, list_safety_snapshots
 from tcgjobs.backups.names import backup_name, is_restorable_name
 from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
 from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
-from tcgjobs.cli import common
+from tcgjobs.cli import common, completion
 from tcgjobs.cli.output import Column, print_table, reporter_for
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
@@ -142,7 +142,7 @@ def resolve_backup(settings: Settings, file: str) -> Path:
 
 
 def verify_command(
-    file: Annotated[str | None, typer.Argument(
+    file: Annotated[str | None, typer.Argument(autocompletion=completion.backup_names,
         help="Backup file or name (default: the newest).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Verify every backup and safety snapshot.")] = False,
     as_json: JsonOption = False,
@@ -196,7 +196,8 @@ def row_counts_text(counts: dict[str, int]) -> str:
 
 
 def restore_command(
-    file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.")],
+    file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.",
+                                        autocompletion=completion.backup_names)],
     to: Annotated[Path | None, typer.Option(
         "--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tcgjobs.cli import common
+from tcgjobs.cli import common, completion
 from tcgjobs.cli.output import Column, print_table, seconds, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import RunStatus, Silence, StateView, StoredCheck, open_view
@@ -22,7 +22,8 @@ from tcgjobs.times import utcnow
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
                                           "(on a terminal; piped output always has every column).")]
-JobArgument = Annotated[str | None, typer.Argument(help="One job (default: all).")]
+JobArgument = Annotated[str | None, typer.Argument(help="One job (default: all).",
+                                                   autocompletion=completion.job_names)]
 
 JOB_COLUMNS = [Column("job", essential=True), Column("state", rank=1), Column("schedule", rank=2),
                Column("in words", rank=5, wrap=True), Column("timeout", rank=4),

@@ -97,7 +97,8 @@ def test_a_job_run_imports_only_the_run_command_and_no_other_jobs_services(tmp_p
                  "tcgjobs.backups.names", "tcgjobs.backups.verify", "tcgjobs.backups.create",
                  "tcgjobs.backups.tempfiles",
                  "tcgjobs.sources.layouts", "tcgjobs.sources.card_plan", "tcgjobs.health.checks",
-                 "rich.console", "rich.progress", "rich.table"}  # output is piped
+                 "rich.console", "rich.progress", "rich.table",  # output is piped
+                 "tcgjobs.cli.completion"}  # shell completion's value lists load on a Tab only
     assert modules & unwanted == set()
 
 
@@ -114,6 +115,12 @@ def test_a_job_run_imports_its_own_implementation_and_no_other(tmp_path, card_db
     code, modules = _modules_after(tmp_path, "run", "cleanup-stale-data", "--dry-run", "--json")
     assert code == 0  # it ran: a run refused before the job would import nothing
     assert {name for name in modules if name.startswith("tcgjobs.jobs.")} == {"tcgjobs.jobs.cleanup_stale_data"}
+
+
+def test_listing_commands_load_no_backup_or_settings_code_for_completion(tmp_path):
+    _, modules = _modules_after(tmp_path, "status", "--json")
+    assert "tcgjobs.cli.completion" in modules  # status's JOB argument completes job names...
+    assert "tcgjobs.backups.names" not in modules  # ...and the backup names' code waits for a Tab
 
 
 def test_version_imports_no_command(tmp_path):
