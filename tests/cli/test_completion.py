@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke
+from tests.conftest import IN_CI, invoke
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+
+
+def need(shell: str) -> None:
+    """Skip without ``shell``, except in CI, which installs it (.ci/run)."""
+    if not shutil.which(shell):
+        if IN_CI:
+            pytest.fail(f"CI installs {shell} for these tests and it is not there")
+        pytest.skip(f"{shell} is not installed")
 
 
 def tcgjobs_env(env: dict[str, str]) -> dict[str, str]:
@@ -54,8 +62,7 @@ def bash_complete(line: str, env: dict[str, str]) -> list[str]:
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_the_completion_script_is_valid_for_its_shell(env, shell):
-    if not shutil.which(shell):
-        pytest.skip(f"{shell} is not installed")
+    need(shell)
     text = script(shell, env)
     check = {"bash": ["bash", "-n"], "zsh": ["zsh", "-n"], "fish": ["fish", "--no-execute"]}[shell]
     result = subprocess.run([*check], input=text, capture_output=True, text=True, timeout=60)
@@ -77,8 +84,7 @@ def test_bash_completes_backup_file_names_for_verify_and_restore(cli, env):
 
 
 def test_fish_completes_jobs_and_backup_names(cli, env):
-    if not shutil.which("fish"):
-        pytest.skip("fish is not installed")
+    need("fish")
     names = with_backups(cli)
 
     def complete(line: str) -> list[str]:
@@ -94,8 +100,7 @@ def test_fish_completes_jobs_and_backup_names(cli, env):
 
 def test_zsh_gets_jobs_and_backup_names_from_the_command_its_script_runs(cli, env):
     """zsh's completion widget needs a terminal; this runs, in zsh, what the script's function runs."""
-    if not shutil.which("zsh"):
-        pytest.skip("zsh is not installed")
+    need("zsh")
     names = with_backups(cli)
 
     def complete(line: str) -> str:
