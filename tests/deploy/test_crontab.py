@@ -161,6 +161,9 @@ def test_a_crontab_line_runs_the_job_with_the_env_file_and_logs_to_its_file(cli,
     assert result.stdout == result.stderr == ""  # everything went to the log, nothing to cron's mail
     log = (log_dir / "cleanup-stale-data.log").read_text()
     assert '"cleanup-stale-data"' in log
+    # Both streams: the JSON log lines (stderr) and the result block (stdout), as docs/deploy.md says.
+    assert "JOB RESULT" in log and "Job:      cleanup-stale-data" in log
+    assert any(line.startswith("{") and '"run_id"' in line for line in log.splitlines())
     assert _ledger(card_db_path.parent / "tcgjobs-state.sqlite3") == [("cleanup-stale-data", "schedule", 0)]
 
 
