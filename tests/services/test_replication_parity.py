@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,19 @@ def test_validate_data_integrity_reports_a_primary_out_of_parity(cli, replicated
     assert findings["primary_parity_pokemon_card_sets"]["examples"] == ["different: swshp"]
     assert findings["primary_parity_pokemon_cards"]["count"] == 0
     assert result.exit_code == ExitCode.PROBLEMS, result.output
+
+
+def test_docs_sync_lists_every_check_validate_data_integrity_reports(cli, replicated):
+    from tests.conftest import ROOT
+
+    result = invoke(cli, "run", "validate-data-integrity", "--json")
+    checks = {f["check"] for f in json.loads(result.stdout)["run"]["details"]["findings"]}
+    section = (ROOT / "docs" / "sync.md").read_text().split("## validate-data-integrity")[1].split("\n## ")[0]
+    table = {name for line in section.splitlines() if line.startswith("| `")
+             for name in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+    assert {"primary_parity_pokemon_card_sets", "primary_parity_pokemon_cards"} <= checks
+    assert checks <= table, f"docs/sync.md lacks {sorted(checks - table)}"
+    assert "primary_parity" in table and "hypothetical" not in section
 
 
 def test_validate_data_integrity_without_a_primary_checks_no_parity(cli, env):
