@@ -5,6 +5,7 @@ times, durations and sizes aside); every other block of shell commands must at l
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,12 @@ def test_the_rotate_backups_session_shows_its_result_block():
     step = readme.split('$ tcgjobs run rotate-backups; echo "exit $?"\n', 1)[1].split("\n$ ", 1)[0]
     assert "JOB RESULT" in step and "Job:      rotate-backups" in step and step.rstrip().endswith("exit 0")
 
+
+def test_nothing_cites_a_specification_that_is_not_in_the_repository():
+    """original-service.md lives outside this repository: facts are stated where they are needed."""
+    citation = "original-service.md" + " §"  # split, or this file would cite it
+    cited = [path.relative_to(ROOT) for folder in ("tcgjobs", "tests", "docs", "bench")
+             for path in (ROOT / folder).rglob("*") if path.suffix in (".py", ".md")
+             and citation in path.read_text(encoding="utf-8")]
+    cited += [Path("README.md")] if "original-service.md" in (ROOT / "README.md").read_text() else []
+    assert cited == []

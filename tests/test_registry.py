@@ -29,7 +29,7 @@ from tcgjobs.registry import (
     register,
 )
 
-ORIGINAL = {  # original-service.md §3.0: schedule, timeout (s), dependencies
+ORIGINAL = {  # the original service's jobs: schedule, timeout (s), dependencies
     "backup-database": ("0 0 * * *", 300, ()),
     "rotate-backups": ("0 1 * * *", 60, ("backup-database",)),
     "sync-missing-sets": ("0 2 * * *", 300, ()),

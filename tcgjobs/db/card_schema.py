@@ -31,7 +31,7 @@ from typing import Literal
 
 class Encoding(Enum):
     """How the sync turns a source record into the column's SQLite value: the original cron
-    path's encodings (original-service.md §3.1, §3.2), which the platform's APIs read."""
+    path's encodings, which the platform's APIs read."""
 
     VALUE = "the field's value as it is (text or integer); NULL when absent"
     TEXT = "the field's value as text (4 → '4'); NULL when absent"

@@ -1,6 +1,6 @@
 """The platform's card database: its original schema, tcgjobs' additive migrations, opening it.
 
-Migration 1 creates the platform's original schema (original-service.md §4.1): its ``users``
+Migration 1 creates the platform's original schema (the original service's ``initSchema``): its ``users``
 table verbatim, and its two card tables from the declaration in :mod:`tcgjobs.db.card_schema`,
 whose original columns produce exactly the original's DDL, so an existing platform database is
 recognised as is. Later migrations only add columns; they never drop, rename or retype one,

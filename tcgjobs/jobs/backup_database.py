@@ -1,9 +1,9 @@
 """backup-database: consistent, compressed, SHA256-verified SQLite backup.
 
 The original copied the live file while committed rows sat in the WAL, never stored its checksum
-and never verified anything (original-service.md §3.4, §8.1). Here every backup is a snapshot
-taken with SQLite's backup API, checked, compressed, read back and verified, and only then
-published atomically with a ``.sha256`` sidecar and a manifest (see :mod:`tcgjobs.backups.create`).
+and never verified anything. Here every backup is a snapshot taken with SQLite's backup API,
+checked, compressed, read back and verified, and only then published atomically with a
+``.sha256`` sidecar and a manifest (see :mod:`tcgjobs.backups.create`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """replicate-to-primary: replicate the SQLite card data into the primary PostgreSQL, exactly.
 
 The original sent one INSERT per card, never updated or deleted, failed every card without HP,
-turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyway
-(original-service.md §3.6). Here (details in :mod:`tcgjobs.services.replication`):
+turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyway. Here
+(details in :mod:`tcgjobs.services.replication`):
 
 * every value arrives exactly (NULL stays NULL, ``number`` verbatim, arrays as ``TEXT[]``, JSON as
   ``JSONB``, dates parsed, both market URLs);

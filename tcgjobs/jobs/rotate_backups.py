@@ -1,12 +1,12 @@
 """rotate-backups: calendar-based retention that never loses the last good backup.
 
-The original kept seven arbitrary files and could delete the newest backups (original-service.md
-§3.5, §8.1). Here, before the policy is applied, every backup's state is established: unverified
-backups (the original's, or interrupted verifications) are verified in full, verified ones are
-re-hashed against their recorded checksum. Then :func:`tcgjobs.backups.retention.plan` decides,
-with reasons, and only files matching the backup name pattern (with their sidecars) are deleted.
-Leftovers of interrupted backups (temporary files, orphaned sidecars, the original's uncompressed
-copies whose compressed twin is sound) are removed.
+The original kept seven arbitrary files and could delete the newest backups. Here, before the
+policy is applied, every backup's state is established: unverified backups (the original's, or
+interrupted verifications) are verified in full, verified ones are re-hashed against their recorded
+checksum. Then :func:`tcgjobs.backups.retention.plan` decides, with reasons, and only files
+matching the backup name pattern (with their sidecars) are deleted. Leftovers of interrupted
+backups (temporary files, orphaned sidecars, the original's uncompressed copies whose compressed
+twin is sound) are removed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Slack incoming-webhook notifier.
 
-The payload keeps the original's legacy-attachment shape (original-service.md §6.2: colour, emoji
-title, fields, footer, ``ts``) and adds the top-level ``text`` fallback Slack wants. Sending has a
-timeout, retries timeouts, connection errors and 5xx with a short backoff, honours ``Retry-After``
-on 429 up to a cap, and never retries permanent errors (404, 410, 400 ``invalid_token`` and other
-4xx): the rules of :mod:`tcgjobs.services.http`, shared with the pings. It never raises: the
-caller gets a :class:`Delivery` and the job's result is never masked.
+The payload keeps the original service's legacy-attachment shape (colour, emoji title, fields,
+footer, ``ts``), which existing Slack channels are used to, and adds the top-level ``text``
+fallback Slack wants. Sending has a timeout, retries timeouts, connection errors and 5xx with a
+short backoff, honours ``Retry-After`` on 429 up to a cap, and never retries permanent errors (404,
+410, 400 ``invalid_token`` and other 4xx): the rules of :mod:`tcgjobs.services.http`, shared with
+the pings. It never raises: the caller gets a :class:`Delivery` and the job's result is never
+masked.
 """
 
 from __future__ import annotations

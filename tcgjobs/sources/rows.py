@@ -2,8 +2,7 @@
 
 What each column holds, fed by which field, is declared in :mod:`tcgjobs.db.card_schema`; this
 module turns that into the sync's rows (:class:`TableRows`). The encodings are those of the
-original ``sqlite.insertCard`` (original-service.md §3.1, §3.2, §4.1), because the platform's
-APIs read these columns:
+original service's ``sqlite.insertCard``, because the platform's APIs read these columns:
 
 * JSON columns: compact JSON, non-ASCII kept, the source's key order
   (``JSON.stringify`` ≡ ``json.dumps(x, separators=(',', ':'), ensure_ascii=False)``);

@@ -13,7 +13,7 @@ from tcgjobs.db.state import Ledger
 from tcgjobs.errors import ConfigError, SchemaError
 from tests.conftest import invoke
 
-#: The original's ``initSchema`` DDL verbatim (original-service.md §4.1): the platform's own
+#: The original's ``initSchema`` DDL verbatim: the platform's own
 #: text, which every existing card database was created with.
 PLATFORM_DDL = (
     """CREATE TABLE IF NOT EXISTS users (

@@ -324,7 +324,7 @@ def test_an_incompatible_existing_table_is_reported_precisely_and_left_alone(cli
     assert after == before
 
 
-#: docker/database/init.sql of the platform (original-service.md §4.2).
+#: docker/database/init.sql of the platform, verbatim.
 ORIGINAL_PRIMARY_DDL = """
 CREATE TABLE users (id SERIAL PRIMARY KEY, username VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL,
   password VARCHAR(255) NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,

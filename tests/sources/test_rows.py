@@ -1,5 +1,5 @@
 """The card and set row encodings, checked byte for byte against values written by hand from the
-original's cron path (original-service.md §3.1, §3.2, §4.1) — never against our own encoder."""
+original's cron path (its sqlite.insertCard) — never against our own encoder."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """SQLite row → PostgreSQL row, and the canonical form both databases' rows are compared in.
 
 Which columns are replicated, and as which kind, is declared in :mod:`tcgjobs.db.card_schema`
-(:data:`SETS` and :data:`CARDS` are its replicated columns). Column mapping by kind
-(original-service.md §4.2 plus the columns tcgjobs added to SQLite):
+(:data:`SETS` and :data:`CARDS` are its replicated columns). Column mapping by kind (the
+platform's ``init.sql`` columns plus those tcgjobs added to SQLite):
 
 * text columns: verbatim (``number`` stays ``TG01`` / ``177a``); NULL stays NULL;
 * integer columns (``hp``, totals, ``converted_retreat_cost``): integer or NULL (never 0, ``NaN``);

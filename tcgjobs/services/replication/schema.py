@@ -1,4 +1,4 @@
-"""The primary's schema: the platform's tables (original-service.md §4.2) plus tcgjobs' columns,
+"""The primary's schema: the platform's tables (its ``init.sql``) plus tcgjobs' columns,
 as declared in :mod:`tcgjobs.db.card_schema` (the card tables' DDL is derived from it).
 
 :func:`inspect` compares what exists with what replication needs and returns the DDL that would
