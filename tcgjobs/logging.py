@@ -2,7 +2,8 @@
 
 Sinks are configured once, by the CLI callback: human-readable lines on a terminal, JSON lines
 otherwise (or when TCGJOBS_LOG_FORMAT says so), always on stderr so stdout carries only results.
-Every line carries the job name and run id (the runner binds them with ``logger.contextualize``).
+Every line carries the job name and run id: the runner runs a job inside :func:`run_context`, which
+also reaches the lines of the run's threads (deadline, signals, heartbeat).
 Standard-library loggers are routed into loguru.
 
 Secrets never reach a sink: every message and exception text passes through :data:`REDACTOR`,
@@ -16,7 +17,8 @@ import json
 import logging as stdlib_logging
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -75,6 +77,31 @@ REDACTOR = Redactor()
 def redact(text: str) -> str:
     """``text`` with every known secret masked."""
     return REDACTOR(text)
+
+
+#: The run this process is running, if any (a process runs one job at most): job and run_id.
+_RUN: dict[str, str] = {}
+
+
+@contextmanager
+def run_context(job: str, run_id: str) -> Iterator[None]:
+    """Every log line inside carries ``job`` and ``run_id``, including the lines of other threads
+    (the deadline timer, the signal watcher, the heartbeat), which ``logger.contextualize`` does
+    not reach: its context variables are the calling thread's."""
+    _RUN.update(job=job, run_id=run_id)
+    try:
+        with logger.contextualize(job=job, run_id=run_id):
+            yield
+    finally:
+        _RUN.clear()
+
+
+def _with_run(record: Any) -> None:
+    """Loguru patcher: the process's run for a line logged outside the run's own context."""
+    extra = record["extra"]
+    for key, value in _RUN.items():
+        if extra.get(key) is None:
+            extra[key] = value
 
 
 def _exception_text(record: dict[str, Any]) -> str:
@@ -147,7 +174,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     if fmt == "auto":
         fmt = "human" if getattr(stream or sys.stderr, "isatty", lambda: False)() else "json"
     logger.remove()
-    logger.configure(extra={"job": None, "run_id": None})
+    logger.configure(extra={"job": None, "run_id": None}, patcher=_with_run)
     sink = _human_sink(stream) if fmt == "human" else _json_sink(stream)
     logger.add(sink, level=level.upper(), backtrace=False, diagnose=False, catch=True)
     stdlib_logging.basicConfig(handlers=[_InterceptHandler()], level=stdlib_logging.WARNING, force=True)

@@ -29,7 +29,7 @@ from tcgjobs.context import JobContext
 from tcgjobs.db.cards import missing_card_database
 from tcgjobs.db.state import Ledger, RunStatus, StateView
 from tcgjobs.errors import ConfigError, DependencyNotMet, ExitCode, JobDisabled, Skipped
-from tcgjobs.logging import redact
+from tcgjobs.logging import redact, run_context
 from tcgjobs.registry import Job, get_job
 from tcgjobs.reporting import NullReporter, Reporter
 from tcgjobs.schedule import previous_due
@@ -182,7 +182,7 @@ def run_job(request: RunRequest, observers: Sequence[RunObserver] = (),
         refused = preflight(request.job, request.settings)
         ledger = _open_ledger(request.settings, refused)
         run = _Run(request, ledger, scope, router, refused, labels["run_id"])
-        with logger.contextualize(**labels):
+        with run_context(**labels):  # also reaches the lines of the run's other threads
             try:
                 return run.locked(observers)
             except Skipped as exc:

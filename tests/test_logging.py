@@ -33,6 +33,32 @@ def test_every_line_of_a_run_carries_the_job_and_run_id(monkeypatch):
         assert {"ts", "level", "message"} <= set(line)
 
 
+def test_a_line_from_the_heartbeat_thread_carries_the_job_and_run_id(monkeypatch):
+    """The heartbeat writes from its own thread; while this job keeps the state database locked
+    past the busy timeout, the beat fails and says so: with the run's job and run id."""
+    import sqlite3
+    import time
+
+    def work(ctx):
+        holder = sqlite3.connect(ctx.settings.state_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        time.sleep(1.5)  # two or three beats fail meanwhile
+        holder.commit()
+        holder.close()
+        return JobResult()
+
+    job = Job(name="t-beat", help="beats", schedule="0 2 * * *", timeout=30, run=work)
+    monkeypatch.setitem(REGISTRY, "t-beat", job)
+    settings = make_settings(TCGJOBS_HEARTBEAT_SECONDS="0.5", TCGJOBS_BUSY_TIMEOUT_MS="50")
+    stream = io.StringIO()
+    tcg_logging.configure(level="info", fmt="json", stream=stream)
+    outcome = run_job(RunRequest(job=job, settings=settings))
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line["message"].startswith("heartbeat not recorded") for line in lines), lines
+    for line in lines:
+        assert (line["job"], line["run_id"]) == ("t-beat", outcome.run_id), line
+
+
 def test_the_human_format_is_one_readable_line_per_message():
     stream = io.StringIO()
     tcg_logging.configure(level="debug", fmt="human", stream=stream)
