@@ -17,6 +17,7 @@ from tcgjobs.backups.names import backup_name, is_restorable_name
 from tcgjobs.backups.retention import CORRUPT, SOUND, Candidate, plan
 from tcgjobs.backups.verify import Unverifiable, record_verification, verify_file
 from tcgjobs.cli import common, completion
+from tcgjobs.cli.common import JsonOption, WideOption
 from tcgjobs.cli.output import Column, print_table, reporter_for
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, UsageError
@@ -27,9 +28,6 @@ from tcgjobs.times import utcnow
 backup_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="List, verify and restore backups of the card database.")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
-                                          "(on a terminal; piped output always has every column).")]
 #: On a narrow terminal the name (to copy into restore) and the status always show.
 LIST_COLUMNS = [Column("name", essential=True), Column("created", rank=3), Column("size", rank=1),
                 Column("compression", rank=4), Column("status", essential=True),

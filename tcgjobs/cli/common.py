@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 JSON_SCHEMA_VERSION = 1
+
+#: ``--json`` of every command that has one: its failures print JSON too (:func:`fail`).
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (also an error, with its exit code).")]
+#: ``--wide`` of every table a narrow terminal would squeeze (:func:`tcgjobs.cli.output.print_table`).
+WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
+                                          "(on a terminal; piped output always has every column).")]
 
 
 @cache

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tcgjobs.cli import common
+from tcgjobs.cli.common import JsonOption
 from tcgjobs.cli.output import Column, print_table
 from tcgjobs.config_check import check_setup, overall_exit_code
 from tcgjobs.parsers import format_value
@@ -15,7 +16,7 @@ REDACTED = "<redacted>"
 
 
 def config(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     check: Annotated[bool, typer.Option("--check", help="Also test that paths are writable and "
                                         "configured services answer and accept us; exit 78 when "
                                         "a setting must change, else 69 when a service cannot "

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from tcgjobs.cli import common
+from tcgjobs.cli.common import JsonOption
 from tcgjobs.cli.output import Column, print_table, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import AlertStore, open_state
@@ -21,8 +22,6 @@ from tcgjobs.times import parse_until, utcnow
 
 notify_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="Test the Slack webhook; silence alerts during maintenance.")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @notify_app.command("test")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tcgjobs.cli import common, completion
+from tcgjobs.cli.common import JsonOption, WideOption
 from tcgjobs.cli.output import Column, print_table, seconds, when
 from tcgjobs.config import Settings
 from tcgjobs.db.state import RunStatus, Silence, StateView, StoredCheck, open_view
@@ -19,9 +20,6 @@ from tcgjobs.schedule import describe, next_due
 from tcgjobs.services.alerting import silences_in_effect
 from tcgjobs.times import utcnow
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-WideOption = Annotated[bool, typer.Option("--wide", help="Every column, however wide the table gets "
-                                          "(on a terminal; piped output always has every column).")]
 JobArgument = Annotated[str | None, typer.Argument(help="One job (default: all).",
                                                    autocompletion=completion.job_names)]
 
