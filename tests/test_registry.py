@@ -1,5 +1,6 @@
-"""The registry declares all eight jobs as data: the original's schedules, timeouts and dependencies,
-one implementation module per job, loaded only when that job runs."""
+"""The registry declares every job as data: the original's eight with its schedules, timeouts and
+dependencies, and the jobs tcgjobs adds; one implementation module per job, loaded only when that
+job runs."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ ORIGINAL = {  # original-service.md §3.0: schedule, timeout (s), dependencies
     "validate-data-integrity": ("0 6 * * 0", 600, ()),
     "database-health-check": ("*/15 * * * *", 60, ()),
 }
+ADDED = {  # tcgjobs' own jobs (issue 16: off-site copies)
+    "upload-backups": ("30 0 * * *", 1800, ("backup-database",)),
+}
 
 # Loads the settings in a fresh interpreter and prints the tcgjobs modules that took.
 MODULES_AFTER_SETTINGS = """
@@ -51,8 +55,9 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith("tcgjobs
 
 def test_all_eight_jobs_are_registered_with_the_original_schedule_timeout_and_dependencies():
     jobs = all_jobs()
-    assert list(jobs) == list(ORIGINAL)
-    for name, (schedule, timeout, depends_on) in ORIGINAL.items():
+    assert sorted(jobs) == sorted({**ORIGINAL, **ADDED})
+    assert [name for name in jobs if name in ORIGINAL] == list(ORIGINAL)
+    for name, (schedule, timeout, depends_on) in {**ORIGINAL, **ADDED}.items():
         job = jobs[name]
         assert (job.schedule, job.timeout, job.depends_on) == (schedule, timeout, depends_on), name
         assert job.help
@@ -65,6 +70,7 @@ def test_jobs_declare_the_resources_they_write():
     assert jobs["backup-database"].writes == jobs["rotate-backups"].writes == {Resource.BACKUP_DIR}
     assert jobs["replicate-to-primary"].writes == {Resource.PRIMARY}
     assert not jobs["database-health-check"].writes
+    assert jobs["upload-backups"].writes == {Resource.OFFSITE}
 
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda job: job.name)
