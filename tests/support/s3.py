@@ -16,10 +16,13 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -38,6 +41,7 @@ class MotoServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        self.log: Any = None
 
     @property
     def url(self) -> str:
@@ -48,13 +52,15 @@ class MotoServer:
             import moto.server  # noqa: F401
         except ImportError as exc:
             raise ServerUnavailable(f"moto[server] is not installed: {exc}") from exc
+        # Its request log goes to a file: an unread pipe fills up and then blocks the server.
+        self.log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace")[-500:]
+                error = Path(self.log.name).read_text(errors="replace")[-500:]
                 raise ServerUnavailable(f"moto's server exited: {error}")
             try:
                 with urllib.request.urlopen(self.url + "/moto-api/", timeout=1):
@@ -71,6 +77,8 @@ class MotoServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.log is not None:
+            self.log.close()
 
 
 @dataclass
