@@ -139,8 +139,8 @@ class Job:
 def _offsite_count(rule: str, low: int, text: str) -> JobOption:
     """An off-site retention count: TCGJOBS_OFFSITE_<RULE>_RETENTION (the minimum:
     TCGJOBS_OFFSITE_MINIMUM), defaulting to the local policy's value of the same rule."""
-    def local_value(values: Mapping[str, Any]) -> int:
-        return int(values[f"rotate_backups_{rule}"])
+    def local_value(values: Mapping[str, Any]) -> Any:
+        return values[f"rotate_backups_{rule}"]  # None when that setting was invalid (reported)
 
     variable = "TCGJOBS_OFFSITE_MINIMUM" if rule == "minimum" else \
         f"TCGJOBS_OFFSITE_{rule.upper()}_RETENTION"

@@ -130,11 +130,24 @@ def test_no_two_settings_read_the_same_variable():
 
 
 def test_every_option_has_a_distinct_name_flag_and_a_default_its_parser_accepts():
+    from tcgjobs.config import load_settings
+
+    defaults = load_settings({})  # a default may follow another setting (the off-site counts)
     for job in JOBS:
         assert len({option.flag for option in job.options}) == len(job.options), job.name
         for option in job.options:
+            default = defaults.job(job).options[option.name]
+            assert callable(option.default) or default == option.default
             if option.kind is not bool:
-                assert option.parser(str(option.default)) == option.default, (job.name, option.name)
+                assert option.parser(str(default)) == default, (job.name, option.name)
+
+
+def test_the_offsite_counts_follow_the_local_policy_unless_set():
+    from tcgjobs.config import load_settings
+
+    settings = load_settings({"BACKUP_DAILY_RETENTION": "9", "TCGJOBS_OFFSITE_WEEKLY_RETENTION": "2"})
+    options = settings.job(get_job("upload-backups")).options
+    assert (options["daily"], options["weekly"], options["monthly"], options["minimum"]) == (9, 2, 3, 5)
 
 
 def test_unknown_job_lookup_lists_the_valid_names():

@@ -18,7 +18,7 @@ from typing import Any
 
 from tcgjobs import __version__
 from tcgjobs.offsite.store import Store
-from tcgjobs.services.backups import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name
+from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name
 from tcgjobs.times import from_untrusted
 
 PROOF_SUFFIX = ".verified.json"

@@ -21,9 +21,9 @@ from tcgjobs.db.sqlite import pid_alive
 from tcgjobs.errors import JobFailed, UsageError
 from tcgjobs.offsite.catalog import RemoteCopy
 from tcgjobs.offsite.store import Store, download_to
-from tcgjobs.services.backups import CHECKSUM_SUFFIX, MANIFEST_SUFFIX
-from tcgjobs.services.snapshots import DiskFull
-from tcgjobs.services.tempfiles import TEMP_PREFIX, temp_path
+from tcgjobs.backups.create import DiskFull
+from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX
+from tcgjobs.backups.tempfiles import TEMP_PREFIX, temp_path
 
 PURPOSE = "offsite"
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)

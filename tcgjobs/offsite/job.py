@@ -17,7 +17,7 @@ from tcgjobs.offsite.fetch import remove_dead_downloads
 from tcgjobs.offsite.store import Store
 from tcgjobs.offsite.uploads import Uploads, abort_stale_uploads, copy_backups
 from tcgjobs.registry import JobResult
-from tcgjobs.services.backups import list_backups
+from tcgjobs.backups.catalog import list_backups
 
 
 @dataclass

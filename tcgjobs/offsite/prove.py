@@ -78,11 +78,11 @@ def prove_in_full(store: Store, copy: RemoteCopy, scratch: Path,
     """Download ``copy`` into ``scratch`` and run the local verification on it. Returns the new
     proof record (status verified or corrupt; not yet stored). Raises Unverifiable, DiskFull
     or the store's failures when the check itself could not be done."""
-    from tcgjobs.services import verification
+    from tcgjobs.backups import verify
 
     expected = copy.sha256
     with fetched(store, copy, scratch, check) as path:
-        result = verification.verify_file(path, scratch, expected_sha256=expected, check=check)
+        result = verify.verify_file(path, scratch, expected_sha256=expected, check=check)
     status = VERIFIED if result.ok else CORRUPT
     if not result.ok:
         logger.warning("off-site copy {} is corrupt: {}", copy.name, result.reason)

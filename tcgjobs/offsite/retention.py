@@ -1,6 +1,6 @@
 """Off-site retention: rotate-backups' calendar rules applied to the copies in the bucket.
 
-The decision is :func:`tcgjobs.services.retention.plan` itself (restic's ORed daily, weekly,
+The decision is :func:`tcgjobs.backups.retention.plan` itself (restic's ORed daily, weekly,
 monthly and yearly rules, the minimum, the newest verified copy always kept), with the off-site
 counts. Only proven copies count; an unproven one is kept and never counted, a corrupt one is
 deleted once a verified copy exists. One rule is added: a copy whose local counterpart exists but
@@ -20,8 +20,8 @@ from loguru import logger
 from tcgjobs.offsite.catalog import CORRUPT, SIDECAR_SUFFIXES, UNPROVEN, VERIFIED, Catalog
 from tcgjobs.offsite.failures import StoreRefused
 from tcgjobs.offsite.store import Store
-from tcgjobs.services import retention
-from tcgjobs.services.backups import Backup
+from tcgjobs.backups import retention
+from tcgjobs.backups.catalog import Backup
 
 _STATUS = {VERIFIED: retention.SOUND, CORRUPT: retention.CORRUPT, UNPROVEN: retention.UNVERIFIABLE}
 

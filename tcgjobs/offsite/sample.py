@@ -39,7 +39,7 @@ def reprove(store: Store, catalog: Catalog, settings: Settings, *, count: int,
     results = []
     for copy in choose(catalog, count, exclude):
         check()
-        from tcgjobs.services.verification import Unverifiable
+        from tcgjobs.backups.verify import Unverifiable
 
         try:
             record = prove_in_full(store, copy, settings.temp_dir, check)

@@ -198,7 +198,7 @@ class Store:
 
 def download_to(store: Store, key: str, path: Path, check: Callable[[], None] | None = None) -> int:
     """Stream ``key`` into the new file ``path`` (mode 0600); returns its size."""
-    from tcgjobs.services.backups import open_private
+    from tcgjobs.backups.tempfiles import open_private
 
     with open_private(path) as out:
         size = store.download(key, out, check)

@@ -22,7 +22,8 @@ from tcgjobs.offsite.catalog import PROOF_SUFFIX, VERIFIED, Catalog, RemoteCopy,
 from tcgjobs.offsite.prove import HEAD_METHOD, prove_upload, write_proof
 from tcgjobs.offsite.store import Store
 from tcgjobs.offsite.upload import digest_file, put_small, upload_file
-from tcgjobs.services.backups import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, Backup, parse_name, sidecars
+from tcgjobs.backups.catalog import Backup
+from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name, sidecars
 
 MIB = 1024 * 1024
 
