@@ -4,14 +4,13 @@ and the next run finishes the work."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 import signal
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import make_settings, popen_tcgjobs, run_tcgjobs
-from tests.offsite.test_faults import assert_nothing_partial
 
 TRIALS = 20
 

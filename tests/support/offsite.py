@@ -14,7 +14,8 @@ from tests.support.backups import fill_card_db, make_backup
 def big_backup(settings: Settings, megabytes: int, when: datetime | None = None) -> Path:
     """A verified backup of a card database that also holds ``megabytes`` MiB of random bytes
     (they do not compress, so the backup is about that big)."""
-    fill_card_db(settings.database_path)
+    if not settings.database_path.exists():
+        fill_card_db(settings.database_path)
     conn = sqlite3.connect(settings.database_path)
     with conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ballast (id INTEGER PRIMARY KEY, data BLOB)")
