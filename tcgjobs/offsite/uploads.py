@@ -121,10 +121,13 @@ def copy_one(store: Store, local: Backup, existing: RemoteCopy | None, settings:
                     f", {len(digest.parts)} parts" if digest.multipart else "")
         upload_file(store, key, local.path, digest, algorithm=algorithm, extra=extra, check=check)
         method, etag = prove_upload(store, key, digest)
-    for path in sidecars(local.path):
-        put_small(store, store.location.key(path.name), path.read_bytes(), algorithm=algorithm,
-                  extra=extra, content_type="application/json" if path.name.endswith(".json")
-                  else "text/plain")
+    checksum, manifest = sidecars(local.path)
+    checksum_body = checksum.read_bytes() if checksum.exists() else \
+        f"{digest.sha256_hex}  {local.name}\n".encode()  # the same line sha256sum -c reads
+    for path, body, kind in ((checksum, checksum_body, "text/plain"),
+                             (manifest, manifest.read_bytes(), "application/json")):
+        put_small(store, store.location.key(path.name), body, algorithm=algorithm, extra=extra,
+                  content_type=kind)
     counts = (local.manifest or {}).get("row_counts")
     record = proof_record(local.name, status=VERIFIED, size=digest.size, etag=etag,
                           sha256=digest.sha256_hex, method=method, run_id=run_id,
