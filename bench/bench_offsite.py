@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_backup import DEFAULT_DATA, build_database  # noqa: E402
 from deployed import deployed_env  # noqa: E402
+
 from tests.support.s3 import MotoServer  # noqa: E402
 
 KEY, SECRET = "AKIABENCHMARK0000001", "bench-secret-key-0000000000000000000000"

@@ -228,7 +228,7 @@ def all_settings() -> tuple[Setting, ...]:
     generated: list[Setting] = []
     for job in all_jobs().values():
         generated.extend(job_settings(job))
-    return SETTINGS + tuple(generated) + OFFSITE_SETTINGS
+    return SETTINGS + tuple(generated) + tuple(Setting(**fields) for fields in OFFSITE_SETTINGS)
 
 
 @dataclass(frozen=True)

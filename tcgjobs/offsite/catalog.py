@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tcgjobs import __version__
-from tcgjobs.offsite.store import Store
 from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name
+from tcgjobs.offsite.store import Store
 from tcgjobs.times import from_untrusted
 
 PROOF_SUFFIX = ".verified.json"

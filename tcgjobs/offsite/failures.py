@@ -9,9 +9,16 @@ exit 78, with a message that says which and how to fix it. Messages never quote 
 
 from __future__ import annotations
 
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError, CredentialRetrievalError,
-                                 HTTPClientError, IncompleteReadError, NoCredentialsError,
-                                 PartialCredentialsError)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from tcgjobs.errors import ConfigError, JobFailed, ServiceUnavailable, TcgjobsError
 from tcgjobs.logging import redact

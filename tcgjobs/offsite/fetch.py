@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tcgjobs.backups.create import DiskFull
+from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX
+from tcgjobs.backups.tempfiles import TEMP_PREFIX, temp_path
 from tcgjobs.db.sqlite import pid_alive
 from tcgjobs.errors import JobFailed, UsageError
 from tcgjobs.offsite.catalog import RemoteCopy
 from tcgjobs.offsite.store import Store, download_to
-from tcgjobs.backups.create import DiskFull
-from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX
-from tcgjobs.backups.tempfiles import TEMP_PREFIX, temp_path
 
 PURPOSE = "offsite"
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)

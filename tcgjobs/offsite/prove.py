@@ -20,7 +20,7 @@ from loguru import logger
 from tcgjobs.offsite.catalog import CORRUPT, PROOF_SUFFIX, VERIFIED, RemoteCopy, proof_record
 from tcgjobs.offsite.failures import StoreUnavailable
 from tcgjobs.offsite.fetch import fetched
-from tcgjobs.offsite.store import CHUNK, Store
+from tcgjobs.offsite.store import Store
 from tcgjobs.offsite.upload import LocalDigest, put_small
 
 HEAD_METHOD = "upload: HEAD size and ETag equal to the local MD5"

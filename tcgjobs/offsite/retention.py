@@ -17,11 +17,11 @@ from typing import Any
 
 from loguru import logger
 
+from tcgjobs.backups import retention
+from tcgjobs.backups.catalog import Backup
 from tcgjobs.offsite.catalog import CORRUPT, SIDECAR_SUFFIXES, UNPROVEN, VERIFIED, Catalog
 from tcgjobs.offsite.failures import StoreRefused
 from tcgjobs.offsite.store import Store
-from tcgjobs.backups import retention
-from tcgjobs.backups.catalog import Backup
 
 _STATUS = {VERIFIED: retention.SOUND, CORRUPT: retention.CORRUPT, UNPROVEN: retention.UNVERIFIABLE}
 

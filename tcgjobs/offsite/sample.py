@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from loguru import logger

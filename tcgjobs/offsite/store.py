@@ -1,8 +1,8 @@
 """The S3 client: built from the settings, every call cancellable and its failures translated.
 
-Each request runs on a short-lived daemon thread while the calling thread waits for it and for
-the run's cancel scope. A store that stops answering therefore never holds a run past its
-deadline or a SIGTERM (botocore's socket timeouts alone would, once per retry), and a request
+Each request runs on a short-lived daemon thread while the calling thread waits for it and asks
+the run's ``check`` (its cancel scope) whether to stop. A store that stops answering therefore
+never holds a run past its deadline or a SIGTERM (botocore's socket timeouts alone would, once per retry), and a request
 left hanging dies with the process instead of delaying its exit. Cleanup after a cancel (aborting
 a multipart upload) gets a short grace of its own.
 
@@ -23,7 +23,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tcgjobs import __version__
-from tcgjobs.cancel import CancelScope
 from tcgjobs.config import Settings
 from tcgjobs.logging import REDACTOR
 from tcgjobs.offsite.failures import StoreUnavailable, error_code, translate
@@ -60,10 +59,11 @@ def _client(settings: Settings) -> Any:
 
 
 class Store:
-    """One bucket and prefix, through one client. ``cancel`` (a run's scope) interrupts waits."""
+    """One bucket and prefix, through one client. ``cancel`` (a run's ``check_cancelled``: raises
+    once the run is cancelled) interrupts every wait."""
 
     def __init__(self, client: Any, location: Location, where: str,
-                 cancel: CancelScope | None = None) -> None:
+                 cancel: Callable[[], None] | None = None) -> None:
         self.client = client
         self.location = location
         self.where = where
@@ -71,7 +71,7 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings, location: Location | None = None,
-             cancel: CancelScope | None = None) -> Store:
+             cancel: Callable[[], None] | None = None) -> Store:
         """The store of ``location`` (default: TCGJOBS_OFFSITE_URL)."""
         location = location or settings.offsite_url
         assert location is not None, "callers check that off-site is configured"
@@ -99,7 +99,7 @@ class Store:
         limit = None if grace is None else time.monotonic() + grace
         while not done.wait(0.05):
             if limit is None:
-                self.cancel.check()  # type: ignore[union-attr]
+                self.check_cancelled()
             elif time.monotonic() > limit:
                 raise StoreUnavailable(f"{operation} did not finish within {grace:g}s")
         if "error" in box:
@@ -120,7 +120,7 @@ class Store:
 
     def check_cancelled(self) -> None:
         if self.cancel is not None:
-            self.cancel.check()
+            self.cancel()
 
     # --- objects -----------------------------------------------------------------------------
 

@@ -137,7 +137,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def checksum_args(algorithm: str, md5: bytes, sha256: bytes) -> dict[str, str]:
+def checksum_args(algorithm: str, md5: bytes, sha256: bytes) -> dict[str, Any]:
     """The request's checksum header: SHA-256 where the store supports it, else Content-MD5."""
     return {"ChecksumSHA256": _b64(sha256)} if algorithm == "sha256" else {"ContentMD5": _b64(md5)}
 
@@ -150,8 +150,8 @@ def upload_file(store: Store, key: str, path: Path, digest: LocalDigest, *, algo
             store.call("put_object", Key=key, Body=body, ContentLength=digest.size, **extra,
                        **checksum_args(algorithm, digest.md5, digest.sha256))
         return
-    created = store.call("create_multipart_upload", Key=key, **extra,
-                         **({"ChecksumAlgorithm": "SHA256"} if algorithm == "sha256" else {}))
+    algorithm_args: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"} if algorithm == "sha256" else {}
+    created = store.call("create_multipart_upload", Key=key, **extra, **algorithm_args)
     upload_id = created["UploadId"]
     try:
         parts = [_upload_part(store, key, upload_id, number, path, part, algorithm, check)
@@ -162,7 +162,7 @@ def upload_file(store: Store, key: str, path: Path, digest: LocalDigest, *, algo
         try:
             store.abort_upload(key, upload_id, grace=CLEANUP_GRACE_S)
             logger.info("aborted the incomplete multipart upload of {}", key)
-        except Exception as exc:  # the next run's cleanup removes it
+        except Exception as exc:  # noqa: BLE001 (whatever stops the abort, the next run's cleanup does it)
             logger.warning("could not abort the multipart upload of {} ({}); the next run will",
                            key, exc)
         raise

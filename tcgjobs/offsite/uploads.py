@@ -17,13 +17,13 @@ from typing import Any
 
 from loguru import logger
 
+from tcgjobs.backups.catalog import Backup
+from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name, sidecars
 from tcgjobs.config import Settings
 from tcgjobs.offsite.catalog import PROOF_SUFFIX, VERIFIED, Catalog, RemoteCopy, proof_record
 from tcgjobs.offsite.prove import HEAD_METHOD, prove_upload, write_proof
 from tcgjobs.offsite.store import Store
 from tcgjobs.offsite.upload import digest_file, put_small, upload_file
-from tcgjobs.backups.catalog import Backup
-from tcgjobs.backups.names import CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parse_name, sidecars
 
 MIB = 1024 * 1024
 

@@ -24,7 +24,7 @@ def assert_nothing_partial(s3, bucket, backups) -> None:
     only beside such an object."""
     found = objects(s3, bucket)
     by_name = {path.name: path for path in backups}
-    for key, facts in found.items():
+    for key in found:
         name = key.split("/", 1)[1]
         if name in by_name:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()

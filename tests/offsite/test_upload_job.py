@@ -83,6 +83,17 @@ def test_without_an_offsite_url_the_job_is_off_and_never_late(cli, env, backups)
     assert "TCGJOBS_OFFSITE_URL is not set" in result.output
     status = invoke(cli, "status", "upload-backups", "--json")
     assert status.exit_code == 0, status.output
-    entry = json.loads(status.stdout)
-    entry = entry["jobs"][0] if "jobs" in entry else entry
+    [entry] = json.loads(status.stdout)["jobs"]
     assert entry["enabled"] is False and entry["late"] is False
+
+
+def test_a_verified_backup_without_its_sha256_sidecar_gets_one_off_site(cli, bucket, s3, backups):
+    path = backups[0]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".sha256").unlink()  # the manifest still records the checksum
+    result = upload(cli)
+    assert result.exit_code == 0, result.output
+    body = s3.get_object(Bucket=bucket, Key=f"backups/{path.name}.sha256")["Body"].read()
+    assert body == f"{digest}  {path.name}\n".encode()
+    again = json.loads(upload(cli).stdout)["run"]["metrics"]
+    assert (again["uploaded"], again["already_offsite"]) == (0, 3)
