@@ -1,5 +1,6 @@
 """``tcgjobs config --check``: is this machine set up for the configuration? Every configured
-directory is writable, the card database opens, the data source exists and PostgreSQL answers."""
+directory is writable, the card database opens, the data source exists, PostgreSQL and the
+off-site store answer."""
 
 from __future__ import annotations
 
@@ -65,6 +66,21 @@ def _postgres(settings: Settings) -> SetupCheck:
     return SetupCheck("postgresql", True, f"{describe_target(settings)} answers")
 
 
+def _offsite(settings: Settings) -> SetupCheck:
+    """One listing request to the off-site store (boto3 is loaded only when it is configured)."""
+    if settings.offsite_url is None:
+        return SetupCheck("off-site store", True, "not configured (upload-backups is off)")
+    from tcgjobs.errors import TcgjobsError
+    from tcgjobs.offsite.store import Store
+
+    try:
+        store = Store.open(settings)
+        store.call("list_objects_v2", Prefix=store.location.prefix, MaxKeys=1)
+    except TcgjobsError as exc:
+        return SetupCheck("off-site store", False, redact(str(exc)))
+    return SetupCheck("off-site store", True, f"{settings.offsite_url} answers a listing")
+
+
 def check_setup(settings: Settings) -> list[SetupCheck]:
     """Every check, in the order ``config --check`` shows them."""
     results = [
@@ -81,4 +97,5 @@ def check_setup(settings: Settings) -> list[SetupCheck]:
     if settings.metrics_dir is not None:
         results.append(_writable_dir("metrics directory", settings.metrics_dir))
     results.append(_postgres(settings))
+    results.append(_offsite(settings))
     return results

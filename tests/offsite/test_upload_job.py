@@ -97,3 +97,13 @@ def test_a_verified_backup_without_its_sha256_sidecar_gets_one_off_site(cli, buc
     assert body == f"{digest}  {path.name}\n".encode()
     again = json.loads(upload(cli).stdout)["run"]["metrics"]
     assert (again["uploaded"], again["already_offsite"]) == (0, 3)
+
+
+def test_config_check_asks_the_store_once(cli, bucket, env):
+    result = invoke(cli, "config", "--check", "--json")
+    assert result.exit_code == 0, result.output
+    assert "answers a listing" in result.stdout
+    env["TCGJOBS_OFFSITE_URL"] = "s3://no-such-bucket-tcgjobs/x"
+    result = invoke(cli, "config", "--check")
+    assert result.exit_code == 78, result.output
+    assert "NoSuchBucket" in result.output
