@@ -74,10 +74,35 @@ def list_remote(as_json: bool) -> None:
     if not catalog.copies:
         common.print_text(f"no off-site copies in {store.location}")
         return
-    rows = [(copy.name, copy.created_at.strftime("%Y-%m-%d %H:%M"), f"{copy.size_bytes / 2**20:.1f} MiB",
-             copy.status, retention[copy.name]["action"]) for copy in catalog.copies]
-    print_table(["name", "created (UTC)", "size", "status", "retention"], rows,
-                title=str(store.location))
+    rows = [{"name": copy.name, "status": copy.status, "retention": retention[copy.name]["action"],
+             "size": f"{copy.size_bytes / 2**20:.1f} MiB",
+             "created (UTC)": copy.created_at.strftime("%Y-%m-%d %H:%M")} for copy in catalog.copies]
+    if not common.is_terminal():
+        columns = ["name", "created (UTC)", "size", "status", "retention"]
+        print_table(columns, [[row[column] for column in columns] for row in rows])
+        return
+    _print_fitted(rows, str(store.location))
+
+
+def _print_fitted(rows: list[dict[str, str]], title: str) -> None:
+    """A table as wide as the terminal that never cuts a name (the one thing to copy into
+    ``restore``): size and creation time (also in the name) are left out when they do not fit."""
+    from rich import box
+    from rich.table import Table
+
+    width = common.stdout().width
+    columns = ["name", "status", "retention"]
+    for optional in ("size", "created (UTC)"):
+        wanted = columns + [optional]
+        needed = sum(max(len(c), *(len(row[c]) for row in rows)) + 3 for c in wanted)
+        if needed <= width:
+            columns = wanted
+    table = Table(title=title, box=box.SIMPLE)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
+    common.stdout().print(table)
 
 
 def verify_remote(name: str | None, all_: bool, as_json: bool) -> None:

@@ -4,6 +4,7 @@ proven in full, and restored through the local restore path, also on a node with
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 
@@ -151,3 +152,32 @@ def test_objects_are_untouched_by_list_and_restore(cli, s3, bucket, uploaded, tm
     invoke(cli, "backup", "list", "--remote")
     invoke(cli, "backup", "restore", "--remote", uploaded[0].name, "--to", str(tmp_path / "r.db"))
     assert objects(s3, bucket) == before
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_list_remote_on_a_terminal_never_cuts_a_name(uploaded, env, columns):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    done = subprocess.run([sys.executable, "-m", "tcgjobs", "backup", "list", "--remote"],
+                          stdout=follower, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": str(columns)},
+                          timeout=60)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode())  # colours and styles
+    assert done.returncode == 0, text
+    assert all(len(line) <= columns for line in text.splitlines())
+    assert all(path.name in text for path in uploaded)
+    assert ("created (UTC)" in text) is (columns == 120)

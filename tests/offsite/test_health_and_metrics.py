@@ -64,3 +64,18 @@ def test_a_failed_run_still_records_what_it_saw(env, bucket, backups, proxy):
     assert metrics["offsite_copies"] == 0 and metrics["offsite_newest_verified_timestamp"] == 0
     runs = json.loads(run_tcgjobs("history", "upload-backups", "--json").stdout)["runs"]
     assert runs[0]["metrics"]["offsite_copies"] == 0  # the ledger kept the failed run's numbers
+
+
+def test_a_stale_offsite_copy_reaches_the_slack_digest_with_its_numbers(cli, env, bucket, slack):
+    from tests.support.backups import fill_card_db, make_backup
+
+    settings = make_settings()
+    fill_card_db(settings.database_path)
+    make_backup(settings, datetime.now(UTC) - timedelta(hours=60))
+    assert invoke(cli, "run", "upload-backups", "--ignore-deps").exit_code == 0
+    env["NOTIFICATIONS_ENABLED"] = "true"
+    env["SLACK_WEBHOOK_URL"] = slack.webhook()
+    env["TCGJOBS_SLACK_MAX_ATTEMPTS"] = "1"
+    invoke(cli, "run", "database-health-check")
+    [message] = [r.json["text"] for r in slack.requests if "offsite-age" in r.json["text"]]
+    assert "CRITICAL" in message and "1 of 1 copies verified" in message and "MiB" in message
