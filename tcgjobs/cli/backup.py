@@ -222,7 +222,7 @@ def restore_command(
     if remote or file.startswith("s3://"):
         from tcgjobs.cli.backup_remote import restore_remote
 
-        return restore_remote(file, to, force, no_safety_snapshot, timeout, as_json)
+        return restore_remote(file, to, force, no_safety_snapshot, timeout, as_json, restore_from)
     settings = common.settings()
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be greater than 0", param_hint="--timeout")

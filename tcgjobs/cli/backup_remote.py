@@ -7,7 +7,7 @@ store unreachable 69, refusing us 78; with ``--json`` the error is a JSON object
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -152,11 +152,11 @@ def _chosen(catalog: Catalog, name: str | None, all_: bool, store: Store) -> lis
 
 
 def restore_remote(name: str, to: Path | None, force: bool, no_safety_snapshot: bool,
-                   timeout: float | None, as_json: bool) -> None:
+                   timeout: float | None, as_json: bool, restore_from: Callable[..., None]) -> None:
     """Download a copy into TCGJOBS_TMPDIR (after a disk-space check), then exactly the local
-    restore (:func:`tcgjobs.cli.backup.restore_from`: the runner, verification, safety snapshot,
-    card-database lock, SQLite's backup API). The download is removed afterwards."""
-    from tcgjobs.cli.backup import restore_from
+    restore, ``restore_from`` (:func:`tcgjobs.cli.backup.restore_from`, passed in so the two
+    modules do not import each other: the runner, verification, safety snapshot, card-database
+    lock, SQLite's backup API). The download is removed afterwards."""
     from tcgjobs.offsite.fetch import fetched, require_copy
 
     settings = common.settings()
