@@ -223,11 +223,13 @@ def job_settings(job: Job) -> tuple[Setting, ...]:
 
 
 def all_settings() -> tuple[Setting, ...]:
-    """The whole table: global settings, then each job's."""
+    """The whole table: global settings, each job's, then the off-site ones."""
+    from tcgjobs.offsite.settings import OFFSITE_SETTINGS
+
     generated: list[Setting] = []
     for job in all_jobs().values():
         generated.extend(job_settings(job))
-    return SETTINGS + tuple(generated)
+    return SETTINGS + tuple(generated) + tuple(Setting(**fields) for fields in OFFSITE_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ class JobConfig:
     schedule: str
     timeout: float
     options: Mapping[str, Any]
+    off_reason: str | None = None  # why a disabled job is off
 
 
 class Settings:
@@ -269,11 +272,17 @@ class Settings:
             return JobConfig(enabled=True, schedule=job.schedule,
                              timeout=self._values[OPERATION_TIMEOUTS[job.name]], options={})
         base = job.module_name
+        enabled = self._values[f"{base}_enabled"]
+        reason = None if enabled else f"{job.name} is disabled ({job.env_prefix}ENABLED=false)"
+        if enabled and job.needs and self._values.get(job.needs) is None:
+            variable = next(s.variable for s in self.table if s.name == job.needs)
+            enabled, reason = False, f"{job.name} is off: {variable} is not set"
         return JobConfig(
-            enabled=self._values[f"{base}_enabled"],
+            enabled=enabled,
             schedule=self._values[f"{base}_schedule"],
             timeout=self._values[f"{base}_timeout"],
             options={o.name: self._values[f"{base}_{o.name}"] for o in job.options},
+            off_reason=reason,
         )
 
     @property
@@ -403,4 +412,7 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             problems.append(f"{variable}={path} is a directory; it must name the database file")
     if values.get("postgres_url") and values.get("postgres_host"):
         problems.append("set either TCGJOBS_POSTGRES_URL or POSTGRES_HOST, not both")
+    from tcgjobs.offsite.settings import offsite_problems
+
+    problems.extend(offsite_problems(values))
     return problems

@@ -1,6 +1,7 @@
 """``tcgjobs config --check``: is this machine set up for the configuration? Every configured
 directory is writable, the card database opens, the data source is readable, no ``TCGJOBS_*``
-variable is unknown, and every configured service answers and accepts us.
+variable is unknown, and every configured service (PostgreSQL, Slack, the Pushgateway,
+the ping URL, the off-site store) answers and accepts us.
 
 Each check ends in an exit code by the rule ``run`` follows (:class:`tcgjobs.errors.
 ServiceUnavailable`): 69 for a service that cannot be reached, 78 for everything the settings
@@ -112,6 +113,20 @@ def _services(settings: Settings) -> list[SetupCheck]:
     return [SetupCheck(name, probe.exit_code, redact(probe.detail)) for name, probe in found]
 
 
+def _offsite(settings: Settings) -> SetupCheck:
+    """One listing request to the off-site store (boto3 is loaded only when it is configured)."""
+    if settings.offsite_url is None:
+        return SetupCheck("off-site store", ExitCode.OK, "not configured (upload-backups is off)")
+    from tcgjobs.offsite.store import Store
+
+    try:
+        store = Store.open(settings)
+        store.call("list_objects_v2", Prefix=store.location.prefix, MaxKeys=1)
+    except TcgjobsError as exc:
+        return _failed("off-site store", exc)
+    return SetupCheck("off-site store", ExitCode.OK, f"{settings.offsite_url} answers a listing")
+
+
 def check_setup(settings: Settings) -> list[SetupCheck]:
     """Every check, in the order ``config --check`` shows them."""
     results = [SetupCheck("environment", ExitCode.CONFIG, message) for message in settings.unknown]
@@ -127,4 +142,5 @@ def check_setup(settings: Settings) -> list[SetupCheck]:
     if settings.metrics_dir is not None:
         results.append(_writable_dir("metrics directory", settings.metrics_dir))
     results.append(_postgres(settings))
+    results.append(_offsite(settings))
     return results + _services(settings)

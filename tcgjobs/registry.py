@@ -1,4 +1,4 @@
-"""The job registry: the eight jobs' declarations, as data, and their lookup by name.
+"""The job registry: every job's declaration, as data, and their lookup by name.
 
 A declaration is a job's name, help, default schedule and timeout, dependencies, the resources it
 writes, whether it needs an existing card database, and its options (each with its parser and
@@ -32,6 +32,7 @@ class Resource(str, Enum):
     CARD_DB = "card-database"
     BACKUP_DIR = "backup-directory"
     PRIMARY = "primary-postgres"
+    OFFSITE = "offsite-store"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class Job:
     needs_card_database: bool = False
     options: tuple[JobOption, ...] = ()
     run: JobFunction = run_declared
+    #: A setting that must be set for the job to be on (upload-backups: the off-site URL);
+    #: while it is unset the job counts as disabled everywhere.
+    needs: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -130,6 +134,18 @@ class Job:
         """
         implementation: JobFunction = importlib.import_module(self.module).run
         return implementation
+
+
+def _offsite_count(rule: str, low: int, text: str) -> JobOption:
+    """An off-site retention count: TCGJOBS_OFFSITE_<RULE>_RETENTION (the minimum:
+    TCGJOBS_OFFSITE_MINIMUM), defaulting to the local policy's value of the same rule."""
+    def local_value(values: Mapping[str, Any]) -> Any:
+        return values[f"rotate_backups_{rule}"]  # None when that setting was invalid (reported)
+
+    variable = "TCGJOBS_OFFSITE_MINIMUM" if rule == "minimum" else \
+        f"TCGJOBS_OFFSITE_{rule.upper()}_RETENTION"
+    return JobOption(rule, int, local_value, f"{text} Default: the local policy's.",
+                     parsers.int_between(low), env=(variable,))
 
 
 JOBS: tuple[Job, ...] = (
@@ -168,6 +184,25 @@ JOBS: tuple[Job, ...] = (
                       parsers.int_between(0), env=("BACKUP_YEARLY_RETENTION",)),
             JobOption("recheck", bool, True, "Re-hash every verified backup against its recorded "
                       "checksum before applying the policy.", parsers.parse_bool),
+        ),
+    ),
+    Job(
+        name="upload-backups",
+        help="Copy every verified backup to S3-compatible storage, prove it there, retain there.",
+        schedule="30 0 * * *",
+        timeout=1800,
+        depends_on=("backup-database",),
+        writes=frozenset({Resource.OFFSITE}),
+        needs="offsite_url",
+        options=(
+            _offsite_count("daily", 0, "Keep the newest off-site copy of each of the last N days "
+                           "with copies."),
+            _offsite_count("weekly", 0, "Keep the newest off-site copy of each of the last N ISO "
+                           "weeks."),
+            _offsite_count("monthly", 0, "Keep the newest off-site copy of each of the last N "
+                           "months."),
+            _offsite_count("yearly", 0, "Keep the newest off-site copy of each of the last N years."),
+            _offsite_count("minimum", 1, "Never keep fewer than N off-site copies."),
         ),
     ),
     Job(

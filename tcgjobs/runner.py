@@ -210,8 +210,9 @@ class _Run:
     def locked(self, observers: Sequence[RunObserver]) -> RunOutcome:
         """Check enabled and dependencies, take the locks, run. Raises Skipped."""
         job, settings = self.job, self.settings
-        if not settings.job(job).enabled:
-            raise JobDisabled(f"{job.name} is disabled ({job.env_prefix}ENABLED=false)")
+        config = settings.job(job)
+        if not config.enabled:
+            raise JobDisabled(config.off_reason or f"{job.name} is disabled")
         if not self.request.ignore_deps:
             reasons = unmet_dependencies(job, settings, self.ledger.view, self.started)
             if reasons:

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tcgjobs"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("tcgjobs", "tcgjobs.errors", "tcgjobs.times", "tcgjobs.levels", "tcgjobs.parsers",
               "tcgjobs.logging", "tcgjobs.reporting", "tcgjobs.cancel")),
-    ("declarations", ("tcgjobs.registry", "tcgjobs.catalog", "tcgjobs.config", "tcgjobs.schedule")),
+    ("declarations", ("tcgjobs.registry", "tcgjobs.catalog", "tcgjobs.config", "tcgjobs.schedule",
+                      "tcgjobs.offsite.settings", "tcgjobs.offsite.location")),
     ("storage", ("tcgjobs.db", "tcgjobs.jobstatus")),
     ("io", ("tcgjobs.sources", "tcgjobs.backups", "tcgjobs.services", "tcgjobs.offsite")),
     ("runs", ("tcgjobs.context", "tcgjobs.runner", "tcgjobs.verdict", "tcgjobs.observers",

@@ -1,5 +1,6 @@
-"""The registry declares all eight jobs as data: the original's schedules, timeouts and dependencies,
-one implementation module per job, loaded only when that job runs."""
+"""The registry declares every job as data: the original's eight with its schedules, timeouts and
+dependencies, and the jobs tcgjobs adds; one implementation module per job, loaded only when that
+job runs."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ ORIGINAL = {  # the original service's jobs: schedule, timeout (s), dependencies
     "validate-data-integrity": ("0 6 * * 0", 600, ()),
     "database-health-check": ("*/15 * * * *", 60, ()),
 }
+ADDED = {  # tcgjobs' own jobs (issue 16: off-site copies)
+    "upload-backups": ("30 0 * * *", 1800, ("backup-database",)),
+}
 
 # Loads the settings in a fresh interpreter and prints the tcgjobs modules that took.
 MODULES_AFTER_SETTINGS = """
@@ -51,8 +55,9 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith("tcgjobs
 
 def test_all_eight_jobs_are_registered_with_the_original_schedule_timeout_and_dependencies():
     jobs = all_jobs()
-    assert list(jobs) == list(ORIGINAL)
-    for name, (schedule, timeout, depends_on) in ORIGINAL.items():
+    assert sorted(jobs) == sorted({**ORIGINAL, **ADDED})
+    assert [name for name in jobs if name in ORIGINAL] == list(ORIGINAL)
+    for name, (schedule, timeout, depends_on) in {**ORIGINAL, **ADDED}.items():
         job = jobs[name]
         assert (job.schedule, job.timeout, job.depends_on) == (schedule, timeout, depends_on), name
         assert job.help
@@ -65,6 +70,7 @@ def test_jobs_declare_the_resources_they_write():
     assert jobs["backup-database"].writes == jobs["rotate-backups"].writes == {Resource.BACKUP_DIR}
     assert jobs["replicate-to-primary"].writes == {Resource.PRIMARY}
     assert not jobs["database-health-check"].writes
+    assert jobs["upload-backups"].writes == {Resource.OFFSITE}
 
 
 @pytest.mark.parametrize("job", JOBS, ids=lambda job: job.name)
@@ -124,11 +130,24 @@ def test_no_two_settings_read_the_same_variable():
 
 
 def test_every_option_has_a_distinct_name_flag_and_a_default_its_parser_accepts():
+    from tcgjobs.config import load_settings
+
+    defaults = load_settings({})  # a default may follow another setting (the off-site counts)
     for job in JOBS:
         assert len({option.flag for option in job.options}) == len(job.options), job.name
         for option in job.options:
+            default = defaults.job(job).options[option.name]
+            assert callable(option.default) or default == option.default
             if option.kind is not bool:
-                assert option.parser(str(option.default)) == option.default, (job.name, option.name)
+                assert option.parser(str(default)) == default, (job.name, option.name)
+
+
+def test_the_offsite_counts_follow_the_local_policy_unless_set():
+    from tcgjobs.config import load_settings
+
+    settings = load_settings({"BACKUP_DAILY_RETENTION": "9", "TCGJOBS_OFFSITE_WEEKLY_RETENTION": "2"})
+    options = settings.job(get_job("upload-backups")).options
+    assert (options["daily"], options["weekly"], options["monthly"], options["minimum"]) == (9, 2, 3, 5)
 
 
 def test_unknown_job_lookup_lists_the_valid_names():

@@ -23,6 +23,7 @@ from tcgjobs.errors import ExitCode
 from tcgjobs.registry import all_jobs, get_job
 from tcgjobs.runner import RunRequest, run_job, stale_after
 from tests.conftest import make_settings
+from tests.offsite.conftest import bucket, moto_server, s3  # noqa: F401 (fixtures: upload-backups' store)
 
 REASON = "deadline of 600s exceeded"
 
@@ -30,6 +31,7 @@ REASON = "deadline of 600s exceeded"
 FIRE_IN: dict[str, str | None] = {
     "backup-database": None,  # the snapshot is taken through the backup API, not a statement
     "rotate-backups": None,  # it reads files, not a database
+    "upload-backups": None,  # it talks to the store; it checks before each backup it sends
     "sync-missing-sets": "INSERT INTO pokemon_card_sets",
     "sync-missing-cards": "INSERT INTO pokemon_cards",
     "replicate-to-primary": "FROM pokemon_card_sets",  # the SQLite snapshot read, COPY running
@@ -103,8 +105,10 @@ def prepare(name: str, request: pytest.FixtureRequest, env: dict[str, str]) -> N
     if name == "sync-missing-cards":
         return
     assert run("sync-missing-cards").exit_code == ExitCode.OK
-    if name in ("rotate-backups", "database-health-check"):
+    if name in ("rotate-backups", "database-health-check", "upload-backups"):
         assert run("backup-database").exit_code == ExitCode.OK
+    if name == "upload-backups":
+        request.getfixturevalue("bucket")  # moto's S3 server, TCGJOBS_OFFSITE_* pointing at it
     if name == "replicate-to-primary":
         env["TCGJOBS_POSTGRES_URL"] = request.getfixturevalue("postgres_url")
 

@@ -34,10 +34,18 @@ LIST_COLUMNS = [Column("name", essential=True), Column("created", rank=3), Colum
                 Column("retention", rank=2, wrap=True)]
 VERIFY_COLUMNS = [Column("name", essential=True), Column("status", essential=True),
                   Column("detail", rank=1, wrap=True, note=True)]
+RemoteOption = Annotated[bool, typer.Option(
+    "--remote", help="The off-site copies in TCGJOBS_OFFSITE_URL instead of BACKUP_DIR.")]
+#: What the off-site forms (--remote) add to each command's exit codes.
+REMOTE_EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.UNAVAILABLE: "--remote: the store could not be reached (refused, DNS, timeout, 5xx)",
+    ExitCode.CONFIG: "invalid configuration; --remote: TCGJOBS_OFFSITE_URL unset, or the store "
+                     "refused us (no such bucket, access denied, a bad key or signature)",
+}
 
 LIST_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "listed (also when there are no backups)",
-    ExitCode.CONFIG: "invalid configuration",
+    **REMOTE_EXIT_CODES,
 }
 VERIFY_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "every backup checked is verified",
@@ -46,7 +54,7 @@ VERIFY_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.USAGE: "no such backup, a file that is not a backup, or both FILE and --all",
     ExitCode.PROBLEMS: "a backup is corrupt (takes precedence over 1)",
     ExitCode.SKIPPED: "a running job holds the backup directory; nothing was checked",
-    ExitCode.CONFIG: "invalid configuration",
+    **REMOTE_EXIT_CODES,
 }
 RESTORE_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "restored and checked",
@@ -55,7 +63,7 @@ RESTORE_EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.USAGE: "no such backup, a file that is not a backup, or a target that is a directory",
     ExitCode.PROBLEMS: "the backup is corrupt; nothing was changed",
     ExitCode.SKIPPED: "a running job holds the card database or backup directory; nothing was changed",
-    ExitCode.CONFIG: "invalid configuration",
+    **REMOTE_EXIT_CODES,
     ExitCode.TIMEOUT: "stopped by the deadline (TCGJOBS_RESTORE_TIMEOUT or --timeout): nothing was "
                       "changed unless the message says what was committed before the stop",
     ExitCode.INTERRUPTED_SIGINT: "stopped by SIGINT: nothing was changed unless the message says what "
@@ -68,7 +76,7 @@ RESTORE_EXIT_CODES: dict[ExitCode, str] = {
 def with_exit_codes(text: str, codes: dict[ExitCode, str]) -> str:
     """A command's help: ``text`` and then one line per exit code (kept as is by click's ``\\b``)."""
     lines = [textwrap.fill(meaning, 76, initial_indent=f"  {int(code):>2}  ", subsequent_indent=" " * 6)
-             for code, meaning in codes.items()]
+             for code, meaning in sorted(codes.items())]
     return f"{text}\n\n\b\nExit codes:\n" + "\n".join(lines)
 
 
@@ -103,9 +111,14 @@ def _size(size: int) -> str:
 SAFETY_RETENTION = "safety snapshot: never rotated, delete by hand"
 
 
-def list_command(as_json: JsonOption = False, wide: WideOption = False) -> None:
+def list_command(as_json: JsonOption = False, wide: WideOption = False,
+                 remote: RemoteOption = False) -> None:
     """Every backup: name, created, size, compression, status and what rotation would do; then
     the safety snapshots taken by ``restore --force``."""
+    if remote:
+        from tcgjobs.cli.backup_remote import list_remote
+
+        return list_remote(as_json)
     settings = common.settings()
     backups = list_backups(settings.backup_dir)
     safety = list_safety_snapshots(settings.backup_dir)
@@ -144,9 +157,14 @@ def verify_command(
         help="Backup file or name (default: the newest).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Verify every backup and safety snapshot.")] = False,
     as_json: JsonOption = False,
+    remote: RemoteOption = False,
 ) -> None:
     """Checksum, decompress, integrity check and row counts; records the result. Exit 3 if any
     backup is corrupt, 1 if one could not be checked."""
+    if remote:
+        from tcgjobs.cli.backup_remote import verify_remote
+
+        return verify_remote(file, all_, as_json)
     settings = common.settings()
     with common.errors_exit():
         if file and all_:
@@ -194,8 +212,9 @@ def row_counts_text(counts: dict[str, int]) -> str:
 
 
 def restore_command(
-    file: Annotated[str, typer.Argument(help="Backup file or name in BACKUP_DIR.",
-                                        autocompletion=completion.backup_names)],
+    file: Annotated[str, typer.Argument(
+        help="Backup file or name in BACKUP_DIR; with --remote a name off-site; or s3://bucket/prefix/NAME.",
+        autocompletion=completion.backup_names)],
     to: Annotated[Path | None, typer.Option(
         "--to", help="Restore here (default: DATABASE_PATH, the live database).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing database.")] = False,
@@ -206,19 +225,32 @@ def restore_command(
         "--timeout", metavar="SECONDS", help="Deadline of this restore (default: "
         "TCGJOBS_RESTORE_TIMEOUT, 1800 s).")] = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = False,
 ) -> None:
     """Verify a backup, then restore it (atomically to a new file, or through SQLite's backup API
     over an existing database, under the card-database lock, after a safety snapshot). Recorded in
     the ledger as ``backup-restore``, under a deadline, stopped cleanly by SIGTERM/SIGINT."""
-    from tcgjobs.cancel import SignalRouter
-    from tcgjobs.observers import restore_observers
-    from tcgjobs.runner import RunRequest, run_job
+    if remote or file.startswith("s3://"):
+        from tcgjobs.cli.backup_remote import restore_remote
 
+        return restore_remote(file, to, force, no_safety_snapshot, timeout, as_json, restore_from)
     settings = common.settings()
     if timeout is not None and timeout <= 0:
         raise typer.BadParameter("must be greater than 0", param_hint="--timeout")
     with common.errors_exit():
         source = resolve_backup(settings, file)
+    restore_from(settings, source, to, force, no_safety_snapshot, timeout, as_json)
+
+
+def restore_from(settings: Settings, source: Path, to: Path | None, force: bool,
+                 no_safety_snapshot: bool, timeout: float | None, as_json: bool) -> None:
+    """Restore the backup file ``source`` (in BACKUP_DIR, or a downloaded off-site copy) through
+    the runner; prints the result and exits with its code when it is not 0."""
+    from tcgjobs.cancel import SignalRouter
+    from tcgjobs.observers import restore_observers
+    from tcgjobs.runner import RunRequest, run_job
+
+    with common.errors_exit():
         target = to if to is not None else settings.database_path
         if target.is_dir():
             raise UsageError(f"{target} is a directory; give the database file's path")
@@ -259,14 +291,18 @@ def _show_restore(outcome: Any, source: Path, target: Path, as_json: bool) -> No
 
 
 backup_app.command("list", help=with_exit_codes(
-    "Every backup: name, created, size, compression, status and what rotation would do.",
+    "Every backup: name, created, size, compression, status and what rotation would do; with "
+    "--remote, every off-site copy, its proof and what off-site retention would do.",
     LIST_EXIT_CODES))(list_command)
 backup_app.command("verify", help=with_exit_codes(
     "Checksum, decompress, integrity check and row counts of one backup (default: the newest) or "
-    "all; records the result in the manifest.", VERIFY_EXIT_CODES))(verify_command)
+    "all; records the result in the manifest. With --remote: an off-site copy (default: the newest) "
+    "or all, downloaded into TCGJOBS_TMPDIR; the result is written beside it in the bucket.",
+    VERIFY_EXIT_CODES))(verify_command)
 backup_app.command("restore", help=with_exit_codes(
     "Verify a backup, then restore it: atomically to a new file, or through SQLite's backup API over "
-    "an existing database (--force), under the card-database lock, after a safety snapshot.",
+    "an existing database (--force), under the card-database lock, after a safety snapshot. With "
+    "--remote (or an s3:// URL) the copy is first downloaded into TCGJOBS_TMPDIR.",
     RESTORE_EXIT_CODES))(restore_command)
 
 

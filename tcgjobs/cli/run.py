@@ -121,7 +121,8 @@ def _command_for(job: Job) -> Any:
         else:
             annotation = Annotated[str | None, typer.Option(
                 option.flag, metavar=option.kind.__name__.upper(),
-                help=f"{option.help} [default: {option.default}]")]
+                help=option.help if callable(option.default)  # a default that follows a setting
+                else f"{option.help} [default: {option.default}]")]
         params.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=annotation))
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -40,7 +40,7 @@ def _env_value(value: str) -> str:
 def job_line(plan: JobPlan, user: str, env_file: str, log_dir: str) -> str:
     line = f"{plan.schedule} {user} {_command(plan, env_file, log_dir)}"
     if not plan.enabled:
-        return f"{DISABLED_MARK}{plan.enabled_variable}=false: {line}"
+        return f"{DISABLED_MARK}{plan.disabled_by}: {line}"
     return line
 
 

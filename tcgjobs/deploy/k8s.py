@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tcgjobs.config import Settings
+from tcgjobs.config import Setting, Settings
 from tcgjobs.deploy.plan import (
     CARD_DATA_REPOSITORY,
     CARD_DATA_SYNC_SECONDS,
@@ -32,6 +32,7 @@ from tcgjobs.deploy.plan import (
     secret_key,
     secret_settings,
 )
+from tcgjobs.parsers import format_value
 
 APP = "tcgjobs"
 CONTAINER = "tcgjobs"
@@ -239,7 +240,17 @@ def settings_env(plans: list[JobPlan], settings: Settings) -> list[tuple[str, st
     ]
     for plan in plans:
         values.extend(plan.overrides)
+    for setting in needed_settings(plans, settings):  # what turns a job on, e.g. the off-site URL
+        value = settings.get(setting.name)
+        if value is not None:
+            values.append((setting.variable, format_value(value)))
     return values
+
+
+def needed_settings(plans: list[JobPlan], settings: Settings) -> list[Setting]:
+    """The settings a job needs to be on (:attr:`tcgjobs.registry.Job.needs`)."""
+    names = {plan.job.needs for plan in plans if plan.job.needs}
+    return [setting for setting in settings.table if setting.name in names]
 
 
 def _settings_env_text(values: list[tuple[str, str]], settings: Settings) -> str:
@@ -248,6 +259,8 @@ def _settings_env_text(values: list[tuple[str, str]], settings: Settings) -> str
              "# `tcgjobs config` here, e.g. POSTGRES_HOST=..., NOTIFICATIONS_ENABLED=true.",
              ""]
     lines += [f"{name}={value}" for name, value in values]
+    lines += [f"# {s.variable}=...  (unset: its job stays suspended; render again once it is set)"
+              for s in needed_settings(plan_all(settings), settings) if settings.get(s.name) is None]
     lines += ["",
               f"# Secrets: create the Secret {SECRET} with the keys you need (docs/deploy.md), then",
               "# uncomment the matching lines. Each key is mounted as a file and never appears here."]

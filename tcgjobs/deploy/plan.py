@@ -162,6 +162,7 @@ class JobPlan:
     starting_deadline_seconds: int
     termination_grace_seconds: int
     overrides: tuple[tuple[str, str], ...]
+    disabled_by: str | None = None  # "TCGJOBS_<JOB>_ENABLED=false" or "<VARIABLE> unset"
 
     @property
     def name(self) -> str:
@@ -214,7 +215,17 @@ def plan_job(job: Job, settings: Settings) -> JobPlan:
                                       min(MAX_STARTING_DEADLINE_SECONDS, interval // 4)),
         termination_grace_seconds=grace,
         overrides=_overrides(job, settings),
+        disabled_by=_disabled_by(job, settings),
     )
+
+
+def _disabled_by(job: Job, settings: Settings) -> str | None:
+    """What turns the job off: its enabled setting, or an unset setting it needs."""
+    if settings.job(job).enabled:
+        return None
+    if not settings.get(f"{job.module_name}_enabled") or job.needs is None:
+        return f"{job.env_prefix}ENABLED=false"
+    return next(s.variable for s in settings.table if s.name == job.needs) + " unset"
 
 
 def plan_all(settings: Settings) -> list[JobPlan]:

@@ -260,8 +260,32 @@ def abandoned_runs(env: CheckEnv) -> Iterator[CheckResult]:
     yield CheckResult("abandoned-runs", level, detail, len(found))
 
 
+def offsite(env: CheckEnv) -> Iterator[CheckResult]:
+    """offsite-age: the newest verified off-site copy, as the ledger's upload-backups runs recorded
+    it (never asking the store). Nothing while off-site is off."""
+    from tcgjobs.offsite.status import offsite_status
+
+    s = env.settings
+    if s.offsite_url is None:
+        return
+    status = offsite_status(env.history)
+    if status is None or status.newest_verified_at is None:
+        why = "no upload-backups run has listed it yet" if status is None else \
+            f"{status.copies} copies, none verified"
+        yield CheckResult("offsite-age", Level.CRITICAL, f"no verified off-site copy in {s.offsite_url} ({why})")
+        return
+    hours = (env.now - status.newest_verified_at).total_seconds() / 3600
+    level = grade_above(hours, s.health_offsite_age_warning_hours, s.health_offsite_age_critical_hours)
+    yield CheckResult("offsite-age", level, f"newest verified off-site copy is {hours:.1f}h old; "
+                      f"{status.verified} of {status.copies} copies verified, "
+                      f"{status.size_bytes / 2**20:.1f} MiB in {s.offsite_url} (seen "
+                      f"{status.seen_at:%Y-%m-%d %H:%M} UTC; warning at "
+                      f"{s.health_offsite_age_warning_hours:g}h, critical at "
+                      f"{s.health_offsite_age_critical_hours:g}h)", round(hours, 3))
+
+
 CHECKS: tuple[Callable[[CheckEnv], Iterator[CheckResult]], ...] = (
-    card_database, file_sizes, disk_free, backups, postgres, jobs, abandoned_runs,
+    card_database, file_sizes, disk_free, backups, offsite, postgres, jobs, abandoned_runs,
 )
 
 

@@ -16,6 +16,8 @@ nothing of the process leaks in):
   ``tcgjobs_health_last_check_timestamp_seconds``
 * ``tcgjobs_backup_newest_verified_timestamp_seconds``, ``tcgjobs_backup_files``,
   ``tcgjobs_backup_size_bytes`` (total)
+* ``tcgjobs_offsite_newest_verified_timestamp_seconds``, ``tcgjobs_offsite_objects``,
+  ``tcgjobs_offsite_size_bytes``: the off-site copies as upload-backups last saw them (ledger)
 
 The textfile (``tcgjobs.prom``) is rewritten whole from the ledger after every run, atomically
 (``write_to_textfile`` writes a temporary file and renames it). The push uses ``pushadd`` with the
@@ -136,6 +138,19 @@ def _backups(registry: CollectorRegistry, backups: list[Any] | None) -> None:
           registry=registry).set(sum(b.size_bytes for b in backups))
 
 
+def _offsite(registry: CollectorRegistry, status: Any) -> None:
+    """The off-site gauges from an :class:`tcgjobs.offsite.status.OffsiteStatus` (or nothing)."""
+    if status is None:
+        return
+    Gauge("tcgjobs_offsite_newest_verified_timestamp_seconds",
+          "Creation time of the newest verified off-site copy (0: none).", registry=registry).set(
+        status.newest_verified_at.timestamp() if status.newest_verified_at else 0)
+    Gauge("tcgjobs_offsite_objects", "Backup copies off-site (sidecars and proofs not counted).",
+          registry=registry).set(status.copies)
+    Gauge("tcgjobs_offsite_size_bytes", "Total size of the backup copies off-site.",
+          registry=registry).set(status.size_bytes)
+
+
 def last_real_run(view: StateView, job: str) -> RunRecord | None:
     """The newest run that was not a dry run."""
     for run in view.runs(job, limit=20):
@@ -157,6 +172,9 @@ def full_registry(view: StateView, jobs: Iterable[str], now: datetime,
                        len(abandoned_runs(view, now, abandoned_window, job)))
     _health(registry, checks)
     _backups(registry, backups)
+    from tcgjobs.offsite.status import offsite_status
+
+    _offsite(registry, offsite_status(view))
     return registry
 
 
@@ -178,6 +196,9 @@ def push_run(url: str, run: RunRecord, succeeded: bool, failures: int,
     _Gauges(registry, job_label=False).run(run, run if succeeded else None, failures, abandoned)
     _health(registry, checks)
     _backups(registry, backups)
+    from tcgjobs.offsite.status import status_of
+
+    _offsite(registry, status_of(run))
     gateway, handler = gateway_and_handler(url)
     if cancel is None:
         pushadd_to_gateway(gateway, job=run.job, registry=registry, timeout=timeout, handler=handler)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, ROOT
+from tests.offsite.conftest import bucket, moto_server, s3  # noqa: F401 (fixtures: moto's S3 for upload-backups)
 
 DEPLOY_DIR = ROOT / "deploy"
 #: The oldest Kubernetes the manifests support (podFailurePolicy is GA since 1.31) and the newest

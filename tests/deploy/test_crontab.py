@@ -19,7 +19,7 @@ from tests.deploy.conftest import DEPLOY_DIR
 
 ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 RUN = re.compile(r"exec tcgjobs run (\S+) --trigger schedule$")
-DISABLED = re.compile(r"^# disabled by (\S+)=false: (.*)$")
+DISABLED = re.compile(r"^# disabled by (\S+=false|\S+ unset): (.*)$")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def test_crontab_has_every_job_on_its_registry_schedule_in_utc(cli):
     for name, job in all_jobs().items():
         line = lines[name]
         assert line.schedule == job.schedule and croniter.is_valid(line.schedule)
-        assert line.user == "tcgjobs" and line.enabled
+        assert line.user == "tcgjobs" and line.enabled is (job.needs is None)  # upload-backups: no URL
         assert line.command.startswith(f"exec >>/var/log/tcgjobs/{name}.log 2>&1; ")
         assert "set -a; . /etc/tcgjobs/env; set +a" in line.command
         assert "flock" not in line.command and "timeout " not in line.command
@@ -110,7 +110,8 @@ def test_disabled_job_is_commented_out_and_overrides_are_exported(cli, env):
     crontab = parse(text)
     lines = crontab.by_job()
     assert lines["validate-data-integrity"].enabled is False
-    assert all(line.enabled for name, line in lines.items() if name != "validate-data-integrity")
+    assert all(line.enabled for name, line in lines.items()
+               if name not in {"validate-data-integrity", "upload-backups"})
     assert lines["backup-database"].schedule == "15 0 * * *"
     assert crontab.env["TCGJOBS_BACKUP_DATABASE_SCHEDULE"] == "15 0 * * *"
     assert crontab.env["TCGJOBS_VALIDATE_DATA_INTEGRITY_ENABLED"] == "false"
@@ -118,6 +119,12 @@ def test_disabled_job_is_commented_out_and_overrides_are_exported(cli, env):
     assert 'TCGJOBS_BACKUP_DATABASE_SCHEDULE="15 0 * * *"' in text
     assert {line.user for line in crontab.lines} == {"cards"}
     assert all(">>/srv/logs/" in line.command for line in crontab.lines)
+
+
+def test_upload_backups_is_commented_out_until_the_offsite_url_is_set(cli, env):
+    assert "# disabled by TCGJOBS_OFFSITE_URL unset: 30 0 * * * " in render(cli)
+    env["TCGJOBS_OFFSITE_URL"] = "s3://tcg-backups/nightly"
+    assert parse(render(cli)).by_job()["upload-backups"].enabled
 
 
 def test_an_unsafe_log_dir_exits_2(cli):

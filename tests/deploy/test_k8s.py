@@ -104,7 +104,7 @@ def test_each_job_runs_on_its_registry_schedule_in_the_configured_zone_with_trig
         spec = jobs[name]["spec"]
         assert spec["schedule"] == job.schedule
         assert spec["timeZone"] == "UTC"
-        assert spec["suspend"] is False
+        assert spec["suspend"] is (job.needs is not None)  # upload-backups: no off-site URL yet
         assert spec["concurrencyPolicy"] == "Forbid"
         assert 60 <= spec["startingDeadlineSeconds"] <= 3600
         assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
@@ -112,6 +112,14 @@ def test_each_job_runs_on_its_registry_schedule_in_the_configured_zone_with_trig
         container = pod_spec(jobs[name])["containers"][0]
         assert container["command"] == ["tcgjobs"]
         assert container["args"] == ["run", name, "--trigger", "schedule"]
+
+
+def test_upload_backups_runs_once_rendered_with_an_offsite_url_that_the_pods_get(cli, env):
+    env["TCGJOBS_OFFSITE_URL"] = "s3://tcg-backups/nightly"
+    stream = render_stream(cli)
+    assert cronjobs(stream)["upload-backups"]["spec"]["suspend"] is False
+    config_maps = [doc for doc in stream if doc["kind"] == "ConfigMap"]
+    assert [doc["data"]["TCGJOBS_OFFSITE_URL"] for doc in config_maps] == ["s3://tcg-backups/nightly/"]
 
 
 def test_pod_failure_policy_fails_at_once_on_final_codes_and_retries_the_retryable_ones(cli):

@@ -20,6 +20,7 @@ LOCK_NAMES = {
     Resource.CARD_DB: "resource-card-database",
     Resource.BACKUP_DIR: "resource-backup-directory",
     Resource.PRIMARY: "resource-primary-postgres",
+    Resource.OFFSITE: "resource-offsite-store",
 }
 
 
