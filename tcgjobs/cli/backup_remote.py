@@ -19,7 +19,6 @@ from tcgjobs.cli import common
 from tcgjobs.cli.output import print_table
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError, ExitCode, JobFailed, TcgjobsError, UsageError
-from tcgjobs.logging import redact
 from tcgjobs.offsite.catalog import CORRUPT, VERIFIED, Catalog, RemoteCopy, read_catalog
 from tcgjobs.offsite.location import split_remote
 from tcgjobs.offsite.store import Store
@@ -29,13 +28,11 @@ from tcgjobs.times import utcnow
 
 @contextmanager
 def failures(as_json: bool) -> Iterator[None]:
-    """A TcgjobsError becomes its exit code, its message on stderr and, with ``as_json``, a JSON
-    error object on stdout (scripts get something to parse)."""
+    """A TcgjobsError becomes its exit code and its message (on stderr, and with ``--json`` also
+    the JSON error object on stdout: :func:`tcgjobs.cli.common.exit_with`)."""
     try:
         yield
     except TcgjobsError as exc:
-        if as_json:
-            common.print_json({"error": redact(str(exc)), "exit_code": int(exc.exit_code)})
         common.exit_with(exc)
 
 
