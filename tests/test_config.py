@@ -214,3 +214,22 @@ def test_a_statement_timeout_beyond_postgresqls_limit_is_a_configuration_error()
     assert make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147483").postgres_statement_timeout == 2147483
     with pytest.raises(ConfigError, match="TCGJOBS_POSTGRES_STATEMENT_TIMEOUT: must be at most 2147483"):
         make_settings(TCGJOBS_POSTGRES_STATEMENT_TIMEOUT="2147484")
+
+
+@pytest.mark.parametrize(("text", "size", "shown"), [
+    ("1048576", 1 << 20, "1MiB"), ("64MiB", 64 << 20, "64MiB"), ("512 KiB", 512 << 10, "512KiB"),
+    ("2gib", 2 << 30, "2GiB"), ("1000", 1000, "1000"), ("1536b", 1536, "1536"),
+])
+def test_sizes_are_read_in_bytes_or_binary_units_and_shown_the_way_they_are_written(text, size, shown):
+    from tcgjobs.parsers import size_between
+
+    value = size_between(1)(text)
+    assert (value, str(value)) == (size, shown)
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "64 MB", "1.5MiB", "-1", "0"])
+def test_a_size_that_is_not_a_whole_number_of_bytes_or_binary_units_is_refused(text):
+    from tcgjobs.parsers import size_between
+
+    with pytest.raises(ValueError, match="expected a size|at least"):
+        size_between(1)(text)

@@ -90,7 +90,7 @@ def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _Run
         stored_rows,
         unchanged_plan,
     )
-    from tcgjobs.sources.layouts import SourceFileError, read_bytes
+    from tcgjobs.sources.layouts import SourceFileError
     from tcgjobs.sources.runtime import examples
 
     path = source.card_file(set_id)
@@ -99,7 +99,7 @@ def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _Run
         totals.skip(set_id, "no card file")
         return
     try:
-        raw = read_bytes(path)
+        raw = source.read_file(path)
         digest = file_digest(raw)
         rows = stored_rows(db, state.select, set_id)
         fingerprint = state.fingerprints.get(set_id)

@@ -14,12 +14,13 @@ from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError
-from tcgjobs.sources.layouts import Source, open_source
+from tcgjobs.sources.layouts import Source, SourceLimits, open_source
 
 
 def load_source(settings: Settings) -> Source:
     """The configured source (logged; the sample loudly). Raises ConfigError when unusable."""
-    source = open_source(settings.data_source, settings.data_language)
+    limits = SourceLimits(settings.source_max_file_size, settings.source_max_field_size)
+    source = open_source(settings.data_source, settings.data_language, limits)
     if source.is_sample:
         logger.warning("USING THE BUNDLED SAMPLE DATASET ({}): TCGJOBS_DATA_SOURCE is not set. "
                        "This is demo data, not the real card catalogue.", source.root)
