@@ -79,6 +79,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest field of one source record (its compact JSON; a string: its UTF-8 bytes); a "
             "record with a larger field is rejected and nothing is written from it.",
             parsers.size_between(64)),
+    Setting("source_min_coverage_percent", ("TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT",), 90.0,
+            "A set whose card file holds fewer cards than this share of its total is a warning in "
+            "sync-missing-cards and validate-data-integrity (0: never).",
+            parsers.float_between(0, 100)),
     # --- scheduling, runner ------------------------------------------------------------------
     Setting("timezone", ("TCGJOBS_TIMEZONE",), parsers.parse_timezone("UTC"),
             "IANA time zone of every schedule.", parsers.parse_timezone,

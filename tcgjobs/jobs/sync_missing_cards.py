@@ -12,7 +12,9 @@ database is inserted, whatever the counts. Per set:
 * a malformed card record → rejected and named (file, id or position), the set's other cards are
   synced, and the run exits 1;
 * otherwise the plan (:mod:`tcgjobs.sources.card_plan`) is written in one transaction, so an
-  interrupted run leaves each set either fully old or fully new.
+  interrupted run leaves each set either fully old or fully new;
+* a card file holding fewer cards than TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT of its set's total
+  (``[]`` for a set of 62) is synced but is a warning, in the log and the summary.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ def _set_order(source: Source, source_set_ids: list[str]) -> tuple[list[str], li
 @dataclass
 class _RunState:
     """What the run knows across sets: the SELECT list, each stored card's set, the
-    fingerprints and the card ids synced so far."""
-
+    fingerprints, each stored set's total, the coverage threshold and the card ids synced so far."""
 
     select: str
     homes: dict[str, str]
     fingerprints: dict[str, Fingerprint]
+    set_totals: dict[str, int | None]
+    min_coverage: float
     seen: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,8 +61,9 @@ class _Totals:
         self.metrics: dict[str, float | int] = dict.fromkeys(
             ("sets_processed", "sets_skipped", "sets_failed", "cards_added", "cards_updated",
              "cards_unchanged", "cards_rejected", "source_duplicates", "database_only",
-             "legacy_rows_normalised"), 0)
+             "legacy_rows_normalised", "sets_low_coverage"), 0)
         self.plans: list[dict[str, Any]] = []
+        self.low_coverage: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
         self.failed: dict[str, str] = {}
         self.rejected: list[str] = []
@@ -126,6 +130,7 @@ def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _Run
     if plan.cross_set_duplicates:
         logger.warning("set {}: {} card id(s) already synced from another set's file; skipped: {}",
                        set_id, len(plan.cross_set_duplicates), examples(plan.cross_set_duplicates))
+    _check_coverage(plan, state, totals)
     if not ctx.dry_run:
         apply_plan(db, plan)
     if plan.writes:
@@ -134,6 +139,21 @@ def _sync_set(ctx: JobContext, db: Any, source: Source, set_id: str, state: _Run
                     "dry run: " if ctx.dry_run else "", set_id, len(plan.inserts), to_be,
                     len(plan.updates), to_be, plan.unchanged)
     totals.add(plan, with_ids=ctx.dry_run)
+
+
+def _check_coverage(plan: SetPlan, state: _RunState, totals: _Totals) -> None:
+    """Warn about a card file holding few of its set's cards (it is synced all the same)."""
+    from tcgjobs.sources.coverage import below_coverage, describe_coverage
+
+    total = state.set_totals.get(plan.set_id)
+    if total is None or not below_coverage(plan.source_cards, total, state.min_coverage):
+        return
+    coverage = describe_coverage(plan.source_cards, total)
+    logger.warning("set {}: its card file holds {} of its total, below {:g}% "
+                   "(TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT): truncated or incomplete?", plan.set_id,
+                   coverage, state.min_coverage)
+    totals.metrics["sets_low_coverage"] += 1
+    totals.low_coverage[plan.set_id] = coverage
 
 
 @contextmanager
@@ -158,11 +178,12 @@ def run(ctx: JobContext) -> JobResult:
     source = load_source(ctx.settings)
     sets_read = source.read_sets()
     db = sync_database(ctx.card_db, ctx.settings.database_path, ctx.dry_run)
-    db_sets = {row[0] for row in fetch(db, "SELECT id FROM pokemon_card_sets")}
+    db_sets = dict(fetch(db, "SELECT id, coalesce(total, printed_total) FROM pokemon_card_sets"))
     source_set_ids = [record["id"] for record in sets_read.sets]
     refuse_sample_mix(source, source_set_ids, db_sets)
     state = _RunState(select_list(db, "pokemon_cards", CARD_COLUMNS) if db is not None else "",
-                      dict(fetch(db, "SELECT id, set_id FROM pokemon_cards")), load_fingerprints(db))
+                      dict(fetch(db, "SELECT id, set_id FROM pokemon_cards")), load_fingerprints(db),
+                      db_sets, ctx.settings.source_min_coverage_percent)
     order, unusable = _set_order(source, source_set_ids)
     totals = _Totals()
     for name in unusable:
@@ -204,8 +225,13 @@ def _result(ctx: JobContext, source: Source, totals: _Totals) -> JobResult:
     summary = (f"{prefix} {m['cards_added']} and {'update' if ctx.dry_run else 'updated'} "
                f"{m['cards_updated']} cards in {m['sets_processed']} sets "
                f"({m['cards_unchanged']} unchanged) from {source.describe()}")
+    if totals.low_coverage:
+        summary += (f"; warning: {len(totals.low_coverage)} card file(s) below "
+                    f"{ctx.settings.source_min_coverage_percent:g}% of their set's total: "
+                    + ", ".join(f"{k} {v}" for k, v in list(totals.low_coverage.items())[:5]))
     details = {"source": source.describe(), "sets": totals.plans, "skipped": totals.skipped,
-               "failed": totals.failed, "rejected": totals.rejected}
+               "failed": totals.failed, "rejected": totals.rejected,
+               "low_coverage": totals.low_coverage}
     problems = []
     if totals.failed:
         problems.append(f"{len(totals.failed)} set(s) skipped with unusable card files: "

@@ -68,6 +68,7 @@ class CheckContext:
     limit: int
     source: SourceIds | None = None
     source_note: str = ""
+    min_coverage: float = 0.0
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.db.execute_sql(sql, params).fetchall()
@@ -194,7 +195,24 @@ def check_coverage(c: CheckContext) -> list[Finding]:
                 "ids repeated in the source (the last record wins)", src.duplicates[: c.limit]),
         Finding("unusable_source_files", WARNING, len(src.unusable) + src.rejected,
                 "unusable source files and rejected source records", src.unusable[: c.limit]),
+        _low_coverage(c, src),
     ]
+
+
+def _low_coverage(c: CheckContext, src: SourceIds) -> Finding:
+    """Source sets whose card file holds fewer cards than the coverage threshold of their total
+    (the rule sync-missing-cards warns with; a set without a usable card file holds none)."""
+    from tcgjobs.sources.coverage import below_coverage, describe_coverage
+
+    low = []
+    for set_id, total in sorted(src.totals.items()):
+        cards = src.counts.get(set_id, 0)
+        if total is not None and below_coverage(cards, total, c.min_coverage):
+            note = "" if set_id in src.counts else ", no usable card file"
+            low.append(f"{set_id}: {describe_coverage(cards, total)}{note}")
+    return Finding("low_source_coverage", WARNING, len(low),
+                   f"sets whose card file holds fewer than {c.min_coverage:g}% of their total "
+                   "(TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT)", low[: c.limit])
 
 
 #: Every check, in order. Each returns findings with exact counts; errors make the run exit 3.
@@ -275,7 +293,8 @@ def run(ctx: JobContext) -> JobResult:
         if interrupted(exc):
             raise
         source, note = None, f"the database could not be read: {exc}"
-    check_context = CheckContext(db, ctx.options["examples"], source, note)
+    check_context = CheckContext(db, ctx.options["examples"], source, note,
+                                 ctx.settings.source_min_coverage_percent)
     for check in CHECKS:
         ctx.check_cancelled()
         findings.extend(_guarded(check, check_context))
