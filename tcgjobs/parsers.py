@@ -89,6 +89,19 @@ def size_between(low: int = 0, high: int | None = None) -> Callable[[str], ByteS
     return parse
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def name_list(raw: str) -> str:
+    """Field or column names separated by commas (``hp, artist``), as ``artist,hp``: sorted,
+    without repeats; empty for none. Which names exist is for the user of the value to say."""
+    names = sorted({name.strip() for name in raw.split(",") if name.strip()})
+    bad = [name for name in names if not _NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(f"expected field names separated by commas, got {', '.join(map(repr, bad))}")
+    return ",".join(names)
+
+
 def parse_path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("expected a path, got an empty value")

@@ -215,9 +215,37 @@ def _low_coverage(c: CheckContext, src: SourceIds) -> Finding:
                    "(TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT)", low[: c.limit])
 
 
+def check_source_drift(c: CheckContext) -> list[Finding]:
+    """The source against the database by the sync's drift rule (tcgjobs.sources.drift): columns
+    the database holds for most of a set's cards (or of the sets) that the source's records would
+    leave empty; and fields the source carries under names no column has."""
+    from tcgjobs.sources.rows import CARD_COLUMNS, SET_COLUMNS
+    from tcgjobs.sources.runtime import select_list
+
+    if c.source is None:
+        return []
+    by_set: dict[str, list[tuple[Any, ...]]] = {}
+    for row in c.rows(f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards"):
+        by_set.setdefault(row[CARD_COLUMNS.index("set_id")], []).append(row)
+    sets = c.rows(f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets")
+    drifted = [f"{group}: {drift}" for group, drift in c.source.set_shape.drifts({"sets": sets})]
+    drifted += [f"set {group}: {drift}" for group, drift in c.source.card_shape.drifts(by_set)]
+    unknown = [f"{what} field {name!r}: {count} record(s), e.g. {shape.examples[name]}"
+               for what, shape in (("set", c.source.set_shape), ("card", c.source.card_shape))
+               for name, count in shape.unknown.most_common()]
+    return [Finding("source_drift", WARNING, len(drifted),
+                    "columns the database holds for most of a set's cards (or of the sets) that "
+                    "the source would empty: a field renamed upstream? (the sync refuses such an "
+                    "update unless accepted)", drifted[: c.limit]),
+            Finding("unknown_source_fields", WARNING, len(unknown),
+                    "source fields under names no column has (kept in extra): renamed fields?",
+                    unknown[: c.limit])]
+
+
 #: Every check, in order. Each returns findings with exact counts; errors make the run exit 3.
 CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check_required_fields,
-                       check_json, check_legacy_encodings, check_totals, check_coverage]
+                       check_json, check_legacy_encodings, check_totals, check_coverage,
+                       check_source_drift]
 
 
 def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:

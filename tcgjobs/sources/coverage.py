@@ -7,14 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tcgjobs.sources.drift import Shape
 from tcgjobs.sources.layouts import Source, SourceFileError
+from tcgjobs.sources.rows import CARD_ROWS, SET_ROWS, card_row, set_row
 
 
 @dataclass
 class SourceIds:
     """Every id in the source. ``cards`` maps card id → set id (the first file that has it);
     ``totals`` each set record's total, ``counts`` the valid cards of each set's card file
-    (absent: no card file or an unusable one)."""
+    (absent: no card file or an unusable one); the shapes of the set records (one group, "sets")
+    and of each set's cards (drift.py)."""
 
     sets: set[str] = field(default_factory=set)
     cards: dict[str, str] = field(default_factory=dict)
@@ -23,6 +26,8 @@ class SourceIds:
     rejected: int = 0
     totals: dict[str, int | None] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    set_shape: Shape = field(default_factory=lambda: Shape(SET_ROWS))
+    card_shape: Shape = field(default_factory=lambda: Shape(CARD_ROWS))
 
 
 def set_total(record: dict[str, Any]) -> int | None:
@@ -50,6 +55,7 @@ def source_ids(source: Source) -> SourceIds:
     read = source.read_sets()
     ids.sets = {record["id"] for record in read.sets}
     ids.totals = {record["id"]: set_total(record) for record in read.sets}
+    ids.set_shape.add("sets", [set_row(record) for record in read.sets])
     ids.duplicates.extend(f"set {set_id}" for set_id in read.duplicates)
     ids.rejected += len(read.rejected)
     file_ids, unusable = source.card_file_set_ids()
@@ -63,6 +69,7 @@ def source_ids(source: Source) -> SourceIds:
         if cards is None:
             continue
         ids.counts[set_id] = len(cards.cards)
+        ids.card_shape.add(set_id, [card_row(card, set_id) for card in cards.cards])
         ids.rejected += len(cards.rejected)
         ids.duplicates.extend(cards.duplicates)
         for card in cards.cards:
