@@ -83,6 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
             "A set whose card file holds fewer cards than this share of its total is a warning in "
             "sync-missing-cards and validate-data-integrity (0: never).",
             parsers.float_between(0, 100)),
+    Setting("strict_values", ("TCGJOBS_STRICT_VALUES",), False,
+            "Values the primary's columns cannot hold as they are (a date that is not a date, text "
+            "with NUL, ...) fail validate-data-integrity (exit 3) and replicate-to-primary (exit 1) "
+            "instead of being warnings; replication still writes what the columns can hold.",
+            parsers.parse_bool),
     # --- scheduling, runner ------------------------------------------------------------------
     Setting("timezone", ("TCGJOBS_TIMEZONE",), parsers.parse_timezone("UTC"),
             "IANA time zone of every schedule.", parsers.parse_timezone,

@@ -69,6 +69,7 @@ class CheckContext:
     source: SourceIds | None = None
     source_note: str = ""
     min_coverage: float = 0.0
+    strict: bool = False
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.db.execute_sql(sql, params).fetchall()
@@ -242,10 +243,43 @@ def check_source_drift(c: CheckContext) -> list[Finding]:
                     unknown[: c.limit])]
 
 
+def check_unholdable_values(c: CheckContext) -> list[Finding]:
+    """Rows with values their PostgreSQL column cannot hold as they are (card_schema.PG_KINDS):
+    replication replaces them by what the column holds (a row whose key it cannot hold, it
+    skips), so they are warnings, errors under TCGJOBS_STRICT_VALUES. Whether a primary is
+    configured or not: the values are the card database's."""
+    from tcgjobs.services.replication.pgcopy import unholdable
+    from tcgjobs.services.replication.pgrows import CARDS, SETS, InvalidText, tolerant_text
+    from tcgjobs.sources.runtime import select_list
+
+    def shown(value: Any) -> str:
+        return value.shown if type(value) is InvalidText else str(value)
+
+    severity = ERROR if c.strict else WARNING
+    connection = c.db.connection()
+    connection.text_factory = tolerant_text  # text that is not UTF-8 is one of the findings
+    findings = []
+    try:
+        for table, what in ((SETS, "set"), (CARDS, "card")):
+            rows = connection.execute(f"SELECT {select_list(c.db, table.name, table.names)} FROM {table.name}")
+            set_index = table.names.index("set_id") if "set_id" in table.names else None
+            found = [f"{what} {shown(row[0])}"
+                     + (f" (set {shown(row[set_index])})" if set_index is not None else "")
+                     + f": {note}" for row, note in unholdable(table, rows)]
+            findings.append(Finding(
+                f"unholdable_values_{table.label}", severity, len(found),
+                f"{table.name} rows with values their PostgreSQL column cannot hold as they are: "
+                "replication writes what the column holds instead (TCGJOBS_STRICT_VALUES makes "
+                "these errors)", found[: c.limit]))
+    finally:
+        connection.text_factory = str
+    return findings
+
+
 #: Every check, in order. Each returns findings with exact counts; errors make the run exit 3.
 CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check_required_fields,
                        check_json, check_legacy_encodings, check_totals, check_coverage,
-                       check_source_drift]
+                       check_source_drift, check_unholdable_values]
 
 
 def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:
@@ -322,7 +356,7 @@ def run(ctx: JobContext) -> JobResult:
             raise
         source, note = None, f"the database could not be read: {exc}"
     check_context = CheckContext(db, ctx.options["examples"], source, note,
-                                 ctx.settings.source_min_coverage_percent)
+                                 ctx.settings.source_min_coverage_percent, ctx.settings.strict_values)
     for check in CHECKS:
         ctx.check_cancelled()
         findings.extend(_guarded(check, check_context))
