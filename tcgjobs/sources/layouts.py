@@ -103,11 +103,15 @@ def _bytes(n: int) -> str:
     return f"{n:,} bytes"
 
 
-def read_contained(path: Path, root: Path, limit: int) -> bytes:
+def read_contained(path: Path, root: Path, limit: int, real_dirs: dict[Path, Path] | None = None) -> bytes:
     """The bytes of ``path``, which must resolve inside ``root`` (a real path) and be a regular
-    file of at most ``limit`` bytes. Raises SourceFileRefused, SourceFileTooLarge or
+    file of at most ``limit`` bytes. ``real_dirs`` caches the real path of the directories met
+    (one source's card files share two). Raises SourceFileRefused, SourceFileTooLarge or
     SourceFileError, each naming the path."""
-    real = path.resolve()
+    try:
+        real = _real_path(path, {} if real_dirs is None else real_dirs)
+    except FileNotFoundError:
+        raise SourceFileError(path, "file not found") from None
     if not real.is_relative_to(root):
         raise SourceFileRefused(path, f"resolves to {real}, outside the card data source {root} "
                                       "(a symlink leading out of it); refused, not opened")
@@ -115,13 +119,15 @@ def read_contained(path: Path, root: Path, limit: int) -> bytes:
         # Non-blocking: opening a FIFO would otherwise wait for a writer. No link is followed
         # any more: the path is resolved.
         descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-        with os.fdopen(descriptor, "rb") as file:
+        with os.fdopen(descriptor, "rb", buffering=0) as file:
             status = os.fstat(file.fileno())
             if not stat.S_ISREG(status.st_mode):
                 raise SourceFileRefused(path, "is not a regular file; refused")
             if status.st_size > limit:
                 raise SourceFileTooLarge(path, _too_large(status.st_size, limit))
-            data = file.read(limit + 1)  # bounded even if the file grows meanwhile
+            data = file.read(status.st_size + 1) or b""
+            if len(data) > status.st_size:  # it grew meanwhile: read on, never beyond the limit
+                data += file.read(limit + 1 - len(data)) or b""
     except FileNotFoundError:
         raise SourceFileError(path, "file not found") from None
     except OSError as exc:
@@ -129,6 +135,17 @@ def read_contained(path: Path, root: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise SourceFileTooLarge(path, _too_large(len(data), limit))
     return data
+
+
+def _real_path(path: Path, real_dirs: dict[Path, Path]) -> Path:
+    """``path.resolve()``, resolving each directory once (resolving costs a system call per
+    component of the path, for every one of a run's card files). Raises FileNotFoundError."""
+    if stat.S_ISLNK(os.lstat(path).st_mode):
+        return path.resolve()
+    directory = real_dirs.get(path.parent)
+    if directory is None:
+        directory = real_dirs[path.parent] = path.parent.resolve()
+    return directory / path.name
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -182,6 +199,7 @@ class Source:
     is_sample: bool = False
     limits: SourceLimits = SourceLimits()
     configured: Path | None = None  # the configured path, when it is a link to ``root``
+    _real_dirs: dict[Path, Path] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def sets_file(self) -> Path:
@@ -205,7 +223,7 @@ class Source:
     def read_file(self, path: Path) -> bytes:
         """The bytes of one of the source's files, inside its real root and within the file
         size limit. Raises SourceFileError (SourceFileRefused, SourceFileTooLarge) naming it."""
-        return read_contained(path, self.root, self.limits.file_bytes)
+        return read_contained(path, self.root, self.limits.file_bytes, self._real_dirs)
 
     def _records(self, path: Path, raw: bytes) -> list[Any]:
         document = _load_json(path, raw)

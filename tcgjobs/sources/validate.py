@@ -59,10 +59,10 @@ def _type_name(types: tuple[type, ...]) -> str:
 _INT64 = 2**63
 
 
-def _beyond_sqlite(value: int | str) -> bool:
-    """Whether an integer field (or the leading digits of an hp string) is outside SQLite's
+def _beyond_sqlite(value: str) -> bool:
+    """Whether the leading digits of a string stored as an integer (hp) are outside SQLite's
     64-bit integers, which no column can store (the insert would fail)."""
-    number = js_parse_int(value) if isinstance(value, str) else value
+    number = js_parse_int(value)
     return number is not None and not -_INT64 <= number < _INT64
 
 
@@ -78,8 +78,7 @@ def _field_problems(record: dict[str, Any], rules: _Rules) -> list[str]:
             suffix = "" if name in rules.required else " or null"
             problems.append(f"field {name!r} must be {_type_name(rules.kinds[name])}{suffix}, "
                             f"got {type(value).__name__}")
-        elif (type(value) is int or (name in rules.parsed_ints and type(value) is str
-                                     and len(value) > 18)) and _beyond_sqlite(value):
+        elif expected is not None and type(value) is int and not -_INT64 <= value < _INT64:
             problems.append(f"field {name!r} is beyond the range of an SQLite integer")
     for name in rules.required:
         value = record.get(name)
@@ -87,6 +86,10 @@ def _field_problems(record: dict[str, Any], rules: _Rules) -> list[str]:
             problems.append(f"missing required field {name!r}")
         elif value == "" and name in rules.non_empty:
             problems.append(f"field {name!r} is empty")
+    for name in rules.parsed_ints:  # an hp of "999…" (19 digits or more) has no SQLite integer
+        value = record.get(name)
+        if type(value) is str and len(value) > 18 and _beyond_sqlite(value):
+            problems.append(f"field {name!r} is beyond the range of an SQLite integer")
     for market in rules.markets:
         value = record.get(market)
         if isinstance(value, dict) and not isinstance(value.get("url", ""), (str, type(None))):
