@@ -25,6 +25,8 @@ from tcgjobs.times import in_zone, read_optional_time
 
 DEFAULT_DATABASE_PATH = "./database/pokemon-data.sqlite3.db"
 STATE_FILE_NAME = "tcgjobs-state.sqlite3"
+DEFAULT_MAX_FILE_SIZE = parsers.ByteSize(64 << 20)
+DEFAULT_MAX_FIELD_SIZE = parsers.ByteSize(1 << 20)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,26 @@ SETTINGS: tuple[Setting, ...] = (
             "Default: the small sample bundled with tcgjobs.", parsers.parse_optional_path),
     Setting("data_language", ("TCGJOBS_DATA_LANGUAGE",), "en",
             "Language of the pokemon-tcg-data layout to read (sets/<lang>.json).", parsers.parse_str),
+    # The largest real card file (2023 snapshot) is 434 KB and its largest field 895 bytes: the
+    # limits leave two orders of magnitude, while a file at the limit still parses within the
+    # pods' memory (about 3x its size as Python objects, one file at a time).
+    Setting("source_max_file_size", ("TCGJOBS_SOURCE_MAX_FILE_SIZE",), DEFAULT_MAX_FILE_SIZE,
+            "Largest card or sets file the sync jobs and validate-data-integrity read (bytes, or "
+            "with KiB, MiB, GiB); a larger file is refused and nothing is read from it.",
+            parsers.size_between(1024)),
+    Setting("source_max_field_size", ("TCGJOBS_SOURCE_MAX_FIELD_SIZE",), DEFAULT_MAX_FIELD_SIZE,
+            "Largest field of one source record (its compact JSON; a string: its UTF-8 bytes); a "
+            "record with a larger field is rejected and nothing is written from it.",
+            parsers.size_between(64)),
+    Setting("source_min_coverage_percent", ("TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT",), 90.0,
+            "A set whose card file holds fewer cards than this share of its total is a warning in "
+            "sync-missing-cards and validate-data-integrity (0: never).",
+            parsers.float_between(0, 100)),
+    Setting("strict_values", ("TCGJOBS_STRICT_VALUES",), False,
+            "Values the primary's columns cannot hold as they are (a date that is not a date, text "
+            "with NUL, ...) fail validate-data-integrity (exit 3) and replicate-to-primary (exit 1) "
+            "instead of being warnings; replication still writes what the columns can hold.",
+            parsers.parse_bool),
     # --- scheduling, runner ------------------------------------------------------------------
     Setting("timezone", ("TCGJOBS_TIMEZONE",), parsers.parse_timezone("UTC"),
             "IANA time zone of every schedule.", parsers.parse_timezone,

@@ -3,6 +3,7 @@ what was expected; the configuration loader puts the setting's name in front of 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,51 @@ def float_between(low: float | None = None, high: float | None = None) -> Callab
 #: A job's deadline in seconds: TCGJOBS_<JOB>_TIMEOUT and ``run JOB --timeout`` share it, so
 #: the command line accepts exactly what the setting does.
 parse_timeout = float_between(1)
+
+
+_SIZE = re.compile(r"(\d+) ?([a-z]*)")
+_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+class ByteSize(int):
+    """A number of bytes that prints the way an operator writes it: ``64MiB``, ``1KiB``, ``1000``."""
+
+    def __str__(self) -> str:
+        for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if self and self % factor == 0:
+                return f"{self // factor}{unit}"
+        return str(int(self))
+
+
+def size_between(low: int = 0, high: int | None = None) -> Callable[[str], ByteSize]:
+    """A size in bytes, optionally with a binary unit: ``1048576``, ``1MiB``, ``512 KiB``, ``2GiB``."""
+    def parse(raw: str) -> ByteSize:
+        match = _SIZE.fullmatch(raw.strip().lower())
+        factor = _UNITS.get(match.group(2)) if match else None
+        if match is None or factor is None:
+            raise ValueError(f"expected a size such as 1048576, 512KiB or 64MiB, got {raw!r}")
+        value = ByteSize(int(match.group(1)) * factor)
+        if value < low:
+            raise ValueError(f"must be at least {ByteSize(low)}, got {value}")
+        if high is not None and value > high:
+            raise ValueError(f"must be at most {ByteSize(high)}, got {value}")
+        return value
+
+    parse.__name__ = "size"
+    return parse
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def name_list(raw: str) -> str:
+    """Field or column names separated by commas (``hp, artist``), as ``artist,hp``: sorted,
+    without repeats; empty for none. Which names exist is for the user of the value to say."""
+    names = sorted({name.strip() for name in raw.split(",") if name.strip()})
+    bad = [name for name in names if not _NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(f"expected field names separated by commas, got {', '.join(map(repr, bad))}")
+    return ",".join(names)
 
 
 def parse_path(raw: str) -> Path:

@@ -148,6 +148,14 @@ def _offsite_count(rule: str, low: int, text: str) -> JobOption:
                      parsers.int_between(low), env=(variable,))
 
 
+def _accept_drift(rows: str) -> JobOption:
+    """The sync jobs' consent to drift: an update emptying a column most of the stored rows hold
+    (a field renamed upstream) stops, unless its field is named here (docs/sync.md)."""
+    return JobOption("accept_drift", str, "", "Fields (or columns, comma-separated) the source "
+                     f"may empty although most of {rows} hold them (drift); by default such an "
+                     "update is refused.", parsers.name_list)
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         name="backup-database",
@@ -211,6 +219,7 @@ JOBS: tuple[Job, ...] = (
         schedule="0 2 * * *",
         timeout=300,
         writes=frozenset({Resource.CARD_DB}),
+        options=(_accept_drift("sets"),),
     ),
     Job(
         name="sync-missing-cards",
@@ -219,6 +228,7 @@ JOBS: tuple[Job, ...] = (
         timeout=1800,
         depends_on=("sync-missing-sets",),
         writes=frozenset({Resource.CARD_DB}),
+        options=(_accept_drift("a set's cards"),),
     ),
     Job(
         name="replicate-to-primary",

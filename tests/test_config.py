@@ -253,3 +253,22 @@ def test_test_variables_aliases_and_secret_files_are_not_unknown(tmp_path):
     settings = make_settings(TCGJOBS_TEST_POSTGRES="host=x", CRON_TIMEZONE="UTC",
                              TCGJOBS_PING_URL_FILE=str(secret), TCGJOBS_BACKUP_DATABASE_TIMEOUT="60")
     assert settings.unknown == []
+
+
+@pytest.mark.parametrize(("text", "size", "shown"), [
+    ("1048576", 1 << 20, "1MiB"), ("64MiB", 64 << 20, "64MiB"), ("512 KiB", 512 << 10, "512KiB"),
+    ("2gib", 2 << 30, "2GiB"), ("1000", 1000, "1000"), ("1536b", 1536, "1536"),
+])
+def test_sizes_are_read_in_bytes_or_binary_units_and_shown_the_way_they_are_written(text, size, shown):
+    from tcgjobs.parsers import size_between
+
+    value = size_between(1)(text)
+    assert (value, str(value)) == (size, shown)
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "64 MB", "1.5MiB", "-1", "0"])
+def test_a_size_that_is_not_a_whole_number_of_bytes_or_binary_units_is_refused(text):
+    from tcgjobs.parsers import size_between
+
+    with pytest.raises(ValueError, match="expected a size|at least"):
+        size_between(1)(text)

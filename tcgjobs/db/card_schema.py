@@ -16,10 +16,14 @@ it is the platform's own column or one tcgjobs added. Every other form is derive
 Columns are listed in the platform's order (its SQLite DDL; init.sql for the columns only
 PostgreSQL has), the columns tcgjobs added (migration 2) last.
 
-Known disagreement, kept on purpose for now: the sync accepts any string as a set's
-``releaseDate`` and ``updatedAt``, while replication refuses a value that is not a
-``YYYY/MM/DD`` date (``YYYY/MM/DD HH:MM:SS`` timestamp) and skips that set and its cards. Making
-the sync refuse such a set is one edit of that column's :attr:`SourceField.accepts` rule.
+**Values a PostgreSQL column cannot hold.** One rule for every typed column, declared by its
+kind (:data:`PG_KINDS`): the SQLite row keeps the source value as the platform's APIs expect (a
+set's ``releaseDate`` may be any string, a name may hold a NUL character); validate-data-integrity
+reports each such value as a warning naming its set, card and column; replication writes what
+the column can hold instead (:attr:`PgKindRule.instead`: NULL for a date that is not one, the
+text without its NUL characters, ...) and reports it per table with examples, and the run
+succeeds. A row is skipped only when its identity is unusable (its key, or a card's set, cannot
+be replicated). ``TCGJOBS_STRICT_VALUES`` turns these warnings into failures.
 """
 
 from __future__ import annotations
@@ -56,10 +60,46 @@ JSON_ENCODINGS = frozenset({Encoding.JSON_ARRAY, Encoding.JSON_OBJECT, Encoding.
 #: ``jsonb`` any JSON; ``date`` ``YYYY/MM/DD``; ``timestamp`` ``YYYY/MM/DD HH:MM:SS``.
 PgKind = Literal["text", "int", "text[]", "evolves_from", "jsonb", "date", "timestamp"]
 
+
+
+@dataclass(frozen=True)
+class PgKindRule:
+    """A PostgreSQL kind: its type (as the platform's init.sql writes it), the SQLite values a
+    column of that kind holds as they are, and what replication writes instead of any other
+    value (in a NOT NULL column, ``not_null_instead`` where ``instead`` would be NULL; a kind
+    without it skips the row). :mod:`tcgjobs.services.replication.pgrows` implements each rule;
+    a primary key is never replaced: its row is skipped."""
+
+    type: str
+    holds: str
+    instead: str
+    not_null_instead: str | None = None
+
+
+_NOT_TEXT = "NULL for a BLOB"
+PG_KINDS: dict[str, PgKindRule] = {
+    "text": PgKindRule(
+        "TEXT", "UTF-8 text without NUL characters",
+        f"the text without its NUL characters, bytes that are not UTF-8 as U+FFFD; {_NOT_TEXT}",
+        "'' for a BLOB"),
+    "int": PgKindRule("INTEGER", "an integer from -2^31 to 2^31 - 1", "NULL"),
+    "text[]": PgKindRule(
+        "TEXT[]", "a JSON array of strings (or nulls) without NUL characters",
+        "the array without the NUL characters of its strings; NULL for anything else", "{}"),
+    "evolves_from": PgKindRule(
+        "TEXT[]", "plain text, or the seed script's JSON text or array of strings",
+        "the text without its NUL characters, bytes that are not UTF-8 as U+FFFD; "
+        f"{_NOT_TEXT}", "{}"),
+    "jsonb": PgKindRule(
+        "JSONB", "JSON PostgreSQL accepts: valid, no NaN or Infinity, numbers within numeric's "
+        "range, no \\u0000, not nested too deeply",
+        "the value without the NUL characters of its strings and keys; NULL for anything else"),
+    "date": PgKindRule("DATE", "a YYYY/MM/DD date", "NULL"),
+    "timestamp": PgKindRule("TIMESTAMP", "a YYYY/MM/DD HH:MM:SS timestamp", "NULL"),
+}
+
 #: The PostgreSQL type of each kind, as the platform's init.sql writes it.
-PG_TYPES: dict[str, str] = {"text": "TEXT", "int": "INTEGER", "text[]": "TEXT[]",
-                            "evolves_from": "TEXT[]", "jsonb": "JSONB", "date": "DATE",
-                            "timestamp": "TIMESTAMP"}
+PG_TYPES: dict[str, str] = {kind: rule.type for kind, rule in PG_KINDS.items()}
 
 STR, INT, LIST, DICT = (str,), (int,), (list,), (dict,)
 STR_OR_INT = (str, int)
@@ -129,6 +169,14 @@ class CardColumn:
         return self.not_null or self.primary_key
 
     @property
+    def pg_rule(self) -> PgKindRule:
+        """What the PostgreSQL column holds, and what replication writes instead of any other
+        value. Raises ValueError for a SQLite-only column."""
+        if self.pg is None:
+            raise ValueError(f"{self.name} is not a PostgreSQL column")
+        return PG_KINDS[self.pg]
+
+    @property
     def pg_type(self) -> str:
         """The PostgreSQL type as DDL writes it. Raises ValueError for a SQLite-only column."""
         if self.pg is None:
@@ -188,7 +236,7 @@ POKEMON_CARD_SETS = CardTable("pokemon_card_sets", "sets", (
     CardColumn("legalities", "TEXT", "jsonb", Encoding.JSON_OR_NULL,
                SourceField("legalities", DICT)),
     CardColumn("ptcgo_code", "TEXT", "text", Encoding.VALUE, SourceField("ptcgoCode", STR)),
-    # Any string, though replication refuses what is not a date (see the module docstring).
+    # Any string: replication writes NULL for what is not a date (see the module docstring).
     CardColumn("release_date", "TEXT", "date", Encoding.VALUE, SourceField("releaseDate", STR)),
     CardColumn("updated_at", "TEXT", "timestamp", Encoding.VALUE,
                SourceField("updatedAt", STR)),

@@ -5,7 +5,9 @@ turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyw
 (details in :mod:`tcgjobs.services.replication`):
 
 * every value arrives exactly (NULL stays NULL, ``number`` verbatim, arrays as ``TEXT[]``, JSON as
-  ``JSONB``, dates parsed, both market URLs);
+  ``JSONB``, dates parsed, both market URLs); a value a column cannot hold (a date that is not a
+  date, text with NUL, ...) is replaced by what it can hold, by its kind's declared rule, and
+  reported per table with examples (a warning; a failure with TCGJOBS_STRICT_VALUES);
 * one SQLite snapshot, one PostgreSQL transaction: a failure, SIGTERM or deadline leaves the
   primary exactly as it was (the running statement is cancelled);
 * only new and changed rows are sent (per-row digests computed by both databases), with COPY
@@ -13,8 +15,9 @@ turned ``TG01`` into ``0``, dropped the Cardmarket URL and reported success anyw
 * rows only PostgreSQL has are reported, and deleted only with ``--delete``;
 * after the commit both sides are verified from their data: counts and checksums per table.
 
-Exit codes: 0 replicated and verified; 1 rows skipped (unmappable), verification failed, or a
-statement PostgreSQL refused (rolled back; the SQLSTATE named); 69 PostgreSQL unreachable,
+Exit codes: 0 replicated and verified; 1 rows skipped (their key unusable), values replaced
+under TCGJOBS_STRICT_VALUES, verification failed, or a statement PostgreSQL refused (rolled back;
+the SQLSTATE named); 69 PostgreSQL unreachable,
 refusing the login or the connection lost; 78 not configured or incompatible schema;
 124/130/143 deadline/SIGINT/SIGTERM: rolled back before the COMMIT; after it, the run says it
 committed and that the verification did not finish (the next run verifies).
@@ -39,7 +42,9 @@ def _counts(outcome: Outcome) -> str:
     parts = []
     for label, stats in outcome.stats.items():
         parts.append(f"{label} +{stats.inserted} ~{stats.updated} ={stats.unchanged} "
-                     f"-{stats.deleted}" + (f" skipped {len(stats.skipped)}" if stats.skipped else ""))
+                     f"-{stats.deleted}" + (f" skipped {len(stats.skipped)}" if stats.skipped else "")
+                     + (f", {stats.coerced.rows} with values replaced by what their columns hold"
+                        if stats.coerced.rows else ""))
     return "; ".join(parts)
 
 
@@ -62,7 +67,7 @@ def _details(outcome: Outcome) -> dict[str, Any]:
         "tables": {label: {"inserted": s.inserted, "updated": s.updated, "unchanged": s.unchanged,
                            "deleted": s.deleted, "postgres_only": s.primary_only,
                            "postgres_only_examples": s.primary_only_ids[:10],
-                           "skipped": s.skipped_examples()}
+                           "skipped": s.skipped_examples(), "coerced": s.coerced.as_json()}
                    for label, s in outcome.stats.items()},
         "verification": [c.as_dict() for c in outcome.verification],
     }
@@ -99,10 +104,19 @@ def run(ctx: JobContext) -> JobResult:
         if stats.deleted:
             logger.info("{}deleted {} {} rows that exist only in PostgreSQL",
                         "dry run: would have " if ctx.dry_run else "", stats.deleted, label)
+        if stats.coerced.rows:
+            logger.warning("{} {} row(s) hold values PostgreSQL's columns cannot hold as they are; "
+                           "{} what the columns can hold instead (per column: {}), e.g. {}",
+                           stats.coerced.rows, label, "would write" if ctx.dry_run else "wrote",
+                           dict(stats.coerced.columns), " | ".join(stats.coerced.examples[:5]))
     summary = _summary(outcome)
     details = _details(outcome)
     problems = [f"{label}: {len(s.skipped)} rows skipped ({'; '.join(s.skipped_examples()[:3])})"
                 for label, s in outcome.stats.items() if s.skipped]
+    if ctx.settings.strict_values:  # the values were replicated as the columns can hold them
+        problems += [f"{label}: {s.coerced.rows} rows hold values their PostgreSQL columns cannot "
+                     f"hold as they are (TCGJOBS_STRICT_VALUES): {' | '.join(s.coerced.examples[:3])}"
+                     for label, s in outcome.stats.items() if s.coerced.rows]
     if not outcome.dry_run:
         metrics["verified"] = int(outcome.verified)
         problems += [f"verification failed: {c.describe()}" for c in outcome.verification

@@ -4,11 +4,16 @@ The original inserted missing sets only (by id, one autocommit insert each, ``OR
 NOT NULL violations) and never updated a set. Here every source set is validated, missing sets
 are inserted and sets whose mapped columns differ are updated, all in ONE transaction. Sets that
 are only in the database are reported and never deleted. A rejected set record is named (file
-and id or position) and makes the run exit 1 after the valid sets were written.
+and id or position) and makes the run exit 1 after the valid sets were written. An update that
+would empty a column most of the stored sets hold (a field renamed upstream:
+:mod:`tcgjobs.sources.drift`) writes nothing and exits 1, unless that field is accepted
+(``--accept-drift``); fields under names no column has are reported (kept in ``extra``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -19,6 +24,8 @@ from tcgjobs.registry import JobResult
 if TYPE_CHECKING:
     from peewee import SqliteDatabase
 
+    from tcgjobs.sources.layouts import SetsRead, Source
+
 
 def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
     from tcgjobs.sources.rows import SET_COLUMNS
@@ -26,14 +33,11 @@ def _changed_columns(new: tuple[Any, ...], old: tuple[Any, ...]) -> list[str]:
     return [column for column, a, b in zip(SET_COLUMNS, new, old, strict=True) if a != b]
 
 
-def _plan(records: list[dict[str, Any]], stored: dict[str, tuple[Any, ...]]
+def _plan(rows: list[tuple[Any, ...]], stored: dict[str, tuple[Any, ...]]
           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]:
     """Rows to insert, rows to update, and the changed columns of each updated set."""
-    from tcgjobs.sources.rows import set_row
-
     inserts, updates, changes = [], [], {}
-    for record in records:
-        row = set_row(record)
+    for row in rows:
         old = stored.get(row[0])
         if old is None:
             inserts.append(row)
@@ -66,8 +70,33 @@ def _warn(read: Any, source: Any, database_only: list[str]) -> None:
                        len(database_only), examples(database_only))
 
 
+def _drift(ctx: JobContext, rows: list[tuple[Any, ...]], stored: dict[str, tuple[Any, ...]],
+           updates: list[tuple[Any, ...]]) -> str | None:
+    """Why the sets must not be written (their update would empty a column most stored sets
+    hold, and that field is not accepted), or None. Accepted drift is logged."""
+    from tcgjobs.sources.drift import drifts, filled, held, watched_columns
+    from tcgjobs.sources.rows import SET_ROWS
+    from tcgjobs.sources.runtime import accepted_drift
+
+    accepted = accepted_drift(ctx.options["accept_drift"], SET_ROWS, ctx.job.env_prefix + "ACCEPT_DRIFT")
+    if not updates:  # inserts alone never empty a stored row
+        return None
+    watched = watched_columns(SET_ROWS)
+    found = drifts(watched, len(stored), held(stored.values(), watched), len(rows), filled(rows, watched))
+    for drift in found:
+        if drift.accepted_by(accepted):
+            logger.warning("accepted drift (accept_drift), the column is emptied: {}", drift)
+    refused = [drift for drift in found if not drift.accepted_by(accepted)]
+    if not refused:
+        return None
+    return ("nothing written: the update would empty what most stored sets hold (drift: a field "
+            "renamed upstream?): " + "; ".join(map(str, refused)) + ". Accept with --accept-drift "
+            f"{','.join(d.field for d in refused)} ({ctx.job.env_prefix}ACCEPT_DRIFT)")
+
+
 def run(ctx: JobContext) -> JobResult:
-    from tcgjobs.sources.rows import SET_COLUMNS
+    from tcgjobs.sources.drift import unknown_fields
+    from tcgjobs.sources.rows import SET_COLUMNS, set_row
     from tcgjobs.sources.runtime import fetch, load_source, refuse_sample_mix, select_list, sync_database
 
     source = load_source(ctx.settings)
@@ -80,9 +109,15 @@ def run(ctx: JobContext) -> JobResult:
     source_ids = [record["id"] for record in read.sets]
     refuse_sample_mix(source, source_ids, stored)
 
-    inserts, updates, changes = _plan(read.sets, stored)
+    rows = [set_row(record) for record in read.sets]
+    inserts, updates, changes = _plan(rows, stored)
+    unchanged = len(rows) - len(inserts) - len(updates)
     database_only = sorted(set(stored) - set(source_ids))
     _warn(read, source, database_only)
+    refusal = _drift(ctx, rows, stored, updates)
+    if refusal is not None:
+        logger.error("{}{}", "dry run: " if ctx.dry_run else "", refusal)
+        inserts, updates, changes = [], [], {}
 
     ctx.check_cancelled()
     if not ctx.dry_run and (inserts or updates):
@@ -95,27 +130,55 @@ def run(ctx: JobContext) -> JobResult:
     for set_id, changed in changes.items():
         logger.info("{}set updated: {} (changed: {})", "dry run: " if ctx.dry_run else "", set_id,
                     ", ".join(changed))
+    return _result(ctx, source, read, _Outcome(inserts, updates, changes, unchanged, database_only,
+                                                refusal, unknown_fields(rows, SET_COLUMNS.index("extra"))))
+
+
+@dataclass
+class _Outcome:
+    """What the run did: the rows inserted and updated (none when refused for drift) with each
+    update's changed columns, how many sets were unchanged, the database-only sets, why it was
+    refused (drift) and the unknown fields of the records."""
+
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+    changes: dict[str, list[str]]
+    unchanged: int
+    database_only: list[str]
+    refusal: str | None
+    unknown: Counter[str]
+
+
+def _result(ctx: JobContext, source: Source, read: SetsRead, done: _Outcome) -> JobResult:
+    from tcgjobs.sources.runtime import report_unknown_fields
 
     metrics: dict[str, float | int] = {
         "sets_checked": len(read.sets) + len(read.rejected),
-        "sets_added": len(inserts),
-        "sets_updated": len(updates),
-        "sets_unchanged": len(read.sets) - len(inserts) - len(updates),
+        "sets_added": len(done.inserts),
+        "sets_updated": len(done.updates),
+        "sets_unchanged": done.unchanged,
         "sets_rejected": len(read.rejected),
-        "sets_database_only": len(database_only),
+        "sets_database_only": len(done.database_only),
         "source_duplicates": len(read.duplicates),
+        "sets_drifted": int(done.refusal is not None),
+        "unknown_fields": len(done.unknown),
     }
     details = {
         "source": source.describe(),
-        "add": [row[0] for row in inserts],
-        "update": {set_id: columns for set_id, columns in changes.items()},
-        "database_only": database_only,
+        "add": [row[0] for row in done.inserts],
+        "update": done.changes,
+        "database_only": done.database_only,
         "rejected": [str(rejection) for rejection in read.rejected],
+        "drifted": done.refusal,
+        "unknown_fields": dict(done.unknown),
     }
     verb = "would add" if ctx.dry_run else "added"
-    summary = (f"{'dry run: ' if ctx.dry_run else ''}{verb} {len(inserts)}, "
-               f"{'would update' if ctx.dry_run else 'updated'} {len(updates)} of "
+    summary = (f"{'dry run: ' if ctx.dry_run else ''}{verb} {len(done.inserts)}, "
+               f"{'would update' if ctx.dry_run else 'updated'} {len(done.updates)} of "
                f"{len(read.sets)} sets from {source.describe()}")
+    summary += report_unknown_fields("set", done.unknown)
+    if done.refusal is not None:
+        return JobResult.failed(done.refusal, metrics=metrics, summary=summary, details=details)
     if read.rejected:
         return JobResult.failed(
             f"{len(read.rejected)} set record(s) rejected, nothing written from them: "

@@ -68,6 +68,8 @@ class CheckContext:
     limit: int
     source: SourceIds | None = None
     source_note: str = ""
+    min_coverage: float = 0.0
+    strict: bool = False
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.db.execute_sql(sql, params).fetchall()
@@ -194,12 +196,90 @@ def check_coverage(c: CheckContext) -> list[Finding]:
                 "ids repeated in the source (the last record wins)", src.duplicates[: c.limit]),
         Finding("unusable_source_files", WARNING, len(src.unusable) + src.rejected,
                 "unusable source files and rejected source records", src.unusable[: c.limit]),
+        _low_coverage(c, src),
     ]
+
+
+def _low_coverage(c: CheckContext, src: SourceIds) -> Finding:
+    """Source sets whose card file holds fewer cards than the coverage threshold of their total
+    (the rule sync-missing-cards warns with; a set without a usable card file holds none)."""
+    from tcgjobs.sources.coverage import below_coverage, describe_coverage
+
+    low = []
+    for set_id, total in sorted(src.totals.items()):
+        cards = src.counts.get(set_id, 0)
+        if total is not None and below_coverage(cards, total, c.min_coverage):
+            note = "" if set_id in src.counts else ", no usable card file"
+            low.append(f"{set_id}: {describe_coverage(cards, total)}{note}")
+    return Finding("low_source_coverage", WARNING, len(low),
+                   f"sets whose card file holds fewer than {c.min_coverage:g}% of their total "
+                   "(TCGJOBS_SOURCE_MIN_COVERAGE_PERCENT)", low[: c.limit])
+
+
+def check_source_drift(c: CheckContext) -> list[Finding]:
+    """The source against the database by the sync's drift rule (tcgjobs.sources.drift): columns
+    the database holds for most of a set's cards (or of the sets) that the source's records would
+    leave empty; and fields the source carries under names no column has."""
+    from tcgjobs.sources.rows import CARD_COLUMNS, SET_COLUMNS
+    from tcgjobs.sources.runtime import select_list
+
+    if c.source is None:
+        return []
+    by_set: dict[str, list[tuple[Any, ...]]] = {}
+    for row in c.rows(f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards"):
+        by_set.setdefault(row[CARD_COLUMNS.index("set_id")], []).append(row)
+    sets = c.rows(f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets")
+    drifted = [f"{group}: {drift}" for group, drift in c.source.set_shape.drifts({"sets": sets})]
+    drifted += [f"set {group}: {drift}" for group, drift in c.source.card_shape.drifts(by_set)]
+    unknown = [f"{what} field {name!r}: {count} record(s), e.g. {shape.examples[name]}"
+               for what, shape in (("set", c.source.set_shape), ("card", c.source.card_shape))
+               for name, count in shape.unknown.most_common()]
+    return [Finding("source_drift", WARNING, len(drifted),
+                    "columns the database holds for most of a set's cards (or of the sets) that "
+                    "the source would empty: a field renamed upstream? (the sync refuses such an "
+                    "update unless accepted)", drifted[: c.limit]),
+            Finding("unknown_source_fields", WARNING, len(unknown),
+                    "source fields under names no column has (kept in extra): renamed fields?",
+                    unknown[: c.limit])]
+
+
+def check_unholdable_values(c: CheckContext) -> list[Finding]:
+    """Rows with values their PostgreSQL column cannot hold as they are (card_schema.PG_KINDS):
+    replication replaces them by what the column holds (a row whose key it cannot hold, it
+    skips), so they are warnings, errors under TCGJOBS_STRICT_VALUES. Whether a primary is
+    configured or not: the values are the card database's."""
+    from tcgjobs.services.replication.pgcopy import unholdable
+    from tcgjobs.services.replication.pgrows import CARDS, SETS, InvalidText, tolerant_text
+    from tcgjobs.sources.runtime import select_list
+
+    def shown(value: Any) -> str:
+        return value.shown if type(value) is InvalidText else str(value)
+
+    severity = ERROR if c.strict else WARNING
+    connection = c.db.connection()
+    connection.text_factory = tolerant_text  # text that is not UTF-8 is one of the findings
+    findings = []
+    try:
+        for table, what in ((SETS, "set"), (CARDS, "card")):
+            rows = connection.execute(f"SELECT {select_list(c.db, table.name, table.names)} FROM {table.name}")
+            set_index = table.names.index("set_id") if "set_id" in table.names else None
+            found = [f"{what} {shown(row[0])}"
+                     + (f" (set {shown(row[set_index])})" if set_index is not None else "")
+                     + f": {note}" for row, note in unholdable(table, rows)]
+            findings.append(Finding(
+                f"unholdable_values_{table.label}", severity, len(found),
+                f"{table.name} rows with values their PostgreSQL column cannot hold as they are: "
+                "replication writes what the column holds instead (TCGJOBS_STRICT_VALUES makes "
+                "these errors)", found[: c.limit]))
+    finally:
+        connection.text_factory = str
+    return findings
 
 
 #: Every check, in order. Each returns findings with exact counts; errors make the run exit 3.
 CHECKS: list[Check] = [check_integrity, check_foreign_keys, check_orphans, check_required_fields,
-                       check_json, check_legacy_encodings, check_totals, check_coverage]
+                       check_json, check_legacy_encodings, check_totals, check_coverage,
+                       check_source_drift, check_unholdable_values]
 
 
 def check_primary_parity(ctx: JobContext, db: SqliteDatabase, limit: int) -> list[Finding]:
@@ -275,7 +355,8 @@ def run(ctx: JobContext) -> JobResult:
         if interrupted(exc):
             raise
         source, note = None, f"the database could not be read: {exc}"
-    check_context = CheckContext(db, ctx.options["examples"], source, note)
+    check_context = CheckContext(db, ctx.options["examples"], source, note,
+                                 ctx.settings.source_min_coverage_percent, ctx.settings.strict_values)
     for check in CHECKS:
         ctx.check_cancelled()
         findings.extend(_guarded(check, check_context))

@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from peewee import SqliteDatabase
 
+from tcgjobs.sources.drift import Drift, drifts, filled, held, unknown_fields, watched_columns
 from tcgjobs.sources.layouts import CardsRead
 from tcgjobs.sources.rows import CARD_COLUMNS, CARD_ROWS, card_row, for_insert, merged
 
@@ -36,6 +38,9 @@ _SAVE_FINGERPRINT = ("INSERT OR REPLACE INTO tcgjobs_card_sync (set_id, file_sha
 _HP = CARD_COLUMNS.index("hp")
 _EVOLVES_FROM = CARD_COLUMNS.index("evolves_from")
 _SET_ID = CARD_COLUMNS.index("set_id")
+_EXTRA = CARD_COLUMNS.index("extra")
+#: The card columns a drifting source could empty (drift.py).
+WATCHED = watched_columns(CARD_ROWS)
 
 
 def is_legacy_row(row: Sequence[Any]) -> bool:
@@ -105,6 +110,8 @@ class SetPlan:
     rows_before: list[tuple[Any, ...]] = field(default_factory=list)
     #: The stored fingerprint still matches: nothing to write, not even the fingerprint.
     current: bool = False
+    #: Fields without a column (kept in ``extra``) → how many of the set's cards carry them.
+    unknown: Counter[str] = field(default_factory=Counter)
 
     @property
     def writes(self) -> int:
@@ -129,10 +136,12 @@ class SetPlan:
 def unchanged_plan(set_id: str, file_sha256: str, rows: list[tuple[Any, ...]],
                    fingerprint: Fingerprint) -> SetPlan:
     """The plan of a set whose file and rows match its fingerprint: nothing to do."""
+    gone = set(fingerprint.database_only)
     return SetPlan(set_id, file_sha256, unchanged=len(rows) - len(fingerprint.database_only),
                    duplicates=list(fingerprint.duplicates),
                    database_only=list(fingerprint.database_only),
-                   source_cards=fingerprint.cards, rows_before=rows, current=True)
+                   source_cards=fingerprint.cards, rows_before=rows, current=True,
+                   unknown=unknown_fields((row for row in rows if row[0] not in gone), _EXTRA))
 
 
 def plan_set(db: SqliteDatabase | None, select: str, read: CardsRead, file_sha256: str,
@@ -163,6 +172,8 @@ def plan_set(db: SqliteDatabase | None, select: str, read: CardsRead, file_sha25
         seen[card_id] = read.set_id
         source_ids.add(card_id)
         row = card_row(card, read.set_id)
+        if row[_EXTRA] is not None:
+            plan.unknown.update(json.loads(row[_EXTRA]).keys())
         old = stored.get(card_id)
         if old is None:
             plan.inserts.append(for_insert(row))
@@ -191,6 +202,21 @@ def rows_after(plan: SetPlan) -> list[tuple[Any, ...]]:
     rows.extend(written.values())
     rows.sort(key=lambda row: row[0])
     return rows
+
+
+def plan_drifts(plan: SetPlan) -> list[Drift]:
+    """The columns this plan would empty although most of the set's stored cards hold them
+    (drift.py): the set's cards from the source, as they will be stored, against its rows
+    before. None without updates: inserts alone never empty a stored row."""
+    if not plan.updates:
+        return []
+    gone = set(plan.database_only)
+    after = [row for row in rows_after(plan) if row[0] not in gone]
+    filled_after = filled(after, WATCHED)
+    if all(filled_after):
+        return []
+    before = plan.rows_before
+    return drifts(WATCHED, len(before), held(before, WATCHED), len(after), filled_after)
 
 
 def apply_plan(db: SqliteDatabase, plan: SetPlan) -> None:

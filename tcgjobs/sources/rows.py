@@ -118,6 +118,12 @@ _EXPRESSIONS: dict[Encoding, str] = {
     Encoding.CARD_FILE_SET: "set_id",
     Encoding.EXTRA: "extra(record, known)",
 }
+#: What each encoding writes for a field that is absent or null (a market URL: for an explicit
+#: null): a column holding only this holds nothing (drift.py).
+EMPTY_VALUES: dict[Encoding, Any] = {
+    Encoding.VALUE: None, Encoding.TEXT: None, Encoding.HP: hp_value(None),
+    Encoding.JSON_ARRAY: _array(None), Encoding.JSON_OBJECT: _object(None),
+    Encoding.JSON_OR_NULL: _json_or_null(None), Encoding.MARKET_URL: None}
 _NAMESPACE = {"hp_value": hp_value, "array": _array, "object_": _object,
               "json_or_null": _json_or_null, "market_url": _market_url, "extra": _extra}
 

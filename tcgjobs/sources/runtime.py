@@ -5,6 +5,7 @@ in a way that also works for ``--dry-run`` (read-only, or an absent database tre
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,15 @@ from peewee import SqliteDatabase
 
 from tcgjobs.config import Settings
 from tcgjobs.errors import ConfigError
-from tcgjobs.sources.layouts import Source, open_source
+from tcgjobs.sources.drift import accepted_names, watched_columns
+from tcgjobs.sources.layouts import Source, SourceLimits, open_source
+from tcgjobs.sources.rows import TableRows
 
 
 def load_source(settings: Settings) -> Source:
     """The configured source (logged; the sample loudly). Raises ConfigError when unusable."""
-    source = open_source(settings.data_source, settings.data_language)
+    limits = SourceLimits(settings.source_max_file_size, settings.source_max_field_size)
+    source = open_source(settings.data_source, settings.data_language, limits)
     if source.is_sample:
         logger.warning("USING THE BUNDLED SAMPLE DATASET ({}): TCGJOBS_DATA_SOURCE is not set. "
                        "This is demo data, not the real card catalogue.", source.root)
@@ -81,3 +85,25 @@ def examples(items: Sequence[str], limit: int = 5) -> str:
     """``a, b, c and 7 more``: a short list for a log line or summary."""
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def accepted_drift(text: str, rows: TableRows, variable: str) -> frozenset[str]:
+    """The fields whose drift the operator accepts (a sync job's accept_drift option). Raises
+    ConfigError naming the option when one is not a field drift can empty."""
+    try:
+        return accepted_names(text, rows.table, watched_columns(rows))
+    except ValueError as exc:
+        raise ConfigError(f"--accept-drift ({variable}): {exc}") from None
+
+
+def report_unknown_fields(what: str, unknown: Counter[str]) -> str:
+    """Log each field the source carries under a name no column has (kept in ``extra``; maybe a
+    renamed field) and return the summary's note about them ("" when there are none)."""
+    for name, count in unknown.most_common():
+        logger.warning("{} field {!r} is unknown (no column has that name) in {} record(s): kept "
+                       "in the extra column; a field renamed upstream?", what, name, count)
+    if not unknown:
+        return ""
+    shown = ", ".join(f"{name} ({count})" for name, count in unknown.most_common(5))
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    return f"; unknown {what} fields kept in extra: {shown}{more}"

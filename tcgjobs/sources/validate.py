@@ -14,6 +14,7 @@ from typing import Any
 
 from tcgjobs.db.card_schema import POKEMON_CARD_SETS, POKEMON_CARDS, CardTable, Encoding
 from tcgjobs.sources.ids import card_id_problem, set_id_problem
+from tcgjobs.sources.rows import encode, js_parse_int
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class _Rules:
     required: tuple[str, ...]
     non_empty: frozenset[str]
     markets: tuple[str, ...]
+    parsed_ints: frozenset[str]  # string fields stored as the integer of their leading digits
 
 
 def _rules(table: CardTable) -> _Rules:
@@ -40,7 +42,9 @@ def _rules(table: CardTable) -> _Rules:
         required=tuple(field.name for field in fields if field.required),
         non_empty=frozenset(field.name for field in fields if field.non_empty),
         markets=tuple(column.source.name for column in table.columns
-                      if column.sync is Encoding.MARKET_URL and column.source is not None))
+                      if column.sync is Encoding.MARKET_URL and column.source is not None),
+        parsed_ints=frozenset(column.source.name for column in table.columns
+                              if column.sync is Encoding.HP and column.source is not None))
 
 
 _SET_RULES = _rules(POKEMON_CARD_SETS)
@@ -50,6 +54,16 @@ _CARD_RULES = _rules(POKEMON_CARDS)
 def _type_name(types: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", list: "an array", dict: "an object"}
     return " or ".join(names[t] for t in types)
+
+
+_INT64 = 2**63
+
+
+def _beyond_sqlite(value: str) -> bool:
+    """Whether the leading digits of a string stored as an integer (hp) are outside SQLite's
+    64-bit integers, which no column can store (the insert would fail)."""
+    number = js_parse_int(value)
+    return number is not None and not -_INT64 <= number < _INT64
 
 
 def _field_problems(record: dict[str, Any], rules: _Rules) -> list[str]:
@@ -64,16 +78,44 @@ def _field_problems(record: dict[str, Any], rules: _Rules) -> list[str]:
             suffix = "" if name in rules.required else " or null"
             problems.append(f"field {name!r} must be {_type_name(rules.kinds[name])}{suffix}, "
                             f"got {type(value).__name__}")
+        elif expected is not None and type(value) is int and not -_INT64 <= value < _INT64:
+            problems.append(f"field {name!r} is beyond the range of an SQLite integer")
     for name in rules.required:
         value = record.get(name)
         if value is None:
             problems.append(f"missing required field {name!r}")
         elif value == "" and name in rules.non_empty:
             problems.append(f"field {name!r} is empty")
+    for name in rules.parsed_ints:  # an hp of "999…" (19 digits or more) has no SQLite integer
+        value = record.get(name)
+        if type(value) is str and len(value) > 18 and _beyond_sqlite(value):
+            problems.append(f"field {name!r} is beyond the range of an SQLite integer")
     for market in rules.markets:
         value = record.get(market)
         if isinstance(value, dict) and not isinstance(value.get("url", ""), (str, type(None))):
             problems.append(f"field '{market}.url' must be a string or null")
+    return problems
+
+
+def oversized_fields(record: dict[str, Any], limit: int) -> list[str]:
+    """A problem for each field of ``record`` larger than ``limit`` bytes: its value's compact
+    JSON (a string: its UTF-8 bytes), or its name. Called only for files larger than the limit,
+    since no field of a smaller file can exceed it."""
+    problems = []
+    for name, value in record.items():
+        if len(name) > limit // 4 and len(name.encode("utf-8", "surrogatepass")) > limit:
+            problems.append(f"a field name of {len(name):,} characters is above the field size "
+                            f"limit of {limit:,} bytes (TCGJOBS_SOURCE_MAX_FIELD_SIZE)")
+            continue
+        if type(value) is str:
+            size = len(value) if len(value) <= limit // 4 else len(value.encode("utf-8", "surrogatepass"))
+        elif type(value) in (list, dict):
+            size = len(encode(value).encode("utf-8", "surrogatepass"))
+        else:
+            continue
+        if size > limit:
+            problems.append(f"field {name!r} is {size:,} bytes, above the field size limit of "
+                            f"{limit:,} bytes (TCGJOBS_SOURCE_MAX_FIELD_SIZE)")
     return problems
 
 

@@ -26,6 +26,7 @@ from tests.support.replication import (
     snapshot,
     write_card_db,
 )
+from tests.support.runs import logged
 
 pytestmark = pytest.mark.postgres
 
@@ -481,21 +482,29 @@ def test_a_trigger_changing_rows_the_run_never_named_is_caught_by_a_full_scan(cl
     assert cards["different"] == ["swshp-177a"] and cards["method"] == "scan"
 
 
-def test_a_blob_is_skipped_with_its_reason_in_full_and_incremental_runs(cli, handcrafted, primary):
+def test_a_blob_is_replicated_as_null_and_reported_in_full_and_incremental_runs(cli, handcrafted, primary):
     execute_sqlite(handcrafted, "UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = 'swshp-177a'")
 
     first, run = replicate(cli)
+    before = snapshot(primary)
     second, again = replicate(cli)
 
-    for result, payload in ((first, run), (second, again)):
-        assert result.exit_code == ExitCode.FAILED, result.output
-        assert "swshp-177a: flavor_text is a BLOB, not text" in payload["error"]
-        assert payload["metrics"]["cards_skipped"] == 1 and payload["metrics"]["verified"] == 1
-    assert (run["metrics"]["cards_inserted"], again["metrics"]["cards_unchanged"]) == (3, 3)
+    for result, payload in ((first, run), (second, again)):  # reported on every run, not just once
+        assert result.exit_code == ExitCode.OK, result.output
+        coerced = payload["details"]["tables"]["cards"]["coerced"]
+        assert coerced == {"rows": 1, "columns": {"flavor_text": 1},
+                           "examples": ["swshp-177a: flavor_text is a BLOB, not text (NULL written)"]}
+        assert payload["metrics"]["cards_coerced"] == 1 and payload["metrics"]["cards_skipped"] == 0
+        assert payload["metrics"]["verified"] == 1
+        assert "1 with values replaced by what their columns hold" in payload["summary"]
+        assert logged(result, "warning", "1 cards row(s) hold values", "flavor_text is a BLOB")
+    assert (run["metrics"]["cards_inserted"], again["metrics"]["cards_unchanged"]) == (4, 4)
+    assert snapshot(primary) == before, "the row sent again is identical: not written"
+    assert execute(primary, "SELECT flavor_text FROM pokemon_cards WHERE id = 'swshp-177a'") == [(None,)]
 
 
 @pytest.mark.parametrize("cards", [0, 4500])  # 4,500 more: the full read maps on two processes
-def test_text_that_is_not_utf8_skips_its_row_in_full_and_incremental_runs(cli, db, primary, cards):
+def test_text_that_is_not_utf8_is_replaced_and_only_an_unusable_id_skips_its_row(cli, db, primary, cards):
     import sqlite3
 
     from tests.support.replication import CARD_COLUMNS
@@ -518,40 +527,33 @@ def test_text_that_is_not_utf8_skips_its_row_in_full_and_incremental_runs(cli, d
     second, again = replicate(cli)
 
     for result, payload in ((first, run), (second, again)):
-        assert result.exit_code == ExitCode.FAILED, result.output
-        assert "swshp-177a: flavor_text is not valid UTF-8 text" in payload["error"]
+        assert result.exit_code == ExitCode.FAILED, result.output  # the unusable id
         assert "bad!\\xff: id is not valid UTF-8 text" in payload["error"]
-        assert payload["metrics"]["cards_skipped"] == 2 and payload["metrics"]["verified"] == 1
-    assert run["metrics"]["cards_inserted"] == 2 + cards
-    assert (again["metrics"]["cards_updated"], again["metrics"]["cards_unchanged"]) == (1, 1 + cards)
+        assert "flavor_text" not in payload["error"]
+        assert payload["details"]["tables"]["cards"]["coerced"]["examples"] == [
+            "swshp-177a: flavor_text is not valid UTF-8 text (written with U+FFFD for the bytes that "
+            "are not UTF-8)"]
+        assert payload["metrics"]["cards_skipped"] == 1 and payload["metrics"]["verified"] == 1
+    assert run["metrics"]["cards_inserted"] == 3 + cards
+    assert (again["metrics"]["cards_updated"], again["metrics"]["cards_unchanged"]) == (1, 2 + cards)
     assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'swshp-SWSH050'") == [("Renamed",)]
+    assert execute(primary, "SELECT flavor_text FROM pokemon_cards WHERE id = 'swshp-177a'") == [("Ca\ufffd(",)]
 
 
 @pytest.mark.parametrize("deep", ["[" * 400 + "1.5" + "]" * 400,   # printed by Python's recursion
                                   "[" * 2000 + "1" + "]" * 2000])  # deeper than the decoder goes
-def test_json_nested_too_deeply_to_map_skips_its_row(cli, db, primary, deep):
+def test_json_nested_too_deeply_to_map_is_replicated_as_null_and_reported(cli, db, primary, deep):
     sets, cards = handcrafted_rows()
     cards.append(a_card_row("swshp", "DEEP", attacks=deep))
     write_card_db(db, sets, cards)
 
     result, run = replicate(cli)
 
-    assert result.exit_code == ExitCode.FAILED, result.output
-    assert "swshp-DEEP: " in run["error"] and "nested too deeply" in run["error"]
-    assert run["metrics"]["cards_inserted"] == 4 and run["metrics"]["verified"] == 1
-
-
-def test_a_row_that_cannot_be_mapped_is_skipped_with_its_reason_and_fails_the_run(cli, db, primary):
-    sets, cards = handcrafted_rows()
-    cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))
-    write_card_db(db, sets, cards)
-
-    result, run = replicate(cli)
-
-    assert result.exit_code == ExitCode.FAILED, result.output
-    assert run["metrics"]["cards_skipped"] == 1 and run["metrics"]["cards_inserted"] == 4
-    assert "swshp-BAD: attacks is not valid JSON" in run["error"]
-    assert run["metrics"]["verified"] == 1
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["details"]["tables"]["cards"]["coerced"]["examples"] == [
+        "swshp-DEEP: attacks holds a JSON value nested too deeply to map (NULL written)"]
+    assert run["metrics"]["cards_inserted"] == 5 and run["metrics"]["verified"] == 1
+    assert execute(primary, "SELECT attacks FROM pokemon_cards WHERE id = 'swshp-DEEP'") == [(None,)]
 
 
 def execute_sqlite(path: Path, sql: str) -> None:

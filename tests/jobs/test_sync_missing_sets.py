@@ -35,7 +35,8 @@ def test_missing_sets_are_inserted_with_the_cron_path_encodings(cli, db, data):
     result, run = run_json(cli, "sync-missing-sets")
     assert result.exit_code == 0, result.output
     assert run["metrics"] == {"sets_checked": 2, "sets_added": 2, "sets_updated": 0, "sets_unchanged": 0,
-                              "sets_rejected": 0, "sets_database_only": 0, "source_duplicates": 0}
+                              "sets_rejected": 0, "sets_database_only": 0, "source_duplicates": 0,
+                              "sets_drifted": 0, "unknown_fields": 0}
     assert rows(db, "SELECT id, printed_total, legalities, ptcgo_code, images FROM pokemon_card_sets ORDER BY id") == [
         ("s1", 2, '{"unlimited":"Legal"}', "S1", '{"symbol":"https://img/s1/symbol.png","logo":"https://img/s1/logo.png"}'),
         ("s2", None, '{"unlimited":"Legal"}', None, None)]

@@ -232,3 +232,83 @@ def test_both_renderings_agree_so_fingerprints_agree_between_full_and_incrementa
         assert b'{"blob":"00FF"}' in rendered["swshp-Q1"]
     finally:
         connection.close()
+
+
+def test_every_kind_declares_what_it_holds_and_pgrows_implements_both_rules():
+    from tcgjobs.db.card_schema import PG_KINDS
+    from tcgjobs.services.replication.pgrows import _NOT_NULL_INSTEAD, COERCERS, CONVERTERS
+
+    assert set(PG_KINDS) == set(CONVERTERS) == set(COERCERS)
+    assert {kind for kind, rule in PG_KINDS.items() if rule.not_null_instead} == set(_NOT_NULL_INSTEAD)
+
+
+def coerced(table=CARDS, **fields):
+    row = {**(a_card_row("swshp", "1") if table is CARDS else a_set_row("s1")), **fields}
+    values, notes = RowMapper(table).coerced_values(tuple(row.get(c) for c in table.names))
+    return dict(zip(table.names, values, strict=True)), notes
+
+
+#: (column, SQLite value its column cannot hold, what replication writes, the note reporting it)
+UNHOLDABLE = [
+    ("hp", "abc", None, "hp is not an integer: 'abc' (NULL written)"),
+    ("hp", 2**31, None, "hp is out of PostgreSQL INTEGER range: 2147483648 (NULL written)"),
+    ("name", "nul\x00here", "nulhere", "name contains a NUL character, which PostgreSQL text cannot "
+                                       "store (written without its NUL characters)"),
+    ("name", b"\x00blob", "", "name is a BLOB, not text (empty value written (NOT NULL))"),
+    ("artist", b"blob", None, "artist is a BLOB, not text (NULL written)"),
+    ("evolves_from", "Zo\x00rua", ["Zorua"], "evolves_from contains a NUL character, which PostgreSQL "
+                                             "text cannot store (written without its NUL characters)"),
+    ("types", '["Fi\\u0000re", null]', ["Fire", None], "types contains \\u0000, which PostgreSQL JSONB "
+                                                       "cannot store (written without the NUL characters of "
+                                                       "its strings)"),
+    ("types", "[1, 2]", [], "types is not a JSON array of strings (empty value written (NOT NULL))"),
+    ("rules", "[{not json", None, "rules is not valid JSON (Expecting property name enclosed in double "
+                                  "quotes: line 1 column 3 (char 2)) (NULL written)"),
+    ("attacks", "[NaN]", None, "attacks contains NaN, which is not valid JSON for PostgreSQL (NULL written)"),
+    ("attacks", '[{"k\\u0000": "v\\u0000", "j": 1}]', '[{"j": 1, "k": "v"}]',
+     "attacks contains \\u0000, which PostgreSQL JSONB cannot store (written without the NUL characters "
+     "of its strings and keys)"),
+    ("attacks", '["\\ud800"]', None, "attacks holds text that is not valid UTF-8 (NULL written)"),
+    ("attacks", "[" * 5000 + "]" * 5000, None, "attacks holds a JSON value nested too deeply to map "
+                                               "(NULL written)"),
+]
+
+
+@pytest.mark.parametrize("column, stored, written, note", UNHOLDABLE)
+def test_a_value_its_column_cannot_hold_is_replaced_by_its_kinds_rule_and_noted(column, stored, written, note):
+    values, notes = coerced(**{column: stored})
+    assert (values[column], notes) == (written, [note])
+
+
+def test_dates_that_are_not_dates_become_null_and_a_key_that_cannot_be_held_skips_the_row():
+    values, notes = coerced(SETS, release_date="TBA", updated_at="2023/02/30 10:00:00")
+    assert (values["release_date"], values["updated_at"]) == (None, None)
+    assert notes == ["release_date is not a YYYY/MM/DD date: 'TBA' (NULL written)",
+                     "updated_at is not a YYYY/MM/DD HH:MM:SS timestamp: '2023/02/30 10:00:00' (NULL written)"]
+    with pytest.raises(Unmappable, match="id contains a NUL character"):
+        coerced(SETS, id="s\x00")
+
+
+@pytest.mark.postgres
+def test_replaced_values_are_what_postgresql_stores_digest_for_digest(postgres_url):
+    raws = [a_card_row("swshp", f"C{number}", **{column: stored})
+            for number, (column, stored, _, _) in enumerate(UNHOLDABLE)]
+    raws = [tuple(row[c] for c in CARDS.names) for row in raws]
+    mapper = RowMapper(CARDS)
+    connection = psycopg2.connect(postgres_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE t ({', '.join(f'{c.name} {c.pg_type}' for c in CARDS.columns)})")
+            expected, lines = {}, []
+            for raw in raws:
+                values, notes = mapper.coerced_values(raw)
+                assert notes
+                expected[raw[0]] = hashlib.md5(canonical(CARDS, values).encode()).hexdigest()
+                lines.append(copy_line(CARDS, values, raw))
+            cursor.copy_expert("COPY t FROM STDIN", io.StringIO("".join(lines)))
+            cursor.execute(f"SELECT id, md5({canonical_sql(CARDS)}) FROM t")
+            assert dict(cursor.fetchall()) == expected
+            cursor.execute("SELECT attacks::text FROM t WHERE id = 'swshp-C10'")
+            assert cursor.fetchall() == [('[{"j": 1, "k": "v"}]',)]
+    finally:
+        connection.close()

@@ -125,15 +125,18 @@ def test_two_processes_map_exactly_what_one_does(env, monkeypatch):
     cards = [a_card_row("swshp", str(n), name=f"Card {n} é\t\\", hp=None if n % 7 else n)
              for n in range(1, 60)]
     cards.append(a_card_row("swshp", "BAD", attacks="[{not json"))
+    cards.append(a_card_row("swshp", "N\x00UL"))  # a key PostgreSQL cannot hold: skipped
     write_card_db(path, [a_set_row("swshp")], cards)
 
     serial = _rows(path, monkeypatch, parallel=False)
     parallel = _rows(path, monkeypatch, parallel=True)
 
-    assert len(serial) == 60 and sorted(parallel) == sorted(serial)
-    assert [r.reason for r in parallel if r.reason] == ["attacks is not valid JSON (Expecting "
-                                                        "property name enclosed in double quotes: "
-                                                        "line 1 column 3 (char 2))"]
+    assert len(serial) == 61 and sorted(parallel) == sorted(serial)
+    assert [r.coerced for r in parallel if r.coerced] == [(
+        "attacks is not valid JSON (Expecting property name enclosed in double quotes: line 1 "
+        "column 3 (char 2)) (NULL written)",)]
+    assert [r.reason for r in parallel if r.reason] == [
+        "id contains a NUL character, which PostgreSQL text cannot store"]
 
 
 def test_an_id_repeated_across_the_parts_is_skipped_once_as_a_duplicate(tmp_path, monkeypatch):
@@ -155,7 +158,7 @@ def test_an_id_repeated_across_the_parts_is_skipped_once_as_a_duplicate(tmp_path
 
 
 @pytest.mark.parametrize("blob_in", ["the child's rows", "this process's rows"])
-def test_a_blob_before_or_after_the_fork_still_skips_only_its_row(env, monkeypatch, blob_in):
+def test_a_blob_before_or_after_the_fork_is_replaced_in_its_row_only(env, monkeypatch, blob_in):
     path = Path(env["DATABASE_PATH"])
     write_card_db(path, [a_set_row("swshp")], [a_card_row("swshp", str(n)) for n in range(1, 41)])
     blob_id = "swshp-1" if blob_in == "the child's rows" else "swshp-40"  # read first / last
@@ -169,4 +172,6 @@ def test_a_blob_before_or_after_the_fork_still_skips_only_its_row(env, monkeypat
         db.close()
 
     assert sorted(r.id for r in rows) == sorted(f"swshp-{n}" for n in range(1, 41))
-    assert [(r.id, r.reason) for r in rows if r.reason] == [(blob_id, "flavor_text is a BLOB, not text")]
+    assert [r.reason for r in rows if r.reason] == []
+    assert [(r.id, r.coerced) for r in rows if r.coerced] == [
+        (blob_id, ("flavor_text is a BLOB, not text (NULL written)",))]

@@ -170,3 +170,23 @@ def test_integral_json_numbers_read_as_javascript_holds_them(tmp_path):
     assert card["convertedRetreatCost"] == 2 and type(card["convertedRetreatCost"]) is int
     assert card["attacks"] == [{"convertedEnergyCost": 10, "x": 0.5}]
     assert type(card["attacks"][0]["convertedEnergyCost"]) is int
+
+
+def test_a_root_that_is_a_symlink_is_resolved_once_and_described_with_its_link(tmp_path):
+    revision = write_upstream(tmp_path / "rev-1", [a_set("s1")], {"s1": [a_card("s1", "1")]})
+    (tmp_path / "current").symlink_to(revision)
+    source = detect(tmp_path / "current")
+    (tmp_path / "current").unlink()  # git-sync swaps the link mid-run: this run keeps reading rev-1
+    (tmp_path / "current").symlink_to(tmp_path / "elsewhere")
+    assert source.root == revision.resolve()
+    assert source.describe().startswith(f"{tmp_path / 'current'} -> {revision.resolve()}")
+    assert [c["id"] for c in source.read_cards("s1").cards] == ["s1-1"]
+
+
+def test_a_source_file_that_is_not_a_regular_file_is_refused(tmp_path):
+    import os
+
+    root = write_upstream(tmp_path / "data", [a_set("s1")], {})
+    os.mkfifo(root / "cards" / "en" / "s1.json")  # would block a plain read forever
+    with pytest.raises(SourceFileError, match="s1.json: is not a regular file; refused"):
+        detect(root).read_cards("s1")

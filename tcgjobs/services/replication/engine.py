@@ -46,6 +46,7 @@ from tcgjobs.errors import JobFailed, SchemaError, first_line
 from tcgjobs.services.replication import bookkeeping, schema, verification
 from tcgjobs.services.replication.bookkeeping import Memo
 from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
+from tcgjobs.services.replication.pgcopy import CoercedValues
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table, canonical_sql
 from tcgjobs.services.replication.source import changed_rows, source_rows
 
@@ -67,12 +68,13 @@ class TableStats:
     primary_only: int = 0  # rows only PostgreSQL has (kept unless deletion is on)
     skipped: dict[str, str] = field(default_factory=dict)  # id → reason
     primary_only_ids: list[str] = field(default_factory=list)
+    coerced: CoercedValues = field(default_factory=CoercedValues)  # replicated as the columns can
 
     def metrics(self, prefix: str) -> dict[str, int]:
         return {f"{prefix}_inserted": self.inserted, f"{prefix}_updated": self.updated,
                 f"{prefix}_unchanged": self.unchanged, f"{prefix}_deleted": self.deleted,
                 f"{prefix}_skipped": len(self.skipped),
-                f"{prefix}_postgres_only": self.primary_only}
+                f"{prefix}_postgres_only": self.primary_only, f"{prefix}_coerced": self.coerced.rows}
 
     def skipped_examples(self) -> list[str]:
         return [f"{key}: {reason}" for key, reason in list(self.skipped.items())[:EXAMPLES]]
@@ -143,7 +145,9 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
             continue
         digests[row.id] = row.digest
         staged.rows += 1
-        staged.memo.append((row.id, row.fingerprint or "", row.digest))
+        if row.coerced:  # no fingerprint in the bookkeeping: read (and reported) on every run
+            stats.coerced.add(row.id, row.coerced)
+        staged.memo.append((row.id, "" if row.coerced else row.fingerprint or "", row.digest))
         assert row.line is not None  # a row with a digest always has its COPY line
         yield row.line
     only = sorted(primary_ids - set(digests) - set(stats.skipped))

@@ -147,6 +147,30 @@ def decode(text: str) -> Any:
         raise Unmappable(f"is not valid JSON ({exc})") from None
 
 
+def without_nul(text: str) -> Any:
+    """:func:`decode`, with every NUL character removed from the strings and keys instead of
+    refused (what replication writes in place of such a value). Raises Unmappable otherwise."""
+    try:
+        parsed = _strip_nul(_decode_plain(text))
+        return _jsonb_order(parsed) if type(parsed) in _NESTED else parsed
+    except Unmappable:
+        raise
+    except RecursionError:
+        raise Unmappable("holds a JSON value nested too deeply to map") from None
+    except ValueError as exc:
+        raise Unmappable(f"is not valid JSON ({exc})") from None
+
+
+def _strip_nul(value: Any) -> Any:
+    if type(value) is str:
+        return value.replace("\x00", "")
+    if type(value) is list:
+        return [_strip_nul(item) for item in value]
+    if type(value) is dict:
+        return {key.replace("\x00", ""): _strip_nul(item) for key, item in value.items()}
+    return value
+
+
 def _holds_nul(value: Any) -> bool:
     """Whether a decoded JSON value has a NUL character in a string or an object key."""
     if type(value) is str:

@@ -10,13 +10,23 @@ values; :class:`RowEncoder` gives the same line and the same canonical text as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from tcgjobs.services.replication.jsonb import Raw, Unmappable, encode_text
-from tcgjobs.services.replication.pgrows import CONVERTERS, INT_MAX, INT_MIN, Column, Table, canonical_encoder
+from tcgjobs.services.replication.pgrows import (
+    CONVERTERS,
+    INT_MAX,
+    INT_MIN,
+    Column,
+    RowMapper,
+    Table,
+    canonical_encoder,
+)
 
-__all__ = ["RowEncoder", "copy_line"]
+__all__ = ["CoercedValues", "RowEncoder", "copy_line", "unholdable"]
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -155,3 +165,45 @@ class RowEncoder:
         if type(value) is str and len(memo) < self._LIMIT:
             memo[value] = result
         return result
+
+
+@dataclass
+class CoercedValues:
+    """The rows of one table replicated with values their columns cannot hold as they are: how
+    many, per column how many values, and the first examples (``id: column why (what was
+    written)``)."""
+
+    rows: int = 0
+    columns: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+    limit: int = 10
+
+    def add(self, key: str, notes: Collection[str]) -> None:
+        self.rows += 1
+        self.columns.update(note.split(" ", 1)[0] for note in notes)
+        if len(self.examples) < self.limit:
+            self.examples.append(f"{key}: {'; '.join(notes)}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": dict(self.columns), "examples": self.examples}
+
+
+def unholdable(table: Table, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(row, what replication does about it) for each SQLite row of ``table`` (selected in
+    :attr:`Table.names` order) it cannot replicate as it is: the notes on the values it replaces
+    (:meth:`RowMapper.coerced_values`), or why it skips the row. Rows the one-pass encoder takes
+    cost nothing more (validate-data-integrity reads every row through this)."""
+    encode, mapper = RowEncoder(table).encode, RowMapper(table)
+    for row in rows:
+        try:
+            encode(row)[0].encode("utf-8")
+            continue
+        except (Unmappable, UnicodeEncodeError, RecursionError):
+            pass
+        try:
+            _, notes = mapper.coerced_values(row)
+        except Unmappable as exc:
+            yield row, f"{exc} (the row is skipped)"
+            continue
+        if notes:
+            yield row, "; ".join(notes)

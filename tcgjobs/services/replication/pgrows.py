@@ -12,8 +12,10 @@ platform's ``init.sql`` columns plus those tcgjobs added to SQLite):
 * JSON columns → ``JSONB``; ``release_date`` ``YYYY/MM/DD`` → ``DATE``, ``updated_at``
   ``YYYY/MM/DD HH:MM:SS`` → ``TIMESTAMP``.
 
-A value that cannot be mapped exactly (invalid JSON, an integer out of range, a NUL character,
-an unparsable date, ...) skips its row with a reason instead of being coerced.
+A value the column cannot hold as it is (invalid JSON, an integer out of range, a NUL character,
+an unparsable date, ...) is replaced by what the column can hold, by the rule its kind declares
+(:data:`tcgjobs.db.card_schema.PG_KINDS`; :meth:`RowMapper.coerced_values`), and reported
+(:class:`.pgcopy.CoercedValues`). Only a row whose key cannot be held is skipped, with the reason.
 
 **Canonical form.** A row's canonical text is PostgreSQL's own
 ``json_build_array(<every replicated column>)::text`` (:func:`canonical_sql`): ``", "`` between
@@ -37,11 +39,20 @@ from datetime import date, datetime
 from typing import Any
 
 from tcgjobs.db.card_schema import PG_TYPES, POKEMON_CARD_SETS, POKEMON_CARDS, CardTable, Encoding
-from tcgjobs.services.replication.jsonb import Raw, Unmappable, decode, json_encoder, jsonb_value, reject
+from tcgjobs.services.replication.jsonb import (
+    Raw,
+    Unmappable,
+    decode,
+    json_encoder,
+    jsonb_value,
+    pg_jsonb_text,
+    reject,
+    without_nul,
+)
 
-__all__ = ["CANONICAL_VERSION", "CARDS", "CONVERTERS", "SETS", "Column", "InvalidText",
-           "RowMapper", "Table", "Unmappable", "canonical", "canonical_encoder", "canonical_sql",
-           "replicated", "tolerant_text"]
+__all__ = ["CANONICAL_VERSION", "CARDS", "COERCERS", "CONVERTERS", "SETS", "Column",
+           "InvalidText", "RowMapper", "Table", "Unmappable", "canonical", "canonical_encoder",
+           "canonical_sql", "replicated", "tolerant_text"]
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -174,6 +185,67 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "jsonb": _json, "date": _date, "timestamp": _timestamp}
 
 
+# --- what is written instead of a value a column cannot hold (card_schema.PG_KINDS) ----------
+
+def _held_text(value: Any) -> tuple[str | None, str]:
+    """(the text a TEXT column holds in place of ``value``, what was done)."""
+    if type(value) is InvalidText:
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return text.replace("\x00", ""), "written with U+FFFD for the bytes that are not UTF-8"
+    if isinstance(value, bytes):
+        return None, "NULL written"
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\x00", ""), "written without its NUL characters"
+
+
+def _held_text_array(value: Any) -> tuple[list[str | None] | None, str]:
+    try:
+        parsed = without_nul(_held_text(value)[0] or "")
+    except Unmappable:
+        return None, "NULL written"
+    if isinstance(parsed, list) and all(v is None or isinstance(v, str) for v in parsed):
+        return parsed, "written without the NUL characters of its strings"
+    return None, "NULL written"
+
+
+def _held_evolves_from(value: Any) -> tuple[list[str] | None, str]:
+    text, done = _held_text(value)
+    return _evolves_from(text), done
+
+
+def _held_json(value: Any) -> tuple[Raw | None, str]:
+    if type(value) is InvalidText or isinstance(value, bytes):
+        return None, "NULL written"
+    try:
+        text = Raw(pg_jsonb_text(without_nul(value if isinstance(value, str) else str(value))))
+        text.encode("utf-8")  # a lone surrogate from a \ud800 escape is no UTF-8
+    except (Unmappable, RecursionError, UnicodeEncodeError):
+        return None, "NULL written"
+    return text, "written without the NUL characters of its strings and keys"
+
+
+def _null(value: Any) -> tuple[None, str]:
+    return None, "NULL written"
+
+
+#: Per kind: SQLite value the column cannot hold → (the canonical value written instead, what was
+#: done), the rules :data:`tcgjobs.db.card_schema.PG_KINDS` declares.
+COERCERS: dict[str, Callable[[Any], tuple[Any, str]]] = {
+    "text": _held_text, "int": _null, "text[]": _held_text_array,
+    "evolves_from": _held_evolves_from, "jsonb": _held_json, "date": _null, "timestamp": _null}
+
+#: What a NOT NULL column of a kind holds where the rule gives NULL (PG_KINDS' not_null_instead).
+_NOT_NULL_INSTEAD: dict[str, Any] = {"text": "", "text[]": [], "evolves_from": []}
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "holds a JSON value nested too deeply to map"
+    if isinstance(exc, UnicodeEncodeError):
+        return "holds text that is not valid UTF-8"
+    return str(exc)
+
+
 # --- tables ----------------------------------------------------------------------------------
 
 #: How PostgreSQL's catalog (``format_type``) names the types of
@@ -273,6 +345,31 @@ class RowMapper:
                 return self._values_slowly(row)
         return out
 
+    def coerced_values(self, row: tuple[Any, ...]) -> tuple[list[Any], list[str]]:
+        """The canonical values PostgreSQL holds for ``row``: a value its column cannot hold as it
+        is replaced by its kind's rule (:data:`COERCERS`), and a note on each (``release_date is
+        not a YYYY/MM/DD date: 'TBA' (NULL written)``). Raises Unmappable when the key cannot be
+        held (rows begin with their key) or a NOT NULL column of a kind without a replacement."""
+        out, notes = [], []
+        for index, (column, convert, value) in enumerate(zip(self.table.columns, self._convert, row,
+                                                             strict=True)):
+            try:
+                mapped = convert(value)
+                if mapped is None and column.not_null:
+                    raise Unmappable("is NULL but NOT NULL in PostgreSQL")
+                _encodable(column, mapped)
+            except (Unmappable, RecursionError, UnicodeEncodeError) as exc:
+                if index == 0:
+                    raise Unmappable(f"{column.name} {_reason(exc)}") from None
+                mapped, done = COERCERS[column.kind](value)
+                if mapped is None and column.not_null:
+                    if column.kind not in _NOT_NULL_INSTEAD:
+                        raise Unmappable(f"{column.name} {_reason(exc)}") from None
+                    mapped, done = _NOT_NULL_INSTEAD[column.kind], "empty value written (NOT NULL)"
+                notes.append(f"{column.name} {_reason(exc)} ({done})")
+            out.append(mapped)
+        return out, notes
+
     def _values_slowly(self, row: tuple[Any, ...]) -> list[Any]:
         out = []
         for column, convert, value in zip(self.table.columns, self._convert, row, strict=True):
@@ -284,6 +381,12 @@ class RowMapper:
                 raise Unmappable(f"{column.name} is NULL but NOT NULL in PostgreSQL")
             out.append(mapped)
         return out
+
+
+def _encodable(column: Column, value: Any) -> None:
+    """Raise what printing ``value`` would raise (a lone surrogate, a value nested too deeply)."""
+    text = str(value) if type(value) is Raw else canonical_encoder(column)(value)
+    text.encode("utf-8")
 
 
 def canonical(table: Table, values: list[Any]) -> str:

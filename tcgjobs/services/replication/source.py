@@ -38,7 +38,8 @@ T = TypeVar("T")
 
 
 class SourceRow(NamedTuple):
-    """One SQLite row: its id, COPY line and digest (or why it cannot be replicated)."""
+    """One SQLite row: its id, COPY line and digest (or why it cannot be replicated), and a
+    note on each value replaced by what its column can hold (pgrows.RowMapper.coerced_values)."""
 
     id: str
     line: str | None  # None: not mappable
@@ -46,6 +47,7 @@ class SourceRow(NamedTuple):
     reason: str | None = None
     fingerprint: str | None = None
     set_id: Any = None
+    coerced: tuple[str, ...] = ()
 
 
 def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
@@ -286,26 +288,21 @@ def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
             encode = RowEncoder(table).encode
         text: str | None
         line: str | None
+        coerced: list[str] = []
         try:
             text, line = encode(raw)
             digest = md5(text.encode("utf-8")).hexdigest()
-        except (Unmappable, UnicodeEncodeError):
+        except (Unmappable, UnicodeEncodeError, RecursionError):  # recursion: deep JSON
             text = line = None
-        except RecursionError:  # Python's JSON code recurses once per level
-            yield SourceRow(key, None, None, "holds a JSON value nested too deeply to map")
-            continue
-        if text is None:  # ask the column-by-column mapping for the reason
+        if text is None:  # the column-by-column mapping replaces what a column cannot hold
             try:
-                values = mapper.values(raw)
+                values, coerced = mapper.coerced_values(raw)
                 digest = md5(canonical(table, values).encode("utf-8")).hexdigest()
                 line = copy_line(table, values, raw)
             except Unmappable as exc:
                 yield SourceRow(key, None, None, str(exc))
                 continue
-            except UnicodeEncodeError:
-                yield SourceRow(key, None, None, "contains text that is not valid UTF-8")
-                continue
-        yield SourceRow(key, line, digest, fingerprint=fp, set_id=set_value)
+        yield SourceRow(key, line, digest, fingerprint=fp, set_id=set_value, coerced=tuple(coerced))
 
 
 def source_digests(db: SqliteDatabase, table: Table,
