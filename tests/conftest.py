@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -97,6 +98,17 @@ def run_tcgjobs(*args: str, timeout: float = 120, **kwargs) -> subprocess.Comple
     """Run ``tcgjobs`` as a separate process with the current environment."""
     return subprocess.run([sys.executable, "-m", "tcgjobs", *args], capture_output=True, text=True,
                           timeout=timeout, **kwargs)
+
+
+def last_run(job: str) -> sqlite3.Row:
+    """The newest ledger row of ``job`` (by start), read straight from the state database."""
+    connection = sqlite3.connect(make_settings().state_path)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute("SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC",
+                                  (job,)).fetchone()
+    finally:
+        connection.close()
 
 
 def popen_tcgjobs(*args: str) -> subprocess.Popen:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tcgjobs.errors import ExitCode
-from tests.conftest import ROOT, make_settings, run_tcgjobs
+from tests.conftest import ROOT, last_run, run_tcgjobs
 from tests.support.pause import PAUSED
 from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
 
@@ -39,15 +39,6 @@ def run_paused(target: str, nth: int, signum: signal.Signals, *args: str) -> tup
     out, err = process.communicate(timeout=60)
     return process.returncode, out, "".join(lines) + err
 
-
-def ledger_row(job: str) -> sqlite3.Row:
-    connection = sqlite3.connect(make_settings().state_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute("SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC",
-                                  (job,)).fetchone()
-    finally:
-        connection.close()
 
 
 def log_messages(stderr: str) -> list[str]:
@@ -73,7 +64,7 @@ def test_a_signal_after_the_replication_committed_says_committed_not_rolled_back
     assert "verification not finished, the next run verifies it" in run["committed"]
     assert run["summary"] == f"committed before the stop: {run['committed']}"
     assert run["metrics"]["cards_inserted"] == 2
-    row = ledger_row("replicate-to-primary")
+    row = last_run("replicate-to-primary")
     assert (row["status"], row["exit_code"]) == ("interrupted", int(code))
     assert row["error"] == f"received {signum.name}; committed before the stop: {run['committed']}"
     messages = log_messages(err)
@@ -100,7 +91,7 @@ def test_a_sync_stopped_between_sets_says_which_sets_it_committed_each_whole(env
     assert "Outcome:  interrupted (exit 143)" in out
     assert f"Committed: {committed}" in out and "rolled back" not in out + err
     assert any(f"committed before the stop: {committed}" in m for m in log_messages(err))
-    row = ledger_row("sync-missing-cards")
+    row = last_run("sync-missing-cards")
     assert (row["status"], row["exit_code"]) == ("interrupted", 143)
     assert row["error"] == f"received SIGTERM; committed before the stop: {committed}"
     assert json.loads(row["metrics"])["sets_processed"] == 3

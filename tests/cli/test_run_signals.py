@@ -8,7 +8,6 @@ the ping endpoint that holds the request open until the test has sent the signal
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, run_tcgjobs
+from tests.conftest import last_run, run_tcgjobs
 from tests.health.support import fill_cards
 from tests.support.slack_server import SlackServer
 
@@ -38,15 +37,6 @@ def wait_for_requests(server: SlackServer, count: int, process: subprocess.Popen
         assert time.monotonic() < deadline, "the notification never arrived"
         time.sleep(0.01)
 
-
-def last_run(job: str) -> sqlite3.Row:
-    connection = sqlite3.connect(make_settings().state_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute("SELECT * FROM runs WHERE job = ? ORDER BY started_at DESC",
-                                  (job,)).fetchone()
-    finally:
-        connection.close()
 
 
 #: Each notification's own timeout: far longer than a signal may take to cut it short.
