@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,8 +149,10 @@ def test_the_readmes_drill_passes_and_cleans_up_as_written(cli, env, tmp_path, p
     live = digest(Path(env["DATABASE_PATH"]))
     drill = tmp_path / "drill"
     block = fenced_block(README.read_text(), "### Restore drill")
-    commands = [line[2:].replace("/tmp/drill", str(drill))
-                .replace("pokemon-data-2026-11-28T00-00-00-112Z.sqlite3.db.gz", name)
+    # The block shows the backup its replayed session made (tests/test_doc_sessions.py); here it
+    # is this test's backup.
+    shown = re.compile(r"pokemon-data-\d{4}-\d\d-\d\dT[\d-]+Z\.sqlite3\.db\.gz")
+    commands = [shown.sub(name, line[2:].replace("/tmp/drill", str(drill)))
                 for line in block.splitlines() if line.startswith("$ ")]
     assert len(commands) == 4
 
