@@ -503,7 +503,7 @@ def test_a_blob_is_replicated_as_null_and_reported_in_full_and_incremental_runs(
     assert execute(primary, "SELECT flavor_text FROM pokemon_cards WHERE id = 'swshp-177a'") == [(None,)]
 
 
-@pytest.mark.parametrize("cards", [0, 4500])  # 4,500 more: the full read maps on two processes
+@pytest.mark.parametrize("cards", [0, 4500])  # 4,500 more: several chunks of the read
 def test_text_that_is_not_utf8_is_replaced_and_only_an_unusable_id_skips_its_row(cli, db, primary, cards):
     import sqlite3
 
@@ -538,6 +538,48 @@ def test_text_that_is_not_utf8_is_replaced_and_only_an_unusable_id_skips_its_row
     assert (again["metrics"]["cards_updated"], again["metrics"]["cards_unchanged"]) == (1, 2 + cards)
     assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'swshp-SWSH050'") == [("Renamed",)]
     assert execute(primary, "SELECT flavor_text FROM pokemon_cards WHERE id = 'swshp-177a'") == [("Ca\ufffd(",)]
+
+
+def test_a_blob_and_bad_text_in_later_chunks_switch_the_read_there_and_nothing_is_sent_twice(
+        cli, db, primary):
+    """The read goes 2,000 rows at a time: a BLOB in the second chunk and text that is not UTF-8
+    in the third send those chunks (and the later ones) to the tolerant reads; every other row is
+    replicated once, in the first run and in the incremental one (unchanged rows found by SQL)."""
+    import sqlite3
+
+    from tests.support.replication import CARD_COLUMNS
+
+    write_card_db(db, [a_set_row("big")], [])
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.executemany(
+            f"INSERT INTO pokemon_cards ({', '.join(CARD_COLUMNS)}) VALUES ({', '.join('?' * len(CARD_COLUMNS))})",
+            ([row[c] for c in CARD_COLUMNS] for row in (a_card_row("big", str(n)) for n in range(5000))))
+        connection.execute("UPDATE pokemon_cards SET flavor_text = x'00ff' WHERE id = 'big-2500'")
+        connection.execute("UPDATE pokemon_cards SET flavor_text = CAST(x'4361c328' AS TEXT) "
+                           "WHERE id = 'big-4500'")
+        connection.execute("UPDATE pokemon_cards SET id = CAST(x'62616421ff' AS TEXT) WHERE id = 'big-4800'")
+    connection.close()
+
+    first, run = replicate(cli)
+    execute_sqlite(db, "UPDATE pokemon_cards SET name = 'Renamed' WHERE id = 'big-4999'")
+    second, again = replicate(cli)
+
+    for result, payload in ((first, run), (second, again)):
+        assert result.exit_code == ExitCode.FAILED, result.output  # the unusable id
+        assert "bad!\\xff: id is not valid UTF-8 text" in payload["error"]
+        assert payload["details"]["tables"]["cards"]["coerced"]["examples"] == [
+            "big-2500: flavor_text is a BLOB, not text (NULL written)",
+            "big-4500: flavor_text is not valid UTF-8 text (written with U+FFFD for the bytes that "
+            "are not UTF-8)"]
+        assert payload["metrics"]["cards_skipped"] == 1 and payload["metrics"]["verified"] == 1
+    assert run["metrics"]["cards_inserted"] == 4999
+    # The two coerced rows are sent again every run (identical: not written); one row renamed.
+    assert (again["metrics"]["cards_updated"], again["metrics"]["cards_unchanged"]) == (1, 4998)
+    assert execute(primary, "SELECT count(*), count(DISTINCT id) FROM pokemon_cards") == [(4999, 4999)]
+    assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 'big-4999'") == [("Renamed",)]
+    assert execute(primary, "SELECT flavor_text FROM pokemon_cards WHERE id IN ('big-2500', 'big-4500') "
+                            "ORDER BY id") == [(None,), ("Ca\ufffd(",)]
 
 
 @pytest.mark.parametrize("deep", ["[" * 400 + "1.5" + "]" * 400,   # printed by Python's recursion
@@ -719,25 +761,21 @@ def test_kill_9_mid_transfer_leaves_the_primary_unchanged(mid_transfer, primary)
     assert snapshot(primary) == before
 
 
-def _forked_children(pid: int) -> list[int]:
-    """Children of ``pid`` running its own program (forked, not a helper it executed)."""
-    def cmdline(process: int | str) -> bytes:
-        try:
-            return Path(f"/proc/{process}/cmdline").read_bytes()
-        except OSError:
-            return b""
-
+def _children(pid: int) -> list[str]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    children = path.read_text().split() if path.exists() else []
-    return [int(child) for child in children if cmdline(child) == cmdline(pid)]
+    return path.read_text().split() if path.exists() else []
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see child processes")
-def test_sigterm_while_two_processes_map_stops_both_and_leaves_the_primary_unchanged(
+def test_a_large_replication_streams_in_one_process_and_sigterm_mid_copy_changes_nothing(
         db, primary, tmp_path):
+    """12,000 cards are read 2,000 at a time into one COPY: held at the third read of SQLite
+    (the cards' COPY is under way), the run has no child process (no fork: the rendered pod has
+    one CPU), and SIGTERM there exits 143 with the primary as it was (no table created)."""
     import sqlite3
 
+    from tests.support.pause import PAUSED
     from tests.support.replication import CARD_COLUMNS
 
     write_card_db(db, [a_set_row("big")], [])
@@ -750,20 +788,25 @@ def test_sigterm_while_two_processes_map_stops_both_and_leaves_the_primary_uncha
                 a_card_row("big", str(n), attacks=json.dumps([{"name": f"Attack {n}", "cost": ["Fire"]}]))
                 for n in range(12_000))))
     connection.close()
-    process = popen_tcgjobs("run", "replicate-to-primary", "--ignore-deps")
-    deadline, children = time.monotonic() + 60, []
-    while not children and process.poll() is None and time.monotonic() < deadline:
-        children = _forked_children(process.pid)
-        time.sleep(0.005)
-    assert children, "the second mapping process never started"
+    pause = str(Path(__file__).resolve().parents[1] / "support" / "pause.py")
+    process = subprocess.Popen([sys.executable, pause, "tcgjobs.services.replication.source:_Chunks._fetch",
+                                "3", "run", "replicate-to-primary", "--ignore-deps"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith(PAUSED):
+            break
+    assert lines and lines[-1].startswith(PAUSED), "".join(lines)
+    assert _children(process.pid) == []
+    assert execute(primary, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                            "AND query LIKE 'COPY pokemon_cards%%'") == [(1,)]
 
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
 
     assert process.returncode == ExitCode.INTERRUPTED_SIGTERM, out + err
-    for child in children:
-        with pytest.raises(ProcessLookupError):
-            os.kill(child, 0)
     _wait_for_no_backend(primary)
     assert execute(primary, "SELECT to_regclass('pokemon_cards')") == [(None,)]
 

@@ -9,26 +9,24 @@ from typing import Any
 import psycopg2
 import pytest
 
-from tcgjobs.services.replication.engine import _copy
-from tcgjobs.services.replication.pgrows import Column, Table
-from tcgjobs.services.replication.workers import WorkerFailed
+from tcgjobs.services.replication.pgcopy import copy_lines
 
 pytestmark = pytest.mark.postgres
 
 
 def test_what_the_rows_raise_during_copy_is_raised_not_psycopg2s_stand_in(postgres_url):
-    table = Table("t", (Column("id", "text"),), "t")
+    import sqlite3
 
     def lines():
         yield "a\n"
-        raise WorkerFailed("the second mapping process failed: killed")
+        raise sqlite3.DatabaseError("database disk image is malformed")
 
     connection = psycopg2.connect(postgres_url)
     try:
         with connection.cursor() as cursor:
             cursor.execute("CREATE TEMP TABLE t (id TEXT)")
-            with pytest.raises(WorkerFailed, match="killed"):
-                _copy(cursor, "t", table, lines())
+            with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+                copy_lines(cursor, "COPY t (id) FROM STDIN", lines())
         connection.rollback()
     finally:
         connection.close()

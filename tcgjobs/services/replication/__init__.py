@@ -12,10 +12,11 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication.digests import Comparison, compare, table_checksum
+from tcgjobs.services.replication.digests import Comparison, compare
 from tcgjobs.services.replication.engine import Outcome, TableStats, replicate
 from tcgjobs.services.replication.pgrows import CARDS, SETS
 from tcgjobs.services.replication.schema import MEMO_TABLE, inspect, replicated_before
+from tcgjobs.services.replication.scratch import Scratch
 from tcgjobs.services.replication.source import source_digests
 
 __all__ = ["Comparison", "NeverReplicated", "Outcome", "TableStats", "check_parity", "primary_parity",
@@ -38,14 +39,17 @@ def check_parity(connection: Any, db: SqliteDatabase,
     plan = inspect(connection)
     connection.rollback()
     results = []
+    scratch = Scratch(db)
     connection.set_session(readonly=True)
     try:
         with db.atomic(), connection.cursor() as cursor:
             for table in (SETS, CARDS):
-                digests, skipped = source_digests(db, table, check)
+                digests, skipped = source_digests(db, scratch, table, check)
                 if table.name in plan.missing_tables:
-                    result = Comparison(table.name, len(digests), 0, table_checksum(digests),
-                                        "(no table)", missing=sorted(digests))
+                    missing = [key for (key,) in scratch.execute(
+                        f"SELECT id FROM {digests.table} ORDER BY id")]
+                    result = Comparison(table.name, digests.checksum.count, 0,
+                                        digests.checksum.text, "(no table)", missing=missing)
                 else:
                     result = compare(cursor, table, digests, exclude=skipped,
                                      absent=plan.absent.get(table.name, ()))
@@ -54,6 +58,7 @@ def check_parity(connection: Any, db: SqliteDatabase,
     finally:  # also after an error, which leaves the transaction aborted
         connection.rollback()
         connection.set_session(readonly=False)
+        scratch.close()
     return results
 
 

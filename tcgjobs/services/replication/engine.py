@@ -6,9 +6,11 @@
    (readers are not blocked), read the ids PostgreSQL has and tcgjobs' bookkeeping table
    (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row last sent and its
    canonical digest).
-3. Read SQLite in ONE read transaction (a consistent snapshot). A row whose fingerprint is
-   unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
-   of the raw values); every other row is mapped and streamed into COPY as it is read.
+3. Read SQLite in ONE read transaction (a consistent snapshot), a chunk of rows at a time. A row
+   whose fingerprint is unchanged and whose id PostgreSQL has is not sent (its digest is known:
+   it is a pure function of the raw values); every other row is mapped and streamed into COPY as
+   it is read. The ids PostgreSQL has, the bookkeeping and what the run keeps of each row live
+   in SQLite scratch tables (:mod:`.scratch`), never in Python: memory does not grow with rows.
 4. COPY them straight into an empty table, else into a temporary staging table and merge with
    ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE row IS DISTINCT FROM …`` (identical rows are never
    written, so ``updated_at`` does not move); delete rows only PostgreSQL has when asked to;
@@ -34,7 +36,7 @@ exactly as before; one after it leaves the committed replication, which the call
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,11 +46,21 @@ from peewee import SqliteDatabase
 
 from tcgjobs.errors import JobFailed, SchemaError, first_line
 from tcgjobs.services.replication import bookkeeping, schema, verification
-from tcgjobs.services.replication.bookkeeping import Memo
-from tcgjobs.services.replication.digests import EXAMPLES, Comparison, primary_digests
-from tcgjobs.services.replication.pgcopy import CoercedValues
+from tcgjobs.services.replication.bookkeeping import Primary
+from tcgjobs.services.replication.digests import (
+    EXAMPLES,
+    ID_BATCH,
+    Checksum,
+    Comparison,
+    Totals,
+    load_primary_digests,
+    plus,
+    totals_of,
+)
+from tcgjobs.services.replication.pgcopy import CoercedValues, copy_lines
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table, canonical_sql
-from tcgjobs.services.replication.source import changed_rows, source_rows
+from tcgjobs.services.replication.scratch import Scratch
+from tcgjobs.services.replication.source import Recorder, changed_rows, source_rows
 
 
 class UnverifiedCommit(JobFailed):
@@ -109,33 +121,31 @@ def _few(changed: int, source_rows: int) -> bool:
 @dataclass
 class _Staged:
     stats: TableStats
-    digests: dict[str, str] = field(default_factory=dict)
-    rows: int = 0
-    memo: list[tuple[str, str, str]] = field(default_factory=list)  # (id, fingerprint, digest)
-    #: PostgreSQL's digests of the rows this run changed, as they were before (None: not kept,
+    rows: Recorder  # what the run keeps of every row it replicates
+    primary: Primary  # the rows PostgreSQL has, and their bookkeeping
+    #: PostgreSQL's totals of the rows this run changed, as they were before (None: not kept,
     #: the verification scans the table again).
-    before: dict[str, str] | None = None
+    before: Totals | None = None
 
-    def few_changes(self) -> bool:
-        return _few(self.rows, self.stats.source_rows)
+    def few_changes(self, more: int = 0) -> bool:
+        return _few(self.rows.sent + more, self.stats.source_rows)
 
 
-def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
-              primary_ids: set[str], valid_sets: set[str] | None, staged: _Staged,
+def _classify(db: SqliteDatabase, table: Table, staged: _Staged, valid_sets: set[str] | None,
               check: Callable[[], None]) -> Iterator[str]:
-    """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send."""
-    stats, digests = staged.stats, staged.digests
+    """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send.
+    Rows PostgreSQL lacks are sent whatever the bookkeeping says."""
+    stats, recorder = staged.stats, staged.rows
     check()
-    # Rows PostgreSQL lacks are sent whatever the bookkeeping says.
-    if not primary_ids.isdisjoint(known):
-        unchanged, rows = changed_rows(db, table, known, primary_ids)
-        _count_unchanged(unchanged, valid_sets, staged)
-        check()
+    if staged.primary.remembered():
+        valid = None
+        if valid_sets is not None:
+            valid = recorder.scratch.table("valid_sets", "id TEXT")
+            recorder.scratch.fill(valid, ((key,) for key in valid_sets), 1)
+        rows = changed_rows(db, recorder, table, staged.primary.name, valid, check)
     else:
-        rows = source_rows(db, table)
-    for number, row in enumerate(rows, 1):
-        if number % 2000 == 0:
-            check()
+        rows = source_rows(db, table, check)
+    for row in rows:
         stats.source_rows += 1
         if row.digest is None:
             stats.skipped[row.id] = row.reason or "cannot be mapped"
@@ -143,67 +153,21 @@ def _classify(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]
         if valid_sets is not None and row.set_id not in valid_sets:
             stats.skipped[row.id] = f"its set {row.set_id!r} is not replicated"
             continue
-        digests[row.id] = row.digest
-        staged.rows += 1
         if row.coerced:  # no fingerprint in the bookkeeping: read (and reported) on every run
             stats.coerced.add(row.id, row.coerced)
-        staged.memo.append((row.id, "" if row.coerced else row.fingerprint or "", row.digest))
+        recorder.add(row.id, "" if row.coerced else row.fingerprint or "", row.digest, True)
         assert row.line is not None  # a row with a digest always has its COPY line
         yield row.line
-    only = sorted(primary_ids - set(digests) - set(stats.skipped))
+    recorder.flush()
+    stats.source_rows += recorder.unchanged
+    stats.unchanged += recorder.unchanged
+    only = [key for key in staged.primary.only_here(table.name) if key not in stats.skipped]
     stats.primary_only, stats.primary_only_ids = len(only), only
 
 
-def _count_unchanged(unchanged: list[tuple[str, str, Any]], valid_sets: set[str] | None,
-                     staged: _Staged) -> None:
-    """Rows whose fingerprint is unchanged since they were sent: their digests are known."""
-    stats, digests = staged.stats, staged.digests
-    stats.source_rows += len(unchanged)
-    if valid_sets is None:
-        digests.update((key, digest) for key, digest, _ in unchanged)
-        stats.unchanged += len(unchanged)
-        return
-    for key, digest, set_value in unchanged:
-        if set_value in valid_sets:
-            digests[key] = digest
-            stats.unchanged += 1
-        else:
-            stats.skipped[key] = f"its set {set_value!r} is not replicated"
-
-
-class _LineReader:
-    """A file-like ``read()`` over COPY lines, so COPY streams while SQLite is still being read
-    (PostgreSQL parses one chunk while Python maps the next). What the lines raise is kept:
-    psycopg2 replaces it by a QueryCanceled error ("COPY from stdin failed")."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
-        self.error: BaseException | None = None
-
-    def read(self, size: int = 65536) -> str:
-        chunk, length = [], 0
-        try:
-            for line in self._lines:
-                chunk.append(line)
-                length += len(line)
-                if length >= size:
-                    break
-        except BaseException as exc:
-            self.error = exc
-            raise
-        return "".join(chunk)
-
-
 def _copy(cursor: Any, target: str, table: Table, lines: Iterator[str]) -> None:
-    """COPY ``lines`` into ``target`` (``table``'s columns). Raises what reading the lines
-    raised (a cancellation, the mapping child's failure), not psycopg2's stand-in for it."""
-    reader = _LineReader(lines)
-    try:
-        cursor.copy_expert(f"COPY {target} ({', '.join(table.names)}) FROM STDIN", reader, 65536)
-    except Exception:
-        if reader.error is not None:
-            raise reader.error from None
-        raise
+    """COPY ``lines`` into ``target`` (``table``'s columns)."""
+    copy_lines(cursor, f"COPY {target} ({', '.join(table.names)}) FROM STDIN", lines)
 
 
 def _stage_sql(table: Table) -> str:
@@ -230,74 +194,82 @@ def _send(cursor: Any, table: Table, lines: Iterator[str], staged: _Staged, empt
           keep_before: bool) -> None:
     """COPY the rows to send: straight into an empty table, else into a staging table and merge.
 
-    ``keep_before``: record PostgreSQL's digests of the rows about to change (for the
+    ``keep_before``: record PostgreSQL's totals of the rows about to change (for the
     verification), unless the run changes too many of them for that to pay."""
     first = next(lines, None)
     if first is None:  # nothing to send (the generator has run to its end)
-        staged.before = {} if keep_before else None
+        staged.before = (0, 0, 0) if keep_before else None
         return
     lines = itertools.chain((first,), lines)
     if empty:
         _copy(cursor, table.name, table, lines)
-        staged.stats.inserted = staged.rows
-        staged.before = {} if keep_before and staged.few_changes() else None
+        staged.stats.inserted = staged.rows.sent
+        staged.before = (0, 0, 0) if keep_before and staged.few_changes() else None
         return
     cursor.execute(_stage_sql(table))
     _copy(cursor, f"stage_{table.name}", table, lines)
     if keep_before and staged.few_changes():
-        cursor.execute(f"SELECT t.id, md5({canonical_sql(table, 't')}) FROM {table.name} t "
-                       f"JOIN stage_{table.name} s ON s.id = t.id")
-        staged.before = dict(cursor.fetchall())
+        staged.before = totals_of(cursor, table, f"JOIN stage_{table.name} s ON s.id = t.id")
     cursor.execute(_merge_sql(table))
     inserted, updated = cursor.fetchone()
     stats = staged.stats
     stats.inserted, stats.updated = inserted, updated
-    stats.unchanged += staged.rows - inserted - updated
+    stats.unchanged += staged.rows.sent - inserted - updated
 
 
-def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, primary_ids: set[str],
-                      exists: bool, absent: Collection[str]) -> None:
+def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, exists: bool,
+                      absent: list[str]) -> None:
     """Counts for a dry run: compare the rows it would send with PostgreSQL's digests."""
-    stats = staged.stats
-    ids = [key for key, _, _ in staged.memo]
-    current = primary_digests(cursor, table, only=ids, absent=absent) if exists and ids else {}
-    for key, _, digest in staged.memo:
-        if key not in primary_ids:
-            stats.inserted += 1
-        elif current.get(key) != digest:
-            stats.updated += 1
-        else:
-            stats.unchanged += 1
+    stats, rows = staged.stats, staged.rows
+    if not rows.sent:
+        return
+    primary = staged.primary.name
+    current = load_primary_digests(cursor, table, rows.scratch, absent=absent) if exists else primary
+    inserted, updated = rows.scratch.execute(
+        f"SELECT count(*) FILTER (WHERE p.id IS NULL), "
+        f"count(*) FILTER (WHERE p.id IS NOT NULL AND c.digest IS NOT r.digest) "
+        f"FROM {rows.name} r LEFT JOIN {primary} p ON p.id = r.id "
+        f"LEFT JOIN {current} c ON c.id = r.id WHERE r.sent").fetchone()
+    stats.inserted += inserted
+    stats.updated += updated
+    stats.unchanged += rows.sent - inserted - updated
 
 
 def _delete(cursor: Any, staged: dict[str, _Staged]) -> None:
     """Delete the rows only PostgreSQL has (sets only once no card refers to them), keeping
-    their digests as they were for the verification."""
+    their totals as they were for the verification."""
     cards, sets = staged[CARDS.name], staged[SETS.name]
-    if cards.stats.primary_only_ids:
-        cursor.execute(f"DELETE FROM pokemon_cards t WHERE id = ANY(%s) "
-                       f"RETURNING id, md5({canonical_sql(CARDS, 't')})",
-                       (cards.stats.primary_only_ids,))
-        _deleted(cards, cursor.fetchall())
+    for start in range(0, len(cards.stats.primary_only_ids), ID_BATCH):
+        cursor.execute(f"WITH gone AS (DELETE FROM pokemon_cards t WHERE id = ANY(%s) "
+                       f"RETURNING md5({canonical_sql(CARDS, 't')}) AS d) "
+                       "SELECT count(*), coalesce(sum(('x' || substr(d, 1, 15))::bit(60)::bigint::numeric), 0), "
+                       "coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0) FROM gone",
+                       (cards.stats.primary_only_ids[start:start + ID_BATCH],))
+        count, first, second = cursor.fetchone()
+        _deleted(cards, (count, int(first), int(second)))
     if sets.stats.primary_only_ids:
         cursor.execute(f"DELETE FROM pokemon_card_sets t WHERE id = ANY(%s) AND NOT EXISTS "
                        f"(SELECT 1 FROM pokemon_cards c WHERE c.set_id = t.id) "
                        f"RETURNING id, md5({canonical_sql(SETS, 't')})",
                        (sets.stats.primary_only_ids,))
-        gone = _deleted(sets, cursor.fetchall())
+        rows = cursor.fetchall()
+        checksum = Checksum()
+        for _, digest in rows:
+            checksum.add(digest)
+        _deleted(sets, checksum.totals)
+        gone = {key for key, _ in rows}
         for key in sets.stats.primary_only_ids:
             if key not in gone:
                 logger.warning("set {} is only in PostgreSQL but still has cards there; kept", key)
 
 
-def _deleted(staged: _Staged, rows: list[tuple[str, str]]) -> set[str]:
-    staged.stats.deleted = len(rows)
+def _deleted(staged: _Staged, totals: Totals) -> None:
+    staged.stats.deleted += totals[0]
     if staged.before is not None:
-        if _few(staged.rows + len(rows), staged.stats.source_rows):
-            staged.before.update(rows)
+        if staged.few_changes(staged.stats.deleted):
+            staged.before = plus(staged.before, totals)
         else:
             staged.before = None
-    return {key for key, _ in rows}
 
 
 def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, dry_run: bool,
@@ -313,6 +285,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
     a cancelled statement) propagate after the rollback.
     """
     connection = connect()
+    scratch = Scratch(db)
     staged: dict[str, _Staged] = {}
     speculation: verification.EarlyScan | None = None
     try:
@@ -324,20 +297,20 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         with connection.cursor() as cursor:
             if not dry_run:
                 speculation = _prepare(cursor, plan, connect)
-            memo, primary_ids = bookkeeping.read(cursor, plan)
+            primary = bookkeeping.load(cursor, plan, scratch)
             check()
-            # The changed rows' digests are only worth keeping when the early scan's result can
+            # The changed rows' totals are only worth keeping when the early scan's result can
             # be used: no trigger or rule may change rows the run's statements do not name.
             keep_before = speculation is not None and not plan.row_hooks
-            _read_snapshot(db, cursor if not dry_run else None, memo, primary_ids, staged, delete,
+            _read_snapshot(db, cursor if not dry_run else None, scratch, primary, staged, delete,
                            check, keep_before)
             if dry_run:
-                return _dry_run_outcome(cursor, plan, staged, primary_ids, delete)
+                return _dry_run_outcome(cursor, plan, staged, delete)
             if delete:
                 _delete(cursor, staged)
             if speculation is not None and all(i.before is None for i in staged.values()):
                 speculation.abandon()
-            bookkeeping.record(cursor, {n: (i.memo, i.digests) for n, i in staged.items()}, memo,
+            bookkeeping.record(cursor, {n: (i.rows, i.primary) for n, i in staged.items()},
                                created=schema.MEMO_TABLE in plan.missing_tables)
             for statement in plan.after_load:
                 logger.info("schema: {}", statement.split("(")[0].strip())
@@ -369,6 +342,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         raise
     finally:
         connection.close()
+        scratch.close()
 
 
 def _wait_for_other_runs(connection: Any) -> None:
@@ -399,10 +373,10 @@ def _prepare(cursor: Any, plan: schema.SchemaPlan,
 
 
 def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _Staged],
-                     primary_ids: dict[str, set[str]], delete: bool) -> Outcome:
+                     delete: bool) -> Outcome:
     for table in (SETS, CARDS):
-        _classify_dry_run(cursor, table, staged[table.name], primary_ids[table.name],
-                          table.name not in plan.missing_tables, plan.absent.get(table.name, ()))
+        _classify_dry_run(cursor, table, staged[table.name], table.name not in plan.missing_tables,
+                          list(plan.absent.get(table.name, ())))
     sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
     if delete:
         sets.deleted, cards.deleted = sets.primary_only, cards.primary_only
@@ -410,26 +384,26 @@ def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _St
     return Outcome({"sets": sets, "cards": cards}, plan.actions, dry_run=True)
 
 
-def _read_snapshot(db: SqliteDatabase, cursor: Any | None, memo: Memo,
-                   primary_ids: dict[str, set[str]], staged: dict[str, _Staged], delete: bool,
+def _read_snapshot(db: SqliteDatabase, cursor: Any | None, scratch: Scratch,
+                   primary: dict[str, Primary], staged: dict[str, _Staged], delete: bool,
                    check: Callable[[], None], keep_before: bool) -> None:
     """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
     (None: a dry run, which only counts); ``keep_before``: see :func:`_send`."""
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
-            staged[table.name] = item = _Staged(TableStats(table.name))
+            staged[table.name] = item = _Staged(TableStats(table.name), Recorder(scratch, table),
+                                                primary[table.name])
             valid_sets = None
             if table is CARDS:
-                valid_sets = set(staged[SETS.name].digests)
+                valid_sets = staged[SETS.name].rows.ids()
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
-            lines = _classify(db, table, memo.get(table.name, {}), primary_ids[table.name],
-                              valid_sets, item, check)
+            lines = _classify(db, table, item, valid_sets, check)
             if cursor is None:
                 for _ in lines:
                     pass
             else:
-                _send(cursor, table, lines, item, not primary_ids[table.name], keep_before)
+                _send(cursor, table, lines, item, not item.primary.count(), keep_before)
 
 
 def _sent(staged: dict[str, _Staged], delete: bool) -> list[verification.Sent]:
@@ -441,6 +415,6 @@ def _sent(staged: dict[str, _Staged], delete: bool) -> list[verification.Sent]:
         exclude = list(item.stats.skipped)
         if not delete or table is SETS:
             exclude += item.stats.primary_only_ids
-        sent.append(verification.Sent(table, item.digests, exclude,
-                                      [key for key, _, _ in item.memo], item.before))
+        sent.append(verification.Sent(table, item.rows.digests, exclude, item.rows.sent_ids,
+                                      item.before))
     return sent

@@ -26,7 +26,7 @@ from tcgjobs.services.replication.pgrows import (
     canonical_encoder,
 )
 
-__all__ = ["CoercedValues", "RowEncoder", "copy_line", "unholdable"]
+__all__ = ["CoercedValues", "RowEncoder", "copy_line", "copy_lines", "unholdable"]
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -207,3 +207,38 @@ def unholdable(table: Table, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[
             continue
         if notes:
             yield row, "; ".join(notes)
+
+
+class _LineReader:
+    """A file-like ``read()`` over COPY lines, so COPY streams while SQLite is still being read
+    (PostgreSQL parses one chunk while Python maps the next). What the lines raise is kept:
+    psycopg2 replaces it by a QueryCanceled error ("COPY from stdin failed")."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.error: BaseException | None = None
+
+    def read(self, size: int = 65536) -> str:
+        chunk, length = [], 0
+        try:
+            for line in self._lines:
+                chunk.append(line)
+                length += len(line)
+                if length >= size:
+                    break
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return "".join(chunk)
+
+
+def copy_lines(cursor: Any, sql: str, lines: Iterator[str]) -> None:
+    """Run ``sql`` (a ``COPY ... FROM STDIN``) with ``lines`` streamed as they come. Raises what
+    producing the lines raised (a cancellation, a SQLite error), not psycopg2's stand-in for it."""
+    reader = _LineReader(lines)
+    try:
+        cursor.copy_expert(sql, reader, 65536)
+    except Exception:
+        if reader.error is not None:
+            raise reader.error from None
+        raise

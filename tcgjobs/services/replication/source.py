@@ -1,28 +1,29 @@
 """The SQLite side of a replication: every row read once, in the read transaction of the caller,
 with its fingerprint, mapped to its COPY line and canonical digest (:mod:`.pgcopy`,
-:mod:`.pgrows`).
+:mod:`.pgrows`), streamed: rows are read :data:`CHUNK` at a time in rowid order, and what a run
+keeps of each row goes to a scratch table (:mod:`.scratch`), so memory does not grow with them.
 
 A row's **fingerprint** is the blake2b of SQLite's own rendering of its raw values; equal means
-identical rows, so a row whose fingerprint matches the bookkeeping's is not read again
-(:func:`changed_rows`). A full read of a large table is mapped by two processes (:mod:`.workers`).
+identical rows, so a row whose fingerprint matches the bookkeeping's (loaded into a scratch
+table beside the card table) is not read into Python again (:func:`changed_rows`).
 A BLOB, which SQLite's ``json_array()`` refuses, and text that is not valid UTF-8, which Python's
-default text factory refuses, each send the read back to a slower, tolerant way before anything
-is yielded; their rows are then skipped with the reason.
+default text factory refuses, send the chunk they are in, and every later one, back to a slower,
+tolerant way; a chunk is fetched whole before any of it is used, so nothing is yielded twice.
+Their rows are then skipped with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication import workers
+from tcgjobs.services.replication.digests import Checksum, SourceDigests
 from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
 from tcgjobs.services.replication.pgrows import (
     CANONICAL_VERSION,
@@ -33,8 +34,10 @@ from tcgjobs.services.replication.pgrows import (
     canonical,
     tolerant_text,
 )
+from tcgjobs.services.replication.scratch import Scratch
 
-T = TypeVar("T")
+#: Rows read from SQLite at a time.
+CHUNK = 2000
 
 
 class SourceRow(NamedTuple):
@@ -50,18 +53,19 @@ class SourceRow(NamedTuple):
     coerced: tuple[str, ...] = ()
 
 
-def _fingerprint_sql(table: Table, blob_safe: bool = True) -> str:
+def _fingerprint_sql(table: Table, blob_safe: bool = True, alias: str = "") -> str:
     """SQL rendering a row's values unambiguously (strings escaped, NULL as null), in C.
 
     ``json_array()`` refuses a BLOB; blob-safe, a BLOB renders as ``{"blob": "<hex>"}``
     (``json_object()`` stays JSON inside ``json_array()``, and no stored value renders as an
     object). Both render every other row identically. The UTF-8 text is returned as a BLOB:
     Python hashes its bytes without decoding and encoding it again."""
+    names = [f"{alias}.{name}" if alias else name for name in table.names]
     if not blob_safe:
-        return f"CAST(json_array({', '.join(table.names)}) AS BLOB)"
+        return f"CAST(json_array({', '.join(names)}) AS BLOB)"
     return "CAST(json_array(" + ", ".join(
         f"CASE WHEN typeof({c}) = 'blob' THEN json_object('blob', hex({c})) ELSE {c} END"
-        for c in table.names) + ") AS BLOB)"
+        for c in names) + ") AS BLOB)"
 
 
 _PERSON = f"canonical-{CANONICAL_VERSION}".encode()
@@ -74,46 +78,11 @@ def fingerprint(rendered: bytes) -> str:
     return hashlib.blake2b(rendered, digest_size=16, person=_PERSON).hexdigest()
 
 
-def _select_rendered(table: Table, columns: str, blob_safe: bool = True) -> str:
-    """``SELECT <columns>, <rendering> FROM <table>`` (see :func:`_fingerprint_sql`)."""
-    return f"SELECT {columns}, {_fingerprint_sql(table, blob_safe)} FROM {table.name}"
-
-
-def _with_fingerprint(row: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]:
-    """(raw values, fingerprint) of a row of :func:`_select_rendered` over every column."""
-    return row[:-1], fingerprint(row[-1])
-
-
-class _BlobFound(Exception):
-    """The table holds a BLOB, which the plain rendering refuses."""
-
-
-class _Undecodable(Exception):
-    """A text value that is not valid UTF-8, which SQLite's default text factory refuses."""
-
-
-#: What SQLite's refusals say: "JSON cannot hold BLOB values", "Could not decode to UTF-8 column
-#: 'x' with text ...".
-_REFUSALS: dict[type[Exception], str] = {_BlobFound: "BLOB", _Undecodable: "decode to UTF-8"}
-
-
-@contextmanager
-def _refusal_as(exception: type[Exception]) -> Iterator[None]:
-    """SQLite's refusal of that kind (:data:`_REFUSALS`) as ``exception``; other errors as
-    they are."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if _REFUSALS[exception] in str(exc):
-            raise exception from None
-        raise
-
-
 @contextmanager
 def _tolerantly(db: SqliteDatabase) -> Iterator[None]:
     """Text that is not valid UTF-8 read as InvalidText (its row is then skipped with the
-    reason) for the duration; only after _Undecodable: a text factory in Python costs every
-    read a function call per value."""
+    reason) for the duration: a text factory in Python costs every read a function call per
+    value, so it is used only once a chunk needed it."""
     connection = db.connection()
     connection.text_factory = tolerant_text
     try:
@@ -122,199 +91,244 @@ def _tolerantly(db: SqliteDatabase) -> Iterator[None]:
         connection.text_factory = str
 
 
-def _read_rendered(db: SqliteDatabase, table: Table, columns: str,
-                   convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
-    """``convert`` of every row of :func:`_select_rendered`, rendered with plain ``json_array()``
-    (faster), or blob-safe when the table holds a BLOB."""
-    try:
-        with _refusal_as(_BlobFound):
-            sql = _select_rendered(table, columns, blob_safe=False)
-            return [convert(row) for row in db.connection().execute(sql)]
-    except _BlobFound:
-        return [convert(row) for row in db.connection().execute(_select_rendered(table, columns))]
+class _Chunks:
+    """Reads of one table :data:`CHUNK` rows at a time in rowid order (``after``, ``limit``
+    are the last two parameters of every query; its first column is the rowid). Plain rendering
+    and strict UTF-8 until a chunk meets a BLOB or undecodable text; from then on blob-safe or
+    tolerant."""
+
+    def __init__(self, db: SqliteDatabase, table: Table, check: Callable[[], None]) -> None:
+        self.db, self.table, self.check = db, table, check
+        self.blob_safe = self.tolerant = False
+
+    @property
+    def render(self) -> str:
+        return _fingerprint_sql(self.table, self.blob_safe, alias="t")
+
+    def __call__(self, sql: Callable[[str], str]) -> Iterator[list[tuple[Any, ...]]]:
+        after: float = float("-inf")  # rowids may be negative
+        while True:
+            self.check()
+            rows = self._fetch(sql, after)
+            if rows:
+                yield rows
+            if len(rows) < CHUNK:
+                return
+            after = rows[-1][0]
+
+    def _fetch(self, sql: Callable[[str], str], after: float) -> list[tuple[Any, ...]]:
+        while True:
+            try:
+                with _tolerantly(self.db) if self.tolerant else nullcontext():
+                    return self.db.connection().execute(sql(self.render), (after, CHUNK)).fetchall()
+            except sqlite3.OperationalError as exc:  # "JSON cannot hold BLOB values", "Could
+                message = str(exc)                     # not decode to UTF-8 column 'x' ..."
+                if "BLOB" in message and not self.blob_safe:
+                    self.blob_safe = True
+                elif "decode to UTF-8" in message and not self.tolerant:
+                    self.tolerant = True
+                else:
+                    raise
 
 
-def _fingerprints(db: SqliteDatabase, table: Table) -> list[tuple[Any, str, Any]]:
-    """(id, fingerprint, set_id) of every row of ``table``."""
-    set_id = "set_id" if "set_id" in table.names else "NULL"
-    return _read_rendered(db, table, f"id, {set_id}",
-                          lambda row: (row[0], fingerprint(row[2]), row[1]))
+def _duplicate_ids(db: SqliteDatabase, table: Table) -> set[str]:
+    """The text ids more than one row of ``table`` has (a table with a primary key has none;
+    the platform's schema declares one, a hand-made file may not). The first row in rowid
+    order is replicated, the others are skipped as duplicates."""
+    found = set()
+    for (raw,) in db.connection().execute(
+            f"SELECT CAST(id AS BLOB) FROM {table.name} WHERE typeof(id) = 'text' "
+            "GROUP BY id HAVING count(*) > 1"):
+        with suppress(UnicodeDecodeError):  # not valid UTF-8: skipped as that anyway
+            found.add(raw.decode("utf-8"))
+    return found
 
 
-def _all_rows(db: SqliteDatabase, table: Table) -> list[tuple[tuple[Any, ...], str]]:
-    """(raw values, fingerprint) of every row of ``table``."""
-    return _read_rendered(db, table, ", ".join(table.names), _with_fingerprint)
+class _Seen:
+    """The duplicate ids met so far (only those: the others cannot repeat)."""
+
+    def __init__(self, duplicates: set[str]) -> None:
+        self.duplicates, self.met = duplicates, set[str]()
+
+    def again(self, key: Any) -> bool:
+        if key not in self.duplicates:
+            return False
+        if key in self.met:
+            return True
+        self.met.add(key)
+        return False
 
 
-def changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
-                 present: set[str]) -> tuple[list[tuple[str, str, Any]], Iterator[SourceRow]]:
-    """(rows whose fingerprint equals the bookkeeping's ``known`` one and whose id PostgreSQL
-    has (``present``), as (id, digest, set_id); every other row, read, then mapped lazily). Run
-    inside a read transaction.
-
-    The digest is a pure function of the raw values, so a row with the same fingerprint has the
-    digest memoised in ``known`` (id → (fingerprint, digest)): it is neither read into Python
-    nor mapped again.
-    """
-    try:
-        with _refusal_as(_Undecodable):
-            return _changed_rows(db, table, known, present)
-    except _Undecodable:
-        with _tolerantly(db):
-            return _changed_rows(db, table, known, present)
-
-
-def _changed_rows(db: SqliteDatabase, table: Table, known: dict[str, tuple[str, str]],
-                  present: set[str]) -> tuple[list[tuple[str, str, Any]], Iterator[SourceRow]]:
-    unchanged, changed, invalid = [], [], []
-    for key, fp, set_value in _fingerprints(db, table):
-        memo = known.get(key) if type(key) is str else None
-        if memo is not None and memo[0] == fp and key in present:
-            unchanged.append((key, memo[1], set_value))
-        elif type(key) is InvalidText:  # no query could find its row again: skipped here
-            invalid.append(SourceRow(key.shown, None, None, "id is not valid UTF-8 text"))
-        else:
-            changed.append(key)
-    seen = {key for key, _, _ in unchanged}
-    rows = list(_read_rows(db, table, changed)) if changed else []
-    return unchanged, itertools.chain(invalid, _map_rows(table, rows, seen))
+def source_rows(db: SqliteDatabase, table: Table,
+                check: Callable[[], None] = lambda: None) -> Iterator[SourceRow]:
+    """Every row of ``table`` in SQLite, mapped, with its digest, in rowid order. Run inside a
+    read transaction. A repeated id is skipped as a duplicate after its first row, a row with
+    text that is not valid UTF-8 with that reason."""
+    chunks, seen = _Chunks(db, table, check), _Seen(_duplicate_ids(db, table))
+    mapper = _Mapper(table)
+    columns = ", ".join(f"t.{name}" for name in table.names)
+    for chunk in chunks(lambda render: f"SELECT t.rowid, {columns}, {render} FROM {table.name} t "
+                                       "WHERE t.rowid > ? ORDER BY t.rowid LIMIT ?"):
+        for row in chunk:
+            raw = row[1:-1]
+            if seen.again(raw[0]):
+                yield SourceRow(raw[0], None, None, "duplicate id")
+            else:
+                yield mapper(raw, fingerprint(row[-1]))
 
 
-def _read_rows(db: SqliteDatabase, table: Table,
-               keys: list[Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(raw values, fingerprint) of the rows with these ids."""
-    select = _select_rendered(table, ", ".join(table.names))
-    sql = f"{select} WHERE id IN (SELECT value FROM json_each(?))"
-    yield from map(_with_fingerprint,
-                   db.execute_sql(sql, (json.dumps([k for k in keys if type(k) is str]),)))
-    if any(type(key) is not str for key in keys):  # ids json_each cannot match
-        yield from map(_with_fingerprint, db.execute_sql(f"{select} WHERE typeof(id) != 'text'"))
+def changed_rows(db: SqliteDatabase, recorder: Recorder, table: Table, primary: str,
+                 valid_sets: str | None, check: Callable[[], None] = lambda: None) -> Iterator[SourceRow]:
+    """Every row of ``table`` in SQLite that is not unchanged, read in full and mapped (in
+    rowid order), once the unchanged ones are recorded in ``recorder`` (:func:`_record_unchanged`).
+    Run inside a read transaction. ``valid_sets``: the scratch table of the set ids cards may
+    refer to (None: the table has no set)."""
+    duplicates = _duplicate_ids(db, table)
+    unchanged = _record_unchanged(db, recorder, table, primary, valid_sets, duplicates, check)
+    recorder.count_unchanged(unchanged)
+    changed = recorder.scratch.table(f"changed_{table.name}", "rowid_ INTEGER")
+    recorder.scratch.execute(f"INSERT INTO {changed} SELECT t.rowid FROM {table.name} t WHERE NOT "
+                             f"EXISTS (SELECT 1 FROM {recorder.name} r WHERE r.id = t.id)")
+    chunks, seen, mapper = _Chunks(db, table, check), _Seen(duplicates), _Mapper(table)
+    columns = ", ".join(f"t.{name}" for name in table.names)
+    for chunk in chunks(lambda render: (
+            f"SELECT t.rowid, {columns}, {render} FROM {table.name} t WHERE t.rowid IN "
+            f"(SELECT rowid_ FROM {changed} WHERE rowid_ > ? ORDER BY rowid_ LIMIT ?) "
+            "ORDER BY t.rowid")):
+        for row in chunk:
+            raw = row[1:-1]
+            if seen.again(raw[0]):
+                yield SourceRow(raw[0], None, None, "duplicate id")
+            else:
+                yield mapper(raw, fingerprint(row[-1]))
 
 
-#: A table with at least this many rows to map is mapped by two processes (see workers.py).
-PARALLEL_MIN_ROWS = 4000
-
-
-def source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
-    """Every row of ``table`` in SQLite, mapped, with its digest. Run inside a read transaction.
-
-    A large table is mapped by two processes (in no particular order): a forked child maps the
-    rows read first while this process reads and maps the rest. A repeated id is skipped as a
-    duplicate after its first row, a row with text that is not valid UTF-8 with that reason.
-    """
-    try:
-        with _refusal_as(_Undecodable):
-            yield from _source_rows(db, table)
-    except _Undecodable:  # raised while reading, before anything was yielded
-        with _tolerantly(db):
-            yield from _source_rows(db, table)
-
-
-def _source_rows(db: SqliteDatabase, table: Table) -> Iterator[SourceRow]:
-    total = db.connection().execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-    if total >= PARALLEL_MIN_ROWS and workers.available():
+def _record_unchanged(db: SqliteDatabase, recorder: Recorder, table: Table, primary: str,
+                      valid_sets: str | None, duplicates: set[str], check: Callable[[], None]) -> int:
+    """Record, in one statement run by SQLite, the rows whose fingerprint equals the bookkeeping's
+    in ``primary`` (the scratch table of the rows PostgreSQL has: id, fingerprint, digest) with
+    the digest recorded there, and count them. The digest is a pure function of the raw values,
+    so such a row is neither read into Python nor mapped again; Python only hashes its rendering
+    (a SQL function). Rows with a repeated id, and cards of a set not replicated, are left to
+    the full read, which skips them with the reason."""
+    connection = db.connection()
+    connection.create_function("tcgjobs_fingerprint", 1, fingerprint, deterministic=True)
+    in_sets = f"AND t.set_id IN (SELECT id FROM {valid_sets}) " if valid_sets else ""
+    check()
+    for blob_safe in (False, True):
         try:
-            yield from _two_processes(db, table, total)
-            return
-        except _BlobFound:
-            pass  # nothing was yielded: map in one process, reading blob-safe
-    rows, repeated = _without_repeats(_all_rows(db, table))
-    yield from (SourceRow(key, None, None, "duplicate id") for key in repeated)
-    yield from _map_rows(table, rows, set())
+            with recorder.scratch.savepoint():
+                return int(connection.execute(
+                    f"INSERT INTO {recorder.name} (id, fingerprint, digest, sent) "
+                    f"SELECT t.id, p.fingerprint, p.digest, 0 FROM {table.name} t "
+                    f"JOIN {primary} p ON p.id = t.id "
+                    f"WHERE t.id NOT IN (SELECT value FROM json_each(?)) {in_sets}"
+                    f"AND p.fingerprint = tcgjobs_fingerprint({_fingerprint_sql(table, blob_safe, 't')})",
+                    (json.dumps(sorted(duplicates)),)).rowcount)
+        except sqlite3.OperationalError as exc:  # "JSON cannot hold BLOB values"
+            if blob_safe or "BLOB" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
-def _two_processes(db: SqliteDatabase, table: Table, total: int) -> Iterator[SourceRow]:
-    """The rows read first are mapped by a forked child (see workers.py). Raises _BlobFound,
-    before yielding anything, when the plain rendering meets a BLOB."""
-    with _refusal_as(_BlobFound):
-        rows = db.connection().execute(
-            _select_rendered(table, ", ".join(table.names), blob_safe=False))
-        first = rows.fetchmany(total - int(total * workers.OWN_SHARE))
-    child_rows, repeated = _without_repeats(list(map(_with_fingerprint, first)))
-    seen = {raw[0] for raw, _ in child_rows}
+class _Mapper:
+    """(raw values, fingerprint) of a row → its SourceRow (line and digest, or why not)."""
 
-    def own_rows() -> list[tuple[tuple[Any, ...], str]]:
-        with _refusal_as(_BlobFound):
-            own = list(map(_with_fingerprint, rows))
-        kept, more = _without_repeats(own, seen)
-        repeated.extend(more)
-        return kept
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._mapper = RowMapper(table)
+        # Generated on the first row to map (an unchanged table never needs it).
+        self._encode: Callable[[tuple[Any, ...]], tuple[str, str]] | None = None
+        self._set_index = table.names.index("set_id") if "set_id" in table.names else None
 
-    # own_rows() runs before the first result, so a BLOB stops this before anything is yielded.
-    yield from workers.split_map(child_rows, own_rows, lambda part: _map_rows(table, part, set()))
-    yield from (SourceRow(key, None, None, "duplicate id") for key in repeated)
-
-
-def _without_repeats(rows: list[tuple[tuple[Any, ...], str]], seen: set[Any] | None = None,
-                     ) -> tuple[list[tuple[tuple[Any, ...], str]], list[str]]:
-    """(``rows`` without the later rows of a repeated id, or of an id in ``seen``; the ids of
-    the rows left out)."""
-    keys = [raw[0] for raw, _ in rows]
-    if len(set(keys)) == len(keys) and (not seen or seen.isdisjoint(keys)):
-        return rows, []
-    seen = set(seen or ())
-    kept, repeated = [], []
-    for row, key in zip(rows, keys, strict=True):
-        if type(key) is str and key and key in seen:
-            repeated.append(key)
-        else:
-            seen.add(key)
-            kept.append(row)
-    return kept, repeated
-
-
-def _map_rows(table: Table, items: Iterable[tuple[tuple[Any, ...], str]],
-              seen: set[str]) -> Iterator[SourceRow]:
-    """Map (raw values, fingerprint) items; ``seen`` holds the ids met before and collects these."""
-    mapper = RowMapper(table)
-    # Generated on the first row to map (an unchanged table never needs it).
-    encode: Callable[[tuple[Any, ...]], tuple[str, str]] | None = None
-    md5 = hashlib.md5
-    set_index = table.names.index("set_id") if "set_id" in table.names else None
-    for raw, fp in items:
+    def __call__(self, raw: tuple[Any, ...], fp: str) -> SourceRow:
         key = raw[0]
-        set_value = raw[set_index] if set_index is not None else None
+        set_value = raw[self._set_index] if self._set_index is not None else None
         if type(key) is InvalidText:
-            yield SourceRow(key.shown, None, None, "id is not valid UTF-8 text")
-            continue
+            return SourceRow(key.shown, None, None, "id is not valid UTF-8 text")
         if not isinstance(key, str) or not key:
-            yield SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text")
-            continue
-        if key in seen:
-            yield SourceRow(key, None, None, "duplicate id")
-            continue
-        seen.add(key)
-        if encode is None:
-            encode = RowEncoder(table).encode
-        text: str | None
+            return SourceRow(str(key), None, None, f"id is {key!r}, not a non-empty text")
+        if self._encode is None:
+            self._encode = RowEncoder(self.table).encode
         line: str | None
         coerced: list[str] = []
         try:
-            text, line = encode(raw)
-            digest = md5(text.encode("utf-8")).hexdigest()
+            text, line = self._encode(raw)
+            digest = hashlib.md5(text.encode("utf-8")).hexdigest()
         except (Unmappable, UnicodeEncodeError, RecursionError):  # recursion: deep JSON
-            text = line = None
-        if text is None:  # the column-by-column mapping replaces what a column cannot hold
+            line = None
+        if line is None:  # the column-by-column mapping replaces what a column cannot hold
             try:
-                values, coerced = mapper.coerced_values(raw)
-                digest = md5(canonical(table, values).encode("utf-8")).hexdigest()
-                line = copy_line(table, values, raw)
+                values, coerced = self._mapper.coerced_values(raw)
+                digest = hashlib.md5(canonical(self.table, values).encode("utf-8")).hexdigest()
+                line = copy_line(self.table, values, raw)
             except Unmappable as exc:
-                yield SourceRow(key, None, None, str(exc))
-                continue
-        yield SourceRow(key, line, digest, fingerprint=fp, set_id=set_value, coerced=tuple(coerced))
+                return SourceRow(key, None, None, str(exc))
+        return SourceRow(key, line, digest, fingerprint=fp, set_id=set_value,
+                         coerced=tuple(coerced))
 
 
-def source_digests(db: SqliteDatabase, table: Table,
-                   check: Callable[[], None] = lambda: None) -> tuple[dict[str, str], dict[str, str]]:
-    """(id → digest, id → reason skipped) of ``table`` in SQLite. Run inside a read transaction."""
-    digests: dict[str, str] = {}
+class Recorder:
+    """What a run keeps of the rows of one table it replicates: (id, fingerprint, digest, sent)
+    in a scratch table, written :data:`CHUNK` rows at a time, and their checksum."""
+
+    def __init__(self, scratch: Scratch, table: Table) -> None:
+        self.scratch = scratch
+        self.name = scratch.table(f"rows_{table.name}",
+                                  "id TEXT, fingerprint TEXT, digest TEXT, sent INTEGER")
+        self.checksum = Checksum()
+        self.sent = self.unchanged = 0
+        self._pending: list[tuple[str, str, str, int]] = []
+
+    def add(self, key: str, fp: str, digest: str, sent: bool) -> None:
+        self.checksum.add(digest)
+        self.sent += sent
+        self._pending.append((key, fp, digest, sent))
+        if len(self._pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        self.scratch.fill(self.name, self._pending, 4)
+        self._pending = []
+
+    @property
+    def digests(self) -> SourceDigests:
+        self.flush()
+        return SourceDigests(self.name, self.checksum, self.scratch)
+
+    def count_unchanged(self, count: int) -> None:
+        """Add the unchanged rows recorded by SQL (sent = 0) to the checksum."""
+        self.flush()
+        self.unchanged = count
+        for (digest,) in self.scratch.execute(f"SELECT digest FROM {self.name} WHERE NOT sent"):
+            self.checksum.add(digest)
+
+    def ids(self) -> set[str]:
+        """The ids of every row replicated (for the sets: a few thousand at most)."""
+        self.flush()
+        return {key for (key,) in self.scratch.execute(f"SELECT id FROM {self.name}")}
+
+    def sent_ids(self) -> Iterator[str]:
+        """The ids of the rows sent (read from the scratch table as they are used)."""
+        self.flush()
+        for (key,) in self.scratch.execute(f"SELECT id FROM {self.name} WHERE sent"):
+            yield key
+
+    def sent_rows(self) -> Iterator[tuple[str, str, str]]:
+        """(id, fingerprint, digest) of the rows sent."""
+        self.flush()
+        yield from self.scratch.execute(f"SELECT id, fingerprint, digest FROM {self.name} WHERE sent")
+
+
+def source_digests(db: SqliteDatabase, scratch: Scratch, table: Table,
+                   check: Callable[[], None] = lambda: None) -> tuple[SourceDigests, dict[str, str]]:
+    """(the digests of ``table``'s rows in SQLite, id → reason skipped). Run inside a read
+    transaction."""
+    recorder = Recorder(scratch, table)
     skipped: dict[str, str] = {}
-    for number, row in enumerate(source_rows(db, table)):
-        if number % 2000 == 0:
-            check()
+    for row in source_rows(db, table, check):
         if row.digest is None:
             skipped[row.id] = row.reason or "unmappable"
         else:
-            digests[row.id] = row.digest
-    return digests, skipped
+            recorder.add(row.id, "", row.digest, False)
+    return recorder.digests, skipped

@@ -14,17 +14,24 @@ the commit; otherwise, and whenever such a result disagrees, every row is scanne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
-from tcgjobs.services.replication.digests import Comparison, compare, primary_digests, primary_totals, with_digests
+from tcgjobs.services.replication.digests import (
+    Comparison,
+    SourceDigests,
+    Totals,
+    compare,
+    id_totals,
+    minus,
+    plus,
+    primary_totals,
+)
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
-
-Totals = tuple[int, int, int]  # (row count, sum 1, sum 2): see digests
 
 
 @dataclass
@@ -32,10 +39,10 @@ class Sent:
     """What a run did to one table, as far as its verification needs to know."""
 
     table: Table
-    digests: dict[str, str]  # id → SQLite's digest of every row replicated
+    source: SourceDigests  # SQLite's side: the rows replicated
     exclude: list[str]  # ids left out on both sides: skipped rows, PostgreSQL-only rows kept
-    changed: list[str]  # ids of the rows the run sent
-    before: dict[str, str] | None  # PostgreSQL's digests of those rows before (None: not kept)
+    changed: Callable[[], Iterable[str]]  # the ids of the rows the run sent
+    before: Totals | None  # PostgreSQL's totals of those rows before (None: not kept)
 
 
 class EarlyScan(threading.Thread):
@@ -86,6 +93,7 @@ def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None,
     totals, when it ran to its end). ``check`` is called before each table, so a cancelled run
     stops here even between two statements (a cancel only interrupts a running one)."""
     results = []
+    totals_changed: dict[str, int] = {}
     connection.set_session(readonly=True)
     try:
         with connection.cursor() as cursor:
@@ -93,13 +101,14 @@ def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None,
                 check()
                 totals = None
                 if early is not None and sent.before is not None:
-                    totals = _committed_totals(cursor, sent, early[sent.table.name])
-                result = compare(cursor, sent.table, sent.digests, sent.exclude, totals)
+                    totals, totals_changed[sent.table.name] = _committed_totals(
+                        cursor, sent, early[sent.table.name])
+                result = compare(cursor, sent.table, sent.source, sent.exclude, totals)
                 if totals is not None and not result.equal:  # scan every row; name the rows
-                    result = compare(cursor, sent.table, sent.digests, sent.exclude)
+                    result = compare(cursor, sent.table, sent.source, sent.exclude)
                 elif totals is not None:
-                    result.method = (f"scan before the writes, {len(sent.changed)} changed rows "
-                                     "re-read")
+                    result.method = (f"scan before the writes, {totals_changed[sent.table.name]} "
+                                     "changed rows re-read")
                 results.append(result)
         connection.rollback()
     finally:
@@ -107,9 +116,10 @@ def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None,
     return results
 
 
-def _committed_totals(cursor: Any, sent: Sent, scanned: Totals) -> Totals:
-    """The committed totals of the table: the early scan's, with the digests of the rows the run
-    changed as they were before replaced by those PostgreSQL computes over the same rows now (the
-    tables were locked against other writers from the scan to the commit)."""
-    added = primary_digests(cursor, sent.table, only=sent.changed).values() if sent.changed else ()
-    return with_digests(scanned, removed=(sent.before or {}).values(), added=added)
+def _committed_totals(cursor: Any, sent: Sent, scanned: Totals) -> tuple[Totals, int]:
+    """(the committed totals of the table, how many changed rows were read): the early scan's,
+    with the rows the run changed as they were before replaced by what PostgreSQL computes over
+    the same rows now (the tables were locked against other writers from the scan to the
+    commit; a deleted row is no longer there to be read)."""
+    now = id_totals(cursor, sent.table, sent.changed())
+    return plus(minus(scanned, sent.before or (0, 0, 0)), now), now[0]
