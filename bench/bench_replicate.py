@@ -15,10 +15,15 @@ run ledger (imports excluded), and the peak RSS (``os.wait4``). Per round:
 * unchanged — replicate-to-primary again with nothing changed;
 * 1% changed — after changing the name of every 100th card (161 cards) in SQLite.
 
+Each of these runs twice per round: unconstrained, and with the client process confined to one
+CPU (``taskset -c 0``, as in the rendered CronJob's pod with ``cpu: '1'``; PostgreSQL itself is
+not confined, as it runs elsewhere there).
+
 Before each measured process the script runs CHECKPOINT and waits a second, so work PostgreSQL
 left over from the previous step (a new database, a load) does not land in the measurement.
 
-Targets (issue 5): full ≤ pgloader; 1% and unchanged ≤ 0.3 × full; peak RSS < 150 MB.
+Targets (issues 5 and 14): full ≤ pgloader in both modes; 1% and unchanged ≤ 0.3 × full; peak
+RSS < 150 MB.
 The median and the fastest of ``--rounds`` rounds are reported, as Markdown tables (on a
 shared machine the fastest round is the one least disturbed by other work).
 """
@@ -36,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
@@ -87,9 +93,14 @@ class Primary:
         self.admin.close()
 
 
-def _replicate(env: dict[str, str], url: str, primary: Primary) -> tuple[float, float, float, dict]:
+#: The client process confined to one CPU, unconfined.
+MODES = {"1 CPU": ["taskset", "-c", "0"], "all CPUs": []}
+
+
+def _replicate(env: dict[str, str], url: str, primary: Primary,
+               prefix: list[str]) -> tuple[float, float, float, dict]:
     primary.settle()
-    wall, rss, out = _run([sys.executable, "-m", "tcgjobs", "run", "replicate-to-primary",
+    wall, rss, out = _run([*prefix, sys.executable, "-m", "tcgjobs", "run", "replicate-to-primary",
                            "--json", "--ignore-deps"], {**env, "TCGJOBS_POSTGRES_URL": url})
     run = json.loads(out)["run"]
     assert run["metrics"]["verified"] == 1, run
@@ -102,8 +113,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--admin", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
     args = parser.parse_args()
-    if not shutil.which("pgloader"):
-        raise SystemExit("pgloader is not on PATH (Debian: apt-get install pgloader)")
+    for tool in ("pgloader", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not on PATH (Debian: apt-get install pgloader util-linux)")
     work = Path(tempfile.mkdtemp(prefix="bench-replicate-"))
     base = {k: v for k, v in deployed_env(os.environ).items()
             if not k.startswith(("TCGJOBS_", "POSTGRES_"))}
@@ -113,40 +125,50 @@ def main() -> None:
     for job in ("sync-missing-sets", "sync-missing-cards"):
         _run([sys.executable, "-m", "tcgjobs", "run", job], env)
     primary = Primary(args.admin)
-    results: dict[str, list[float]] = {}
-
-    def record(key: str, value: float) -> None:
-        results.setdefault(key, []).append(value)
+    results: dict[str, dict[str, list[float]]] = {}
+    changed = 0
 
     try:
         for round_number in range(args.rounds):
-            source = work / f"round{round_number}.sqlite3"
-            shutil.copy(work / "cards.sqlite3", source)
-            round_env = {**env, "DATABASE_PATH": str(source)}
-            url = primary.new("full")
-            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
-            assert metrics["cards_inserted"] > 0
-            record("full wall", wall), record("full job", job_s), record("full rss", rss)
-            pg_url = primary.new("pgloader")
-            primary.settle()
-            wall, rss, _ = _run(["pgloader", "--quiet", f"sqlite://{source}", pg_url], base)
-            record("pgloader wall", wall), record("pgloader rss", rss)
-            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
-            assert metrics["cards_updated"] == metrics["cards_inserted"] == 0
-            record("unchanged wall", wall), record("unchanged job", job_s), record("unchanged rss", rss)
-            with sqlite3.connect(source) as connection:
-                changed = connection.execute("UPDATE pokemon_cards SET name = name || ' (bench)' "
-                                             "WHERE rowid % 100 = 0").rowcount
-            connection.close()
-            wall, job_s, rss, metrics = _replicate(round_env, url, primary)
-            assert metrics["cards_updated"] == changed, metrics
-            record("1% wall", wall), record("1% job", job_s), record("1% rss", rss)
+            for mode, prefix in MODES.items():
+                def record(key: str, value: float, mode: str = mode) -> None:
+                    results.setdefault(mode, {}).setdefault(key, []).append(value)
+
+                changed = _round(work, round_number, mode, prefix, env, base, primary, record)
     finally:
         primary.drop_all()
         shutil.rmtree(work, ignore_errors=True)
     print(f"rounds: {args.rounds}; data: {args.data}; changed cards in the 1% run: {changed}\n")
-    for label, pick in (("median", statistics.median), ("fastest (min)", min)):
-        _table(label, {key: pick(values) for key, values in results.items()})
+    for mode, measured in results.items():
+        for label, pick in (("median", statistics.median), ("fastest (min)", min)):
+            _table(f"{mode}, {label}", {key: pick(values) for key, values in measured.items()})
+
+
+def _round(work: Path, number: int, mode: str, prefix: list[str], env: dict[str, str],
+           base: dict[str, str], primary: Primary, record: Callable[[str, float], None]) -> int:
+    """One round in one mode; the number of cards changed for the 1% run."""
+    source = work / f"round{number}-{mode.replace(' ', '')}.sqlite3"
+    shutil.copy(work / "cards.sqlite3", source)
+    round_env = {**env, "DATABASE_PATH": str(source)}
+    url = primary.new("full")
+    wall, job_s, rss, metrics = _replicate(round_env, url, primary, prefix)
+    assert metrics["cards_inserted"] > 0
+    record("full wall", wall), record("full job", job_s), record("full rss", rss)
+    pg_url = primary.new("pgloader")
+    primary.settle()
+    wall, rss, _ = _run([*prefix, "pgloader", "--quiet", f"sqlite://{source}", pg_url], base)
+    record("pgloader wall", wall), record("pgloader rss", rss)
+    wall, job_s, rss, metrics = _replicate(round_env, url, primary, prefix)
+    assert metrics["cards_updated"] == metrics["cards_inserted"] == 0
+    record("unchanged wall", wall), record("unchanged job", job_s), record("unchanged rss", rss)
+    with sqlite3.connect(source) as connection:
+        changed = connection.execute("UPDATE pokemon_cards SET name = name || ' (bench)' "
+                                     "WHERE rowid % 100 = 0").rowcount
+    connection.close()
+    wall, job_s, rss, metrics = _replicate(round_env, url, primary, prefix)
+    assert metrics["cards_updated"] == changed, metrics
+    record("1% wall", wall), record("1% job", job_s), record("1% rss", rss)
+    return changed
 
 
 def _table(label: str, value: dict[str, float]) -> None:
