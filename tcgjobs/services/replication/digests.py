@@ -22,18 +22,6 @@ EXAMPLES = 10
 Totals = tuple[int, int, int]  # (row count, sum 1, sum 2)
 
 
-def with_digests(totals: tuple[int, int, int], removed: Iterable[str] = (),
-                 added: Iterable[str] = ()) -> tuple[int, int, int]:
-    """``totals`` (row count, sum 1, sum 2) without the rows whose digests are ``removed`` and
-    with those whose digests are ``added`` (each sum adds a 60-bit slice of every digest)."""
-    count, first, second = totals
-    for digest in removed:
-        count, first, second = count - 1, first - int(digest[:15], 16), second - int(digest[15:30], 16)
-    for digest in added:
-        count, first, second = count + 1, first + int(digest[:15], 16), second + int(digest[15:30], 16)
-    return count, first, second
-
-
 class Checksum:
     """A table's (row count, sum 1, sum 2), one digest at a time (see the module docstring)."""
 
@@ -66,12 +54,16 @@ class SourceDigests:
     scratch: Scratch
 
 
+#: (row count, sum 1, sum 2) over a column ``d`` of digests, in PostgreSQL.
+SUMS = ("count(*), coalesce(sum(('x' || substr(d, 1, 15))::bit(60)::bigint::numeric), 0), "
+        "coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0)")
+
+
 def _totals_sql(table: Table, where: str = "", *, absent: Collection[str] = ()) -> str:
     """SQL of (row count, sum 1, sum 2) over the digests PostgreSQL computes for the rows of
     ``table`` (``where``: a clause on its alias ``t``)."""
     return (
-        "SELECT count(*), coalesce(sum(('x' || substr(d, 1, 15))::bit(60)::bigint::numeric), 0), "
-        "coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0) "
+        f"SELECT {SUMS} "
         # OFFSET 0 keeps the subquery from being flattened, which would compute the md5 of every
         # row twice (once per sum): the scan takes about 60% of the time.
         f"FROM (SELECT md5({canonical_sql(table, 't', absent=absent)}) AS d FROM {table.name} t "

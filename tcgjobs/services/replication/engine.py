@@ -50,6 +50,7 @@ from tcgjobs.services.replication.bookkeeping import Primary
 from tcgjobs.services.replication.digests import (
     EXAMPLES,
     ID_BATCH,
+    SUMS,
     Checksum,
     Comparison,
     Totals,
@@ -241,9 +242,7 @@ def _delete(cursor: Any, staged: dict[str, _Staged]) -> None:
     cards, sets = staged[CARDS.name], staged[SETS.name]
     for start in range(0, len(cards.stats.primary_only_ids), ID_BATCH):
         cursor.execute(f"WITH gone AS (DELETE FROM pokemon_cards t WHERE id = ANY(%s) "
-                       f"RETURNING md5({canonical_sql(CARDS, 't')}) AS d) "
-                       "SELECT count(*), coalesce(sum(('x' || substr(d, 1, 15))::bit(60)::bigint::numeric), 0), "
-                       "coalesce(sum(('x' || substr(d, 16, 15))::bit(60)::bigint::numeric), 0) FROM gone",
+                       f"RETURNING md5({canonical_sql(CARDS, 't')}) AS d) SELECT {SUMS} FROM gone",
                        (cards.stats.primary_only_ids[start:start + ID_BATCH],))
         count, first, second = cursor.fetchone()
         _deleted(cards, (count, int(first), int(second)))
