@@ -35,6 +35,11 @@ class Checksum:
         self.first += int(digest[:15], 16)
         self.second += int(digest[15:30], 16)
 
+    def add_totals(self, totals: Totals) -> None:
+        self.count += totals[0]
+        self.first += totals[1]
+        self.second += totals[2]
+
     @property
     def totals(self) -> Totals:
         return self.count, self.first, self.second

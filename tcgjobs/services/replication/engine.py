@@ -297,6 +297,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
             if not dry_run:
                 speculation = _prepare(cursor, plan, connect)
             primary = bookkeeping.load(cursor, plan, scratch)
+            if speculation is not None:  # after the load, which also keeps the server busy
+                speculation.start()
             check()
             # The changed rows' totals are only worth keeping when the early scan's result can
             # be used: no trigger or rule may change rows the run's statements do not name.
@@ -358,7 +360,7 @@ def _wait_for_other_runs(connection: Any) -> None:
 def _prepare(cursor: Any, plan: schema.SchemaPlan,
              connect: Callable[[], Any]) -> verification.EarlyScan | None:
     """Create what is missing, lock the tables against other writers (readers still read) and,
-    when the tables already existed, start the early verification."""
+    when the tables already existed, prepare the early verification (started by the caller)."""
     for statement in plan.ddl:
         logger.info("schema: {}", statement.split("(")[0].strip())
         cursor.execute(statement)
@@ -366,9 +368,7 @@ def _prepare(cursor: Any, plan: schema.SchemaPlan,
                    "IN SHARE ROW EXCLUSIVE MODE")
     if plan.ddl:
         return None
-    speculation = verification.EarlyScan(connect)
-    speculation.start()
-    return speculation
+    return verification.EarlyScan(connect)
 
 
 def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _Staged],

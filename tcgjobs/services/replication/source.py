@@ -187,6 +187,9 @@ def changed_rows(db: SqliteDatabase, recorder: Recorder, table: Table, primary: 
     unchanged = _record_unchanged(db, recorder, table, primary, valid_sets, duplicates, check)
     recorder.count_unchanged(unchanged)
     changed = recorder.scratch.table(f"changed_{table.name}", "rowid_ INTEGER")
+    rows = db.connection().execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+    if unchanged == rows:  # nothing else to read
+        return
     recorder.scratch.execute(f"INSERT INTO {changed} SELECT t.rowid FROM {table.name} t WHERE NOT "
                              f"EXISTS (SELECT 1 FROM {recorder.name} r WHERE r.id = t.id)")
     chunks, seen, mapper = _Chunks(db, table, check), _Seen(duplicates), _Mapper(table)
@@ -297,11 +300,14 @@ class Recorder:
         return SourceDigests(self.name, self.checksum, self.scratch)
 
     def count_unchanged(self, count: int) -> None:
-        """Add the unchanged rows recorded by SQL (sent = 0) to the checksum."""
+        """Add the ``count`` unchanged rows recorded by SQL (sent = 0) to the checksum."""
         self.flush()
         self.unchanged = count
+        first = second = 0
         for (digest,) in self.scratch.execute(f"SELECT digest FROM {self.name} WHERE NOT sent"):
-            self.checksum.add(digest)
+            first += int(digest[:15], 16)
+            second += int(digest[15:30], 16)
+        self.checksum.add_totals((count, first, second))
 
     def ids(self) -> set[str]:
         """The ids of every row replicated (for the sets: a few thousand at most)."""
