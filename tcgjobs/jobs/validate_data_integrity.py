@@ -75,11 +75,11 @@ class CheckContext:
         return self.db.execute_sql(sql, params).fetchall()
 
     def count_and_examples(self, check: str, severity: str, description: str, where_sql: str,
-                           example_sql: str) -> Finding:
-        """A finding from a COUNT query and an example query (LIMIT added here)."""
+                           example_sql: str, order_sql: str = "") -> Finding:
+        """A finding from a COUNT query and an example query (``order_sql`` and LIMIT added here)."""
         count = self.rows(f"SELECT count(*) {where_sql}")[0][0]
-        examples = [str(row[0]) for row in self.rows(f"{example_sql} {where_sql} LIMIT ?", (self.limit,))] \
-            if count else []
+        examples = [str(row[0]) for row in self.rows(f"{example_sql} {where_sql} {order_sql} LIMIT ?",
+                                                     (self.limit,))] if count else []
         return Finding(check, severity, count, description, examples)
 
 
@@ -171,31 +171,35 @@ def check_totals(c: CheckContext) -> list[Finding]:
         "SELECT s.id || ': ' || coalesce(k.n, 0) || ' cards, total ' || coalesce(s.total, s.printed_total, 'NULL')")]
 
 
-def _gap(check: str, description: str, ids: list[str], limit: int) -> Finding:
-    ordered = sorted(ids)
-    return Finding(check, WARNING, len(ordered), description, ordered[:limit])
+def _gap(c: CheckContext, check: str, description: str, ids: str, others: str) -> Finding:
+    """The ids of table ``ids`` that table ``others`` lacks: an anti-join, counted, the first
+    few in id order."""
+    return c.count_and_examples(
+        check, WARNING, description,
+        f"FROM {ids} AS i WHERE NOT EXISTS (SELECT 1 FROM {others} AS o WHERE o.id = i.id)",
+        "SELECT i.id", "ORDER BY i.id")
 
 
 def check_coverage(c: CheckContext) -> list[Finding]:
+    from tcgjobs.sources.coverage import SOURCE_CARDS, SOURCE_SETS
+
     if c.source is None:
         return [Finding("source_coverage", WARNING, 1, "source coverage not checked",
                         [c.source_note])]
-    db_sets = {row[0] for row in c.rows("SELECT id FROM pokemon_card_sets")}
-    db_cards = {row[0] for row in c.rows("SELECT id FROM pokemon_cards")}
     src = c.source
     return [
-        _gap("sets_missing_from_database", "sets in the source but not in the database",
-             [s for s in src.sets if s not in db_sets], c.limit),
-        _gap("cards_missing_from_database", "cards in the source but not in the database",
-             [i for i in src.cards if i not in db_cards], c.limit),
-        _gap("database_only_sets", "sets in the database but not in the source (never deleted)",
-             [s for s in db_sets if s not in src.sets], c.limit),
-        _gap("database_only_cards", "cards in the database but not in the source (never deleted)",
-             [i for i in db_cards if i not in src.cards], c.limit),
-        Finding("source_duplicates", WARNING, len(src.duplicates),
-                "ids repeated in the source (the last record wins)", src.duplicates[: c.limit]),
-        Finding("unusable_source_files", WARNING, len(src.unusable) + src.rejected,
-                "unusable source files and rejected source records", src.unusable[: c.limit]),
+        _gap(c, "sets_missing_from_database", "sets in the source but not in the database",
+             SOURCE_SETS, "pokemon_card_sets"),
+        _gap(c, "cards_missing_from_database", "cards in the source but not in the database",
+             SOURCE_CARDS, "pokemon_cards"),
+        _gap(c, "database_only_sets", "sets in the database but not in the source (never deleted)",
+             "pokemon_card_sets", SOURCE_SETS),
+        _gap(c, "database_only_cards", "cards in the database but not in the source (never deleted)",
+             "pokemon_cards", SOURCE_CARDS),
+        Finding("source_duplicates", WARNING, src.duplicates.count,
+                "ids repeated in the source (the last record wins)", src.duplicates.first),
+        Finding("unusable_source_files", WARNING, src.unusable.count + src.rejected,
+                "unusable source files and rejected source records", src.unusable.first),
         _low_coverage(c, src),
     ]
 
@@ -328,7 +332,8 @@ def _primary_findings(ctx: JobContext, db: SqliteDatabase) -> tuple[list[Finding
 
 
 def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | None, str]:
-    """The source's ids, or None and why coverage cannot be checked."""
+    """The source's ids (in temporary tables of ``db``), or None and why coverage cannot be
+    checked."""
     from tcgjobs.sources.coverage import source_ids
     from tcgjobs.sources.layouts import SourceFileError
     from tcgjobs.sources.runtime import load_source
@@ -336,12 +341,14 @@ def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | N
     try:
         source = load_source(ctx.settings)
         if source.is_sample:
-            db_sets = {row[0] for row in db.execute_sql("SELECT id FROM pokemon_card_sets")}
-            sample = {record["id"] for record in source.read_sets().sets}
-            if db_sets - sample:
+            sample = [record["id"] for record in source.read_sets().sets]
+            foreign = db.execute_sql(
+                "SELECT count(*) FROM pokemon_card_sets WHERE id IS NULL OR id NOT IN "
+                f"({', '.join('?' * len(sample))})", sample).fetchone()[0]
+            if foreign:
                 return None, ("TCGJOBS_DATA_SOURCE is not set and the database holds sets the "
                               "bundled sample lacks")
-        return source_ids(source), ""
+        return source_ids(source, db, ctx.options["examples"]), ""
     except (ConfigError, SourceFileError) as exc:
         return None, f"card data source unusable: {exc}"
 
