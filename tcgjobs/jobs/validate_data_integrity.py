@@ -229,12 +229,12 @@ def check_source_drift(c: CheckContext) -> list[Finding]:
 
     if c.source is None:
         return []
-    by_set: dict[str, list[tuple[Any, ...]]] = {}
-    for row in c.rows(f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards"):
-        by_set.setdefault(row[CARD_COLUMNS.index("set_id")], []).append(row)
-    sets = c.rows(f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets")
-    drifted = [f"{group}: {drift}" for group, drift in c.source.set_shape.drifts({"sets": sets})]
-    drifted += [f"set {group}: {drift}" for group, drift in c.source.card_shape.drifts(by_set)]
+    sets = f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets"
+    cards = f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards WHERE set_id = ?"
+    drifted = [f"{group}: {drift}"
+               for group, drift in c.source.set_shape.drifts(lambda _: c.db.execute_sql(sets))]
+    drifted += [f"set {group}: {drift}" for group, drift
+                in c.source.card_shape.drifts(lambda group: c.db.execute_sql(cards, (group,)))]
     unknown = [f"{what} field {name!r}: {count} record(s), e.g. {shape.examples[name]}"
                for what, shape in (("set", c.source.set_shape), ("card", c.source.card_shape))
                for name, count in shape.unknown.most_common()]
