@@ -108,9 +108,12 @@ def check_integrity(c: CheckContext) -> list[Finding]:
 
 
 def check_foreign_keys(c: CheckContext) -> list[Finding]:
-    rows = c.rows("PRAGMA foreign_key_check")
-    return [Finding("foreign_key_check", ERROR, len(rows), "rows violating a foreign key",
-                    [f"{table} rowid {rowid} -> {parent}" for table, rowid, parent, _ in rows[: c.limit]])]
+    from tcgjobs.sources.coverage import Listed
+
+    found = Listed(c.limit)
+    for table, rowid, parent, _ in c.db.execute_sql("PRAGMA foreign_key_check"):
+        found.add(f"{table} rowid {rowid} -> {parent}")
+    return [Finding("foreign_key_check", ERROR, found.count, "rows violating a foreign key", found.first)]
 
 
 def check_orphans(c: CheckContext) -> list[Finding]:
@@ -254,6 +257,7 @@ def check_unholdable_values(c: CheckContext) -> list[Finding]:
     configured or not: the values are the card database's."""
     from tcgjobs.services.replication.pgcopy import unholdable
     from tcgjobs.services.replication.pgrows import CARDS, SETS, InvalidText, tolerant_text
+    from tcgjobs.sources.coverage import Listed
     from tcgjobs.sources.runtime import select_list
 
     def shown(value: Any) -> str:
@@ -267,14 +271,16 @@ def check_unholdable_values(c: CheckContext) -> list[Finding]:
         for table, what in ((SETS, "set"), (CARDS, "card")):
             rows = connection.execute(f"SELECT {select_list(c.db, table.name, table.names)} FROM {table.name}")
             set_index = table.names.index("set_id") if "set_id" in table.names else None
-            found = [f"{what} {shown(row[0])}"
-                     + (f" (set {shown(row[set_index])})" if set_index is not None else "")
-                     + f": {note}" for row, note in unholdable(table, rows)]
+            found = Listed(c.limit)
+            for row, note in unholdable(table, rows):
+                found.add(f"{what} {shown(row[0])}"
+                          + (f" (set {shown(row[set_index])})" if set_index is not None else "")
+                          + f": {note}")
             findings.append(Finding(
-                f"unholdable_values_{table.label}", severity, len(found),
+                f"unholdable_values_{table.label}", severity, found.count,
                 f"{table.name} rows with values their PostgreSQL column cannot hold as they are: "
                 "replication writes what the column holds instead (TCGJOBS_STRICT_VALUES makes "
-                "these errors)", found[: c.limit]))
+                "these errors)", found.first))
     finally:
         connection.text_factory = str
     return findings
