@@ -12,7 +12,10 @@ warnings: legacy (seed script) encodings, cards or sets in the source but missin
 Checks are plain functions in :data:`CHECKS`. With a primary configured, each table is also
 compared with PostgreSQL (errors), unless ``--no-compare-primary`` says not to (a restored copy in
 a restore drill is not the primary's source); a primary tcgjobs never replicated into is a warning.
-The database is opened read-only; nothing is written.
+The database is opened read-only; nothing is written to it. Memory stays flat whatever the data
+size: the source is read a set at a time, its ids into temporary tables (SQLite's temporary
+database, a file) that the coverage check anti-joins, and the other checks count in SQL or read
+rows as a stream (drift: one set at a time), keeping counts and the first examples only.
 """
 
 from __future__ import annotations
