@@ -36,7 +36,7 @@ FIRE_IN: dict[str, str | None] = {
     "sync-missing-cards": "INSERT INTO pokemon_cards",
     "replicate-to-primary": "FROM pokemon_card_sets",  # the SQLite snapshot read, COPY running
     "cleanup-stale-data": "PRAGMA quick_check",  # was "found damage ... interrupted"
-    "validate-data-integrity": "SELECT id FROM pokemon_cards",  # its last check (coverage)
+    "validate-data-integrity": "FROM pokemon_cards AS i",  # coverage: the database-only anti-join
     "database-health-check": "PRAGMA quick_check",  # was a critical quick-check, exit 3
 }
 

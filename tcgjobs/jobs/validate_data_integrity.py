@@ -12,7 +12,10 @@ warnings: legacy (seed script) encodings, cards or sets in the source but missin
 Checks are plain functions in :data:`CHECKS`. With a primary configured, each table is also
 compared with PostgreSQL (errors), unless ``--no-compare-primary`` says not to (a restored copy in
 a restore drill is not the primary's source); a primary tcgjobs never replicated into is a warning.
-The database is opened read-only; nothing is written.
+The database is opened read-only; nothing is written to it. Memory stays flat whatever the data
+size: the source is read a set at a time, its ids into temporary tables (SQLite's temporary
+database, a file) that the coverage check anti-joins, and the other checks count in SQL or read
+rows as a stream (drift: one set at a time), keeping counts and the first examples only.
 """
 
 from __future__ import annotations
@@ -75,11 +78,11 @@ class CheckContext:
         return self.db.execute_sql(sql, params).fetchall()
 
     def count_and_examples(self, check: str, severity: str, description: str, where_sql: str,
-                           example_sql: str) -> Finding:
-        """A finding from a COUNT query and an example query (LIMIT added here)."""
+                           example_sql: str, order_sql: str = "") -> Finding:
+        """A finding from a COUNT query and an example query (``order_sql`` and LIMIT added here)."""
         count = self.rows(f"SELECT count(*) {where_sql}")[0][0]
-        examples = [str(row[0]) for row in self.rows(f"{example_sql} {where_sql} LIMIT ?", (self.limit,))] \
-            if count else []
+        examples = [str(row[0]) for row in self.rows(f"{example_sql} {where_sql} {order_sql} LIMIT ?",
+                                                     (self.limit,))] if count else []
         return Finding(check, severity, count, description, examples)
 
 
@@ -108,9 +111,12 @@ def check_integrity(c: CheckContext) -> list[Finding]:
 
 
 def check_foreign_keys(c: CheckContext) -> list[Finding]:
-    rows = c.rows("PRAGMA foreign_key_check")
-    return [Finding("foreign_key_check", ERROR, len(rows), "rows violating a foreign key",
-                    [f"{table} rowid {rowid} -> {parent}" for table, rowid, parent, _ in rows[: c.limit]])]
+    from tcgjobs.sources.coverage import Listed
+
+    found = Listed(c.limit)
+    for table, rowid, parent, _ in c.db.execute_sql("PRAGMA foreign_key_check"):
+        found.add(f"{table} rowid {rowid} -> {parent}")
+    return [Finding("foreign_key_check", ERROR, found.count, "rows violating a foreign key", found.first)]
 
 
 def check_orphans(c: CheckContext) -> list[Finding]:
@@ -171,31 +177,35 @@ def check_totals(c: CheckContext) -> list[Finding]:
         "SELECT s.id || ': ' || coalesce(k.n, 0) || ' cards, total ' || coalesce(s.total, s.printed_total, 'NULL')")]
 
 
-def _gap(check: str, description: str, ids: list[str], limit: int) -> Finding:
-    ordered = sorted(ids)
-    return Finding(check, WARNING, len(ordered), description, ordered[:limit])
+def _gap(c: CheckContext, check: str, description: str, ids: str, others: str) -> Finding:
+    """The ids of table ``ids`` that table ``others`` lacks: an anti-join, counted, the first
+    few in id order."""
+    return c.count_and_examples(
+        check, WARNING, description,
+        f"FROM {ids} AS i WHERE NOT EXISTS (SELECT 1 FROM {others} AS o WHERE o.id = i.id)",
+        "SELECT i.id", "ORDER BY i.id")
 
 
 def check_coverage(c: CheckContext) -> list[Finding]:
+    from tcgjobs.sources.coverage import SOURCE_CARDS, SOURCE_SETS
+
     if c.source is None:
         return [Finding("source_coverage", WARNING, 1, "source coverage not checked",
                         [c.source_note])]
-    db_sets = {row[0] for row in c.rows("SELECT id FROM pokemon_card_sets")}
-    db_cards = {row[0] for row in c.rows("SELECT id FROM pokemon_cards")}
     src = c.source
     return [
-        _gap("sets_missing_from_database", "sets in the source but not in the database",
-             [s for s in src.sets if s not in db_sets], c.limit),
-        _gap("cards_missing_from_database", "cards in the source but not in the database",
-             [i for i in src.cards if i not in db_cards], c.limit),
-        _gap("database_only_sets", "sets in the database but not in the source (never deleted)",
-             [s for s in db_sets if s not in src.sets], c.limit),
-        _gap("database_only_cards", "cards in the database but not in the source (never deleted)",
-             [i for i in db_cards if i not in src.cards], c.limit),
-        Finding("source_duplicates", WARNING, len(src.duplicates),
-                "ids repeated in the source (the last record wins)", src.duplicates[: c.limit]),
-        Finding("unusable_source_files", WARNING, len(src.unusable) + src.rejected,
-                "unusable source files and rejected source records", src.unusable[: c.limit]),
+        _gap(c, "sets_missing_from_database", "sets in the source but not in the database",
+             SOURCE_SETS, "pokemon_card_sets"),
+        _gap(c, "cards_missing_from_database", "cards in the source but not in the database",
+             SOURCE_CARDS, "pokemon_cards"),
+        _gap(c, "database_only_sets", "sets in the database but not in the source (never deleted)",
+             "pokemon_card_sets", SOURCE_SETS),
+        _gap(c, "database_only_cards", "cards in the database but not in the source (never deleted)",
+             "pokemon_cards", SOURCE_CARDS),
+        Finding("source_duplicates", WARNING, src.duplicates.count,
+                "ids repeated in the source (the last record wins)", src.duplicates.first),
+        Finding("unusable_source_files", WARNING, src.unusable.count + src.rejected,
+                "unusable source files and rejected source records", src.unusable.first),
         _low_coverage(c, src),
     ]
 
@@ -225,12 +235,12 @@ def check_source_drift(c: CheckContext) -> list[Finding]:
 
     if c.source is None:
         return []
-    by_set: dict[str, list[tuple[Any, ...]]] = {}
-    for row in c.rows(f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards"):
-        by_set.setdefault(row[CARD_COLUMNS.index("set_id")], []).append(row)
-    sets = c.rows(f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets")
-    drifted = [f"{group}: {drift}" for group, drift in c.source.set_shape.drifts({"sets": sets})]
-    drifted += [f"set {group}: {drift}" for group, drift in c.source.card_shape.drifts(by_set)]
+    sets = f"SELECT {select_list(c.db, 'pokemon_card_sets', SET_COLUMNS)} FROM pokemon_card_sets"
+    cards = f"SELECT {select_list(c.db, 'pokemon_cards', CARD_COLUMNS)} FROM pokemon_cards WHERE set_id = ?"
+    drifted = [f"{group}: {drift}"
+               for group, drift in c.source.set_shape.drifts(lambda _: c.db.execute_sql(sets))]
+    drifted += [f"set {group}: {drift}" for group, drift
+                in c.source.card_shape.drifts(lambda group: c.db.execute_sql(cards, (group,)))]
     unknown = [f"{what} field {name!r}: {count} record(s), e.g. {shape.examples[name]}"
                for what, shape in (("set", c.source.set_shape), ("card", c.source.card_shape))
                for name, count in shape.unknown.most_common()]
@@ -250,6 +260,7 @@ def check_unholdable_values(c: CheckContext) -> list[Finding]:
     configured or not: the values are the card database's."""
     from tcgjobs.services.replication.pgcopy import unholdable
     from tcgjobs.services.replication.pgrows import CARDS, SETS, InvalidText, tolerant_text
+    from tcgjobs.sources.coverage import Listed
     from tcgjobs.sources.runtime import select_list
 
     def shown(value: Any) -> str:
@@ -263,14 +274,16 @@ def check_unholdable_values(c: CheckContext) -> list[Finding]:
         for table, what in ((SETS, "set"), (CARDS, "card")):
             rows = connection.execute(f"SELECT {select_list(c.db, table.name, table.names)} FROM {table.name}")
             set_index = table.names.index("set_id") if "set_id" in table.names else None
-            found = [f"{what} {shown(row[0])}"
-                     + (f" (set {shown(row[set_index])})" if set_index is not None else "")
-                     + f": {note}" for row, note in unholdable(table, rows)]
+            found = Listed(c.limit)
+            for row, note in unholdable(table, rows):
+                found.add(f"{what} {shown(row[0])}"
+                          + (f" (set {shown(row[set_index])})" if set_index is not None else "")
+                          + f": {note}")
             findings.append(Finding(
-                f"unholdable_values_{table.label}", severity, len(found),
+                f"unholdable_values_{table.label}", severity, found.count,
                 f"{table.name} rows with values their PostgreSQL column cannot hold as they are: "
                 "replication writes what the column holds instead (TCGJOBS_STRICT_VALUES makes "
-                "these errors)", found[: c.limit]))
+                "these errors)", found.first))
     finally:
         connection.text_factory = str
     return findings
@@ -328,7 +341,8 @@ def _primary_findings(ctx: JobContext, db: SqliteDatabase) -> tuple[list[Finding
 
 
 def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | None, str]:
-    """The source's ids, or None and why coverage cannot be checked."""
+    """The source's ids (in temporary tables of ``db``), or None and why coverage cannot be
+    checked."""
     from tcgjobs.sources.coverage import source_ids
     from tcgjobs.sources.layouts import SourceFileError
     from tcgjobs.sources.runtime import load_source
@@ -336,12 +350,14 @@ def _load_source_ids(ctx: JobContext, db: SqliteDatabase) -> tuple[SourceIds | N
     try:
         source = load_source(ctx.settings)
         if source.is_sample:
-            db_sets = {row[0] for row in db.execute_sql("SELECT id FROM pokemon_card_sets")}
-            sample = {record["id"] for record in source.read_sets().sets}
-            if db_sets - sample:
+            sample = [record["id"] for record in source.read_sets().sets]
+            foreign = db.execute_sql(
+                "SELECT count(*) FROM pokemon_card_sets WHERE id IS NULL OR id NOT IN "
+                f"({', '.join('?' * len(sample))})", sample).fetchone()[0]
+            if foreign:
                 return None, ("TCGJOBS_DATA_SOURCE is not set and the database holds sets the "
                               "bundled sample lacks")
-        return source_ids(source), ""
+        return source_ids(source, db, ctx.options["examples"]), ""
     except (ConfigError, SourceFileError) as exc:
         return None, f"card data source unusable: {exc}"
 

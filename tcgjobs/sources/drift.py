@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +75,21 @@ class Drift:
 
 def held(rows: Iterable[Sequence[Any]], watched: Sequence[Watched]) -> list[int]:
     """Per watched column, how many of ``rows`` hold a value."""
+    return tally(rows, watched)[1]
+
+
+def tally(rows: Iterable[Sequence[Any]], watched: Sequence[Watched]) -> tuple[int, list[int]]:
+    """How many ``rows`` there are and, per watched column, how many of them hold a value: one
+    pass, so the rows may come straight from a query."""
     counts = [0] * len(watched)
+    total = 0
     for row in rows:
+        total += 1
         for number, column in enumerate(watched):
             value = row[column.index]
             if value is not None and value != column.empty:
                 counts[number] += 1
-    return counts
+    return total, counts
 
 
 def filled(rows: Sequence[Sequence[Any]], watched: Sequence[Watched]) -> list[bool]:
@@ -151,13 +159,13 @@ class Shape:
                     self.unknown[name] += 1
                     self.examples.setdefault(name, row[0])
 
-    def drifts(self, stored: Mapping[str, Sequence[Sequence[Any]]]) -> list[tuple[str, Drift]]:
-        """(group, drift) for each group of ``stored`` rows (in the table's row order) that the
-        source's records of the group would empty a column of."""
+    def drifts(self, stored: Callable[[str], Iterable[Sequence[Any]]]) -> list[tuple[str, Drift]]:
+        """(group, drift) for each group of the source, in group order, whose records would
+        empty a column of the database's rows of it, ``stored(group)``: read one group at a
+        time, once, so only a group's counts are ever held."""
         found = []
-        for group, rows in sorted(stored.items()):
-            if group in self.records:
-                found += [(group, drift) for drift in drifts(
-                    self.watched, len(rows), held(rows, self.watched), self.records[group],
-                    self.filled[group])]
+        for group in sorted(self.records):
+            rows, held_before = tally(stored(group), self.watched)
+            found += [(group, drift) for drift in drifts(
+                self.watched, rows, held_before, self.records[group], self.filled[group])]
         return found

@@ -208,3 +208,78 @@ def test_damaged_pages_are_an_integrity_error_exit_3_not_a_crash(cli, synced):
     errors = {f["check"]: f for f in run["details"]["findings"] if f["severity"] == "error" and f["count"]}
     assert "integrity_check" in errors, errors
     assert run["status"] == "failed" and "data integrity errors" in run["error"]
+
+
+def nine_sets(data: Path, **extra: list[dict]) -> dict[str, list[dict]]:
+    """Sets s01..s09 with cards 1, 2, 3 and 10 each (s09 also a, B and é: BINARY order is not
+    case-insensitive order), written as the source; ``extra`` cards appended to a set's file."""
+    cards = {f"s{n:02}": [a_card(f"s{n:02}", number) for number in ("1", "2", "3", "10")]
+             for n in range(1, 10)}
+    cards["s09"] += [a_card("s09", number) for number in ("a", "B", "é")]
+    for set_id, more in extra.items():
+        cards[set_id] = cards[set_id] + more
+    write_upstream(data, [a_set(set_id, total=len(set_cards)) for set_id, set_cards in cards.items()], cards)
+    return cards
+
+
+@pytest.mark.parametrize("limit", [3, 100])
+def test_gaps_beyond_the_example_limit_are_counted_exactly_and_shown_in_id_order(cli, db, data, limit):
+    cards = nine_sets(data)
+    sync(cli)
+    execute(db, "DELETE FROM pokemon_cards WHERE set_id IN ('s07', 's08', 's09') OR id IN ('s02-2', 's03-10')",
+            "DELETE FROM pokemon_card_sets WHERE id IN ('s07', 's08', 's09')",
+            "INSERT INTO pokemon_card_sets (id, name, series, total) VALUES "
+            + ", ".join(f"('local{n}', 'Local', 'L', 12)" for n in (1, 2, 10, 11, 3)),
+            "INSERT INTO pokemon_cards (id, name, supertype, subtypes, types, set_id, number) VALUES "
+            + ", ".join(f"('loc-{n}', 'Loc', 'Pokémon', '[]', '[]', 'local1', '{n}')" for n in range(12, 0, -1)))
+    before = digest(db)
+    source_sets, source_cards = set(cards), {card["id"] for file in cards.values() for card in file}
+    db_sets = {row[0] for row in rows(db, "SELECT id FROM pokemon_card_sets")}
+    db_cards = {row[0] for row in rows(db, "SELECT id FROM pokemon_cards")}
+    expected = {"sets_missing_from_database": sorted(source_sets - db_sets),
+                "cards_missing_from_database": sorted(source_cards - db_cards),
+                "database_only_sets": sorted(db_sets - source_sets),
+                "database_only_cards": sorted(db_cards - source_cards)}
+    assert [len(ids) for ids in expected.values()] == [3, 17, 5, 12]
+    assert expected["cards_missing_from_database"][-4:] == ["s09-3", "s09-B", "s09-a", "s09-é"]
+
+    result, run = run_json(cli, "validate-data-integrity", "--examples", str(limit))
+    assert result.exit_code == 0, result.output
+    found = findings(run)
+    for check, ids in expected.items():
+        assert (found[check]["count"], found[check]["examples"]) == (len(ids), ids[:limit]), check
+    assert digest(db) == before, "the source's ids go to temporary tables, never the card database"
+
+
+def test_drift_is_found_for_a_set_in_the_middle_from_that_sets_rows_alone(cli, db, data):
+    nine_sets(data)
+    sync(cli)
+    execute(db, "UPDATE pokemon_cards SET level = '12' WHERE set_id = 's05'",
+            "UPDATE pokemon_cards SET level = '12' WHERE id = 's04-1'")  # 1 of 4: fewer than half
+    result, run = run_json(cli, "validate-data-integrity")
+    assert result.exit_code == 0, result.output
+    assert findings(run)["source_drift"]["count"] == 1
+    assert findings(run)["source_drift"]["examples"] == [
+        "set s05: field 'level' (column level): 4 of 4 stored rows hold a value, none of the "
+        "source's 4 records would"]
+
+
+def test_duplicates_and_unusable_files_beyond_the_example_limit_keep_the_first_in_order_found(cli, db, data):
+    nine_sets(data)
+    sync(cli)
+    cards = nine_sets(data, s02=[a_card("s01", "2"), a_card("s01", "1")],
+                      s03=[a_card("s03", "1"), a_card("s03", "3")])
+    sets = [a_set(set_id, total=len(set_cards)) for set_id, set_cards in cards.items()]
+    write_upstream(data, [*sets, a_set("s04")], {"zz1": "{", "zz2": "", "bad name": "[]",
+                                                 "zz3": [{"id": 7}, {"id": "zz3-1"}]})
+    everything = ["set s04", "s01-2", "s01-1", "s03-1", "s03-3"]  # file order; the first file keeps an id
+    for limit in (2, 100):
+        result, run = run_json(cli, "validate-data-integrity", "--examples", str(limit))
+        assert result.exit_code == 0, result.output
+        found = findings(run)
+        assert (found["source_duplicates"]["count"], found["source_duplicates"]["examples"]) == (
+            5, everything[:limit])
+        unusable = found["unusable_source_files"]
+        assert unusable["count"] == 3 + 2  # three files, and zz3's two records (no name; no set)
+        assert [example.split(":")[0].rsplit("/", 1)[-1] for example in unusable["examples"]] == \
+            ["bad name.json", "zz1.json", "zz2.json"][:limit]

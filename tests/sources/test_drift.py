@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tcgjobs.sources.drift import drifts, held, watched_columns
+from tcgjobs.sources.drift import Shape, drifts, held, watched_columns
 from tcgjobs.sources.rows import CARD_ROWS, SET_ROWS, card_row
 from tests.sources.builders import a_card
 
@@ -42,3 +44,22 @@ def test_null_and_the_encodings_empty_value_hold_nothing():
     full = card_row(a_card("s1", "1", attacks=[{"name": "Tackle"}]), "s1")
     counts = dict(zip(names, held([empty, tuple(legacy), full], watched), strict=True))
     assert (counts["attacks"], counts["hp"], counts["legalities"], counts["evolves_from"]) == (1, 1, 1, 0)
+
+
+def test_shape_reads_the_stored_rows_one_group_at_a_time_in_group_order():
+    shape = Shape(CARD_ROWS)
+    for set_id in ("s3", "s1", "s2"):  # s2's source card has no hp
+        shape.add(set_id, [card_row(a_card(set_id, "1", hp=... if set_id == "s2" else "60"), set_id)])
+    read: list[str] = []
+    open_groups: list[str] = []
+
+    def stored(group: str) -> Iterator[tuple]:
+        assert not open_groups, f"{group} asked for while {open_groups} is still being read"
+        read.append(group)
+        open_groups.append(group)
+        yield card_row(a_card(group, "1"), group)
+        open_groups.remove(group)
+
+    found = shape.drifts(stored)
+    assert read == ["s1", "s2", "s3"]
+    assert [(group, drift.column, drift.held, drift.rows) for group, drift in found] == [("s2", "hp", 1, 1)]
