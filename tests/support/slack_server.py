@@ -8,8 +8,11 @@ with its path, headers and parsed JSON body.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import traceback
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -96,9 +99,25 @@ class SlackServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serving = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                         name="slack-server")
+        self._serving.start()
+
+    #: How long :meth:`stop` waits for the serving loop (it polls every 0.5 s).
+    STOP_SECONDS = 10.0
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """Stop serving. ``shutdown()`` waits for the serving loop without a limit; a loop that
+        never comes back (seen once in a whole-suite run, in teardown, after the test had passed)
+        would hang the suite, so the wait is bounded and its stack is reported as a warning."""
+        if self._server is None:
+            return
+        stopper = threading.Thread(target=self._server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(self.STOP_SECONDS)
+        if stopper.is_alive():
+            frame = sys._current_frames().get(self._serving.ident or 0)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "(not running)"
+            warnings.warn(f"the test HTTP server's loop did not stop within {self.STOP_SECONDS} s; "
+                          f"it was at:\n{stack}", RuntimeWarning, stacklevel=2)
+        self._server.server_close()
