@@ -82,6 +82,13 @@ def _checkpoint(db: SqliteDatabase) -> tuple[int, int, int]:
     return tuple(db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
 
 
+def _vacuum(db: SqliteDatabase) -> float:
+    """VACUUM the card database; the seconds it took. The deadline and signals interrupt it."""
+    started = time.monotonic()
+    db.execute_sql("VACUUM")
+    return time.monotonic() - started
+
+
 def run(ctx: JobContext) -> JobResult:
     path = ctx.settings.database_path
     db = ctx.card_db(readonly=ctx.dry_run)
@@ -114,9 +121,7 @@ def run(ctx: JobContext) -> JobResult:
     ctx.check_cancelled()
     if vacuum:
         logger.info("VACUUM ({}): rewriting {} pages", why, before.page_count)
-        started = time.monotonic()
-        db.execute_sql("VACUUM")
-        logger.info("VACUUM finished in {:.2f}s", time.monotonic() - started)
+        logger.info("VACUUM finished in {:.2f}s", _vacuum(db))
         ctx.committed("WAL checkpointed, VACUUM finished")
     else:
         logger.info("VACUUM skipped: {}", why)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -61,71 +60,24 @@ def assert_unchanged(path: Path, before: dict[str, int]) -> None:
     assert after == before, "the interrupted VACUUM must leave the database exactly as it was"
 
 
-#: How long the deadline test keeps the card database's write lock after the run starts. A
-#: deadline is at least 1 s (the setting's rule, also for --timeout) while the VACUUM starts well
-#: within a second; waiting for the lock (the first checkpoint) moves the VACUUM past 1 s.
-HOLD = 1.0
+PAUSE = str(Path(__file__).resolve().parents[1] / "support" / "pause.py")
+
+#: How far into the VACUUM the deadline fires: well inside its first phase (building the new copy,
+#: which SQLite can interrupt; the final page copy cannot be) on a database this size.
+LEAD = 0.1
 
 
-def _run_holding_the_writer(database: Path, *args: str, env: dict[str, str] | None = None):
-    """``tcgjobs ARGS`` as a process while this test holds ``database``'s SQLite write lock, from
-    before the start until HOLD seconds after the run logged its start. Returns (exit code, log)."""
-    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")
-    process = subprocess.Popen([sys.executable, "-m", "tcgjobs", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
-    lines = []
-    release = threading.Timer(HOLD, holder.commit)
-    for line in process.stderr:
-        lines.append(line)
-        if "starting cleanup" in line and not release.is_alive():
-            release.start()
-    process.stdout.read()
-    process.wait(timeout=120)
-    release.join()
-    holder.close()
-    return process.returncode, "".join(lines)
-
-
-def _vacuum_window(template: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds from the run's start to the VACUUM's start, and the VACUUM's duration, measured by
-    a calibration run on a copy (with the writer held as in the test), so the deadline can be
-    aimed at the middle of the statement on whatever machine runs the test."""
-    calibration = Path(env["TCGJOBS_TMPDIR"]) / "calibration.sqlite3.db"
-    bigdb.copy_database(template, calibration)
-    code, log = _run_holding_the_writer(
-        calibration, "run", "cleanup-stale-data", "--force",
-        env={**os.environ, "DATABASE_PATH": str(calibration), "TCGJOBS_STATE_PATH": str(calibration) + ".state"})
-    assert code == 0, log
-    stamps = {}
-    for line in log.splitlines():
-        record = json.loads(line)
-        for key, marker in (("start", "starting cleanup"), ("vacuum", "VACUUM ("), ("done", "VACUUM finished")):
-            if record["message"].startswith(marker):
-                stamps[key] = datetime.fromisoformat(record["ts"])
-    calibration.unlink()
-    return ((stamps["vacuum"] - stamps["start"]).total_seconds(),
-            (stamps["done"] - stamps["vacuum"]).total_seconds())
-
-
-def test_the_deadline_stops_vacuum_mid_statement_and_rolls_back(big_database_template, big_card_db, env):
+def test_the_deadline_stops_vacuum_mid_statement_and_rolls_back(big_card_db):
     path, before = big_card_db
-    offset, duration = _vacuum_window(big_database_template[0], env)
-    assert duration > 0.1, f"VACUUM took only {duration:.3f}s here; the database is too small to aim at"
-    assert offset > HOLD, f"the VACUUM started {offset:.3f}s into the run, before the writer let go"
-    # Aim just after the VACUUM starts: its first phase (building the new copy) is interruptible,
-    # its final page copy is not. Start-up jitter can make one shot miss, so aim up to 3 times.
-    for delay in (0.06, 0.03, 0.12):
-        timeout = round(offset + delay, 3)
-        code, log = _run_holding_the_writer(path, "run", "cleanup-stale-data", "--force",
-                                            "--timeout", str(timeout))
-        assert code == ExitCode.TIMEOUT, log
-        assert f"deadline of {timeout:g}s exceeded" in log
-        if "VACUUM (forced)" in log and "VACUUM finished" not in log:
-            break
-        bigdb.copy_database(big_database_template[0], path)
-    else:
-        raise AssertionError("the deadline never landed inside the VACUUM")
+    # The pause holds the run just before its VACUUM until the deadline is LEAD seconds away, so
+    # the real deadline fires LEAD seconds into the real statement on any machine, under any load.
+    process = subprocess.run([sys.executable, PAUSE, "tcgjobs.jobs.cleanup_stale_data:_vacuum",
+                              f"1@{LEAD}", "run", "cleanup-stale-data", "--force", "--timeout", "1"],
+                             capture_output=True, text=True, timeout=120)
+    log = process.stderr
+    assert process.returncode == ExitCode.TIMEOUT, log
+    assert "deadline of 1s exceeded" in log
+    assert "VACUUM (forced)" in log and "VACUUM finished" not in log, log
     assert_unchanged(path, before)
     row = ledger_rows()[-1]
     assert (row["status"], row["exit_code"]) == ("timeout", 124)
