@@ -125,3 +125,53 @@ def test_the_statements_a_run_sends_do_not_grow_with_its_rows(env, postgres_url)
         counts[cards] = (run(path, cards, "First"), run(path, cards, "Second"))
     assert counts[300] == counts[900], counts
     assert any(s.startswith("COPY stage_pokemon_cards") for s in statements)  # the last run's
+
+
+@pytest.mark.parametrize("session_work_mem", ["4MB", "256MB"])
+def test_the_bookkeeping_is_read_with_enough_work_mem_and_the_session_keeps_its_own(
+        env, postgres_url, session_work_mem):
+    """The load's hash join gets LOAD_WORK_MEM (not split into batches on disk at ten times
+    today's data), only while it reads; a larger setting of the operator's is never lowered."""
+    from pathlib import Path
+
+    from tcgjobs.db.cards import open_card_database
+    from tcgjobs.services import postgres
+    from tcgjobs.services.replication import bookkeeping, schema
+    from tcgjobs.services.replication.engine import replicate
+    from tcgjobs.services.replication.scratch import Scratch
+    from tests.conftest import make_settings
+    from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
+
+    execute(postgres_url, "DROP TABLE IF EXISTS pokemon_cards, pokemon_card_sets, users, "
+                          "tcgjobs_replication_rows")
+    settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, [a_set_row("s")], [a_card_row("s", str(n)) for n in range(20)])
+    db = open_card_database(path, readonly=True)
+    seen: list[str] = []
+
+    class Watching(Scratch):
+        def fill(self, table, rows, width):
+            with rows.connection.cursor() as show:
+                show.execute("SHOW work_mem")
+                seen.append(show.fetchone()[0])
+            super().fill(table, rows, width)
+
+    try:
+        assert replicate(lambda: postgres.connect(settings), db, delete=False, dry_run=False,
+                         check=lambda: None).verified
+        connection = postgres.connect(settings)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET work_mem = '{session_work_mem}'")
+                connection.commit()
+                loaded = bookkeeping.load(cursor, schema.inspect(connection), Watching(db))
+                assert loaded["pokemon_cards"].count() == 20
+                cursor.execute("SHOW work_mem")
+                assert cursor.fetchone()[0] == session_work_mem
+        finally:
+            connection.close()
+    finally:
+        db.close()
+    expected = session_work_mem if session_work_mem == "256MB" else bookkeeping.LOAD_WORK_MEM
+    assert seen == [expected, expected]

@@ -296,9 +296,9 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         with connection.cursor() as cursor:
             if not dry_run:
                 speculation = _prepare(cursor, plan, connect)
-            primary = bookkeeping.load(cursor, plan, scratch)
-            if speculation is not None:  # after the load, which also keeps the server busy
+            if speculation is not None:  # the server scans while the bookkeeping streams
                 speculation.start()
+            primary = bookkeeping.load(cursor, plan, scratch)
             check()
             # The changed rows' totals are only worth keeping when the early scan's result can
             # be used: no trigger or rule may change rows the run's statements do not name.
