@@ -30,7 +30,8 @@ def test_every_resource_has_its_own_lock_and_the_names_never_change():
 
 # Each process tries ATTEMPTS times to take the lock, releasing it almost at once when it gets it
 # (the moments around taking and releasing are where the holder's record used to be missing),
-# and prints the message of every refusal as one JSON list.
+# and prints the message of every refusal as one JSON list. All start together: each says it is
+# ready once imported and waits for the word on stdin, so a slow start cannot keep them apart.
 CONTENDER = """
 import json, os, sys, time
 from pathlib import Path
@@ -38,6 +39,8 @@ from tcgjobs.errors import LockHeld
 from tcgjobs.services.locks import hold
 
 lock_dir, attempts = Path(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
 refusals = []
 for attempt in range(attempts):
     try:
@@ -55,10 +58,16 @@ ATTEMPTS = 600
 
 def test_every_refusal_among_many_concurrent_attempts_names_the_holder(tmp_path):
     contenders = [subprocess.Popen([sys.executable, "-c", CONTENDER, str(tmp_path / "locks"),
-                                    str(ATTEMPTS)], stdout=subprocess.PIPE, text=True)
+                                    str(ATTEMPTS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   text=True)
                   for _ in range(PROCESSES)]
-    refusals = [message for process in contenders
-                for message in json.loads(process.communicate(timeout=300)[0])]
+    for process in contenders:
+        assert process.stdout.readline() == "ready\n"
+    for process in contenders:
+        process.stdin.write("go\n")
+        process.stdin.close()
+    refusals = [message for process in contenders for message in json.loads(process.stdout.read())]
+    assert [process.wait(timeout=300) for process in contenders] == [0] * PROCESSES
     assert len(refusals) >= 300, f"only {len(refusals)} refusals: the processes hardly overlapped"
     anonymous = [message for message in refusals if "race run " not in message]
     assert len(anonymous) == 0, f"{len(anonymous)} of {len(refusals)} refusals name no holder, " \
