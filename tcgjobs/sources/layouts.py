@@ -29,7 +29,14 @@ from typing import Any
 from tcgjobs.config import DEFAULT_MAX_FIELD_SIZE, DEFAULT_MAX_FILE_SIZE
 from tcgjobs.errors import ConfigError, JobFailed
 from tcgjobs.sources.ids import SET_ID_PATTERN, set_id_problem
-from tcgjobs.sources.validate import card_problems, oversized_fields, record_label, set_problems
+from tcgjobs.sources.validate import (
+    card_problems,
+    lone_surrogate_fields,
+    may_hold_lone_surrogates,
+    oversized_fields,
+    record_label,
+    set_problems,
+)
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -241,7 +248,7 @@ class Source:
         result = SetsRead()
         raw = self.read_file(path)
         valid, result.rejected = _split_valid(path, self._records(path, raw), set_problems,
-                                              self._field_limit(raw))
+                                              self._field_limit(raw), may_hold_lone_surrogates(raw))
         result.sets, result.duplicates = _dedupe(valid)
         return result
 
@@ -281,7 +288,7 @@ class Source:
             raw = self.read_file(path)
         result = CardsRead(set_id, path)
         valid, result.rejected = _split_valid(path, self._records(path, raw), card_problems,
-                                              self._field_limit(raw))
+                                              self._field_limit(raw), may_hold_lone_surrogates(raw))
         result.cards, result.duplicates = _dedupe(valid)
         return result
 
@@ -292,14 +299,18 @@ class Source:
 
 
 def _split_valid(path: Path, records: Iterable[Any], problems_of: Callable[[Any], list[str]],
-                 field_limit: int | None = None) -> tuple[list[tuple[int, Any]], list[Rejection]]:
+                 field_limit: int | None = None, surrogates: bool = False,
+                 ) -> tuple[list[tuple[int, Any]], list[Rejection]]:
     """``(position, record)`` of each valid record, and a Rejection naming each invalid one
-    (``field_limit``: also each record with a larger field)."""
+    (``field_limit``: also each record with a larger field; ``surrogates``: also each record
+    with a string that is not Unicode text)."""
     valid, rejected = [], []
     for position, record in enumerate(records):
         problems = problems_of(record)
         if field_limit is not None and isinstance(record, dict):
             problems += oversized_fields(record, field_limit)
+        if surrogates and isinstance(record, dict):
+            problems += lone_surrogate_fields(record)
         if problems:
             rejected.append(Rejection(path, record_label(record, position), "; ".join(problems)))
         else:

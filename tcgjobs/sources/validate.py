@@ -9,6 +9,7 @@ wrong type are not.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,41 @@ def oversized_fields(record: dict[str, Any], limit: int) -> list[str]:
             problems.append(f"field {name!r} is {size:,} bytes, above the field size limit of "
                             f"{limit:,} bytes (TCGJOBS_SOURCE_MAX_FIELD_SIZE)")
     return problems
+
+
+#: A JSON escape of a UTF-16 surrogate (``\\ud800``-``\\udfff``, either case). Only a file that
+#: has one can decode to a string that is not Unicode text (a surrogate without its pair), which
+#: no UTF-8 column can store: the bytes of the file are strict UTF-8 otherwise.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def may_hold_lone_surrogates(raw: bytes) -> bool:
+    """Whether a file's records need :func:`lone_surrogate_fields` (almost never: one scan)."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
+
+
+def _not_unicode(value: Any) -> bool:
+    if type(value) is str:
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if type(value) is list:
+        return any(_not_unicode(item) for item in value)
+    if type(value) is dict:
+        return any(_not_unicode(key) or _not_unicode(item) for key, item in value.items())
+    return False
+
+
+def lone_surrogate_fields(record: dict[str, Any]) -> list[str]:
+    """A problem for each field of ``record`` (its name, or a string anywhere in its value)
+    holding a UTF-16 surrogate escape without its pair, which is not Unicode text."""
+    return [f"field {name!r} holds a UTF-16 surrogate escape without its pair (\\ud800-\\udfff), "
+            "which is not Unicode text" for name, value in record.items()
+            if _not_unicode(name) or _not_unicode(value)]
 
 
 def set_problems(record: Any) -> list[str]:

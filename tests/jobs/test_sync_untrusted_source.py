@@ -187,3 +187,33 @@ def test_an_integer_beyond_sqlite_rejects_its_record_instead_of_crashing_the_run
     assert "id 's1-2' (position 1): field 'hp' is beyond the range of an SQLite integer" in run["error"]
     assert "id 's1-3' (position 2): field 'convertedRetreatCost' is beyond" in run["error"]
     assert run["metrics"]["cards_rejected"] == 2 and card_ids(db) == ["s1-1"]
+
+
+def test_a_surrogate_escape_without_its_pair_rejects_its_record_and_the_rest_is_synced(cli, db, data):
+    """JSON may escape half of a UTF-16 pair ("\\ud800"); Python decodes it to a string that is not
+    Unicode and no UTF-8 column can store, which used to crash the whole run. Such a record is
+    rejected by name, like any invalid one; a whole pair (an emoji) stays valid."""
+    cards = (b'[' + json.dumps(a_card("s1", "1", name="Smile \U0001F600")).encode() + b', '
+             + json.dumps(a_card("s1", "2")).replace('"s1-2"', '"s1-2\\ud800"').encode() + b', '
+             + json.dumps(a_card("s1", "3", attacks=[{"name": "Odd", "text": "x"}]))
+             .replace('"x"', '"\\uDC00x"').encode() + b']')
+    sets = json.dumps([a_set("s1"), a_set("s2")]).replace('"name": "', '"name": "\\udbff', 1)
+    write_upstream(data, sets, {"s1": cards})
+
+    result, run = run_json(cli, "sync-missing-sets")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert ("id 's1' (position 0): field 'name' holds a UTF-16 surrogate escape without its pair "
+            "(\\ud800-\\udfff), which is not Unicode text") in run["error"]
+    assert set_ids(db) == ["s2"]
+    write_upstream(data, [a_set("s1"), a_set("s2")], {})
+    assert run_json(cli, "sync-missing-sets")[0].exit_code == 0
+
+    result, run = run_json(cli, "sync-missing-cards")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "id 's1-2\\ud800' (position 1): field 'id' holds a UTF-16 surrogate escape" in run["error"]
+    assert "id 's1-3' (position 2): field 'attacks' holds a UTF-16 surrogate escape" in run["error"]
+    assert run["metrics"]["cards_rejected"] == 2 and card_ids(db) == ["s1-1"]
+    assert rows(db, "SELECT name FROM pokemon_cards") == [("Smile \U0001F600",)]
+    result, run = run_json(cli, "validate-data-integrity")  # reads the same card file
+    assert result.exit_code == ExitCode.OK, result.output
+    assert (run["metrics"]["total_cards"], run["metrics"]["errors"]) == (1, 0)
