@@ -173,9 +173,13 @@ def _load_json(path: Path, raw: bytes) -> Any:
     if not raw.strip():
         raise SourceFileError(path, "empty file (expected JSON)")
     try:
-        return json.loads(raw, parse_float=_js_number)
+        # Strictly: json.loads(bytes) would also take UTF-16 and UTF-32, and UTF-8-encoded
+        # surrogates, which no column can store. A UTF-8 byte order mark is allowed.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceFileError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    try:
+        return json.loads(text, parse_float=_js_number)
     except json.JSONDecodeError as exc:
         raise SourceFileError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: "
                                     f"{exc.msg}") from None

@@ -122,7 +122,7 @@ def oversized_fields(record: dict[str, Any], limit: int) -> list[str]:
 
 #: A JSON escape of a UTF-16 surrogate (``\\ud800``-``\\udfff``, either case). Only a file that
 #: has one can decode to a string that is not Unicode text (a surrogate without its pair), which
-#: no UTF-8 column can store: the bytes of the file are strict UTF-8 otherwise.
+#: no UTF-8 column can store: files are decoded as strict UTF-8 (layouts._load_json).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,12 +97,20 @@ def test_a_path_traversal_set_id_is_rejected_and_never_opened(tmp_path):
     (b"[{\"id\": \"s1-1\",}]", "invalid JSON at line 1"),
     (b"{\"data\": []}", "expected a JSON array, got dict"),
     (b"[\"\xc3\x28\"]", "not UTF-8"),
+    (b"[\"\xed\xa0\x80\"]", "not UTF-8"),  # a surrogate encoded as UTF-8 (no column holds it)
+    ('[{"id": "s1-\\ud800"}]'.encode("utf-16"), "not UTF-8"),  # json.loads(bytes) would take it
 ])
 def test_an_unusable_card_file_raises_naming_the_file(tmp_path, content, problem):
     root = write_upstream(tmp_path, [a_set("s1")], {"s1": content})
     with pytest.raises(SourceFileError, match=problem) as caught:
         detect(root).read_cards("s1")
     assert str(tmp_path / "cards" / "en" / "s1.json") in str(caught.value)
+
+
+def test_a_card_file_may_start_with_a_utf8_byte_order_mark(tmp_path):
+    cards = json.dumps([a_card("s1", "1", name="Pokémon")], ensure_ascii=False)
+    root = write_upstream(tmp_path, [a_set("s1")], {"s1": b"\xef\xbb\xbf" + cards.encode()})
+    assert [c["name"] for c in detect(root).read_cards("s1").cards] == ["Pokémon"]
 
 
 def test_malformed_card_records_are_rejected_with_file_and_id_or_position(tmp_path):
