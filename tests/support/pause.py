@@ -21,10 +21,19 @@ import time
 from typing import Any
 
 PAUSED = "TEST-PAUSED: waiting for a signal"
+#: Written instead of waiting when the run reached the pause with LEAD seconds or less left: the
+#: deadline can no longer be aimed (the test should give a longer --timeout).
+LATE = "TEST-PAUSE-LATE"
 
 
 def _wait(scopes: list[Any], lead: float | None) -> None:
     """Until the run's scope fires or, with ``lead``, until its deadline is ``lead`` seconds away."""
+    if lead is not None and scopes:
+        remaining = scopes[0].remaining()
+        if remaining is None or remaining <= lead:
+            sys.stderr.write(f"{LATE}: {remaining} s left of the deadline, {lead} s wanted\n")
+            sys.stderr.flush()
+            return
     give_up = time.monotonic() + 60
     while time.monotonic() < give_up:
         scope = scopes[0] if scopes else None
