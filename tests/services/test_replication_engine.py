@@ -175,3 +175,64 @@ def test_the_bookkeeping_is_read_with_enough_work_mem_and_the_session_keeps_its_
         db.close()
     expected = session_work_mem if session_work_mem == "256MB" else bookkeeping.LOAD_WORK_MEM
     assert seen == [expected, expected]
+
+
+def test_a_run_that_fails_before_its_commit_stops_its_early_scan(env, postgres_url):
+    """The early verification scan runs on a second connection; a run that fails (here: is
+    cancelled) before its commit cancels it rather than leaving it to run on the server. The
+    scan's connection sleeps 30 s before its first statement, so only a cancel ends it soon."""
+    import time
+    from pathlib import Path
+
+    from psycopg2.extensions import cursor as plain_cursor
+
+    from tcgjobs.db.cards import open_card_database
+    from tcgjobs.services import postgres
+    from tcgjobs.services.replication.engine import replicate
+    from tests.conftest import make_settings
+    from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
+
+    execute(postgres_url, "DROP TABLE IF EXISTS pokemon_cards, pokemon_card_sets, users, "
+                          "tcgjobs_replication_rows")
+    settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, [a_set_row("s")], [a_card_row("s", str(n)) for n in range(5)])
+    marker = "tcgjobs_test_early_scan"
+
+    class Sleepy(plain_cursor):
+        def execute(self, query, vars=None):
+            super().execute(f"SELECT pg_sleep(30) AS {marker}")
+            return super().execute(query, vars)
+
+    connections = []
+
+    def connect():
+        connection = postgres.connect(settings)
+        connections.append(connection)
+        if len(connections) == 2:  # the early scan's
+            connection.cursor_factory = Sleepy
+        return connection
+
+    def sleeping() -> int:
+        return execute(postgres_url, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                     "AND query LIKE %s", (f"%AS {marker}",))[0][0]
+
+    def cancelled() -> None:  # the run's first check comes after the scan has started
+        deadline = time.monotonic() + 10
+        while not sleeping() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sleeping() == 1, "the early scan never started"
+        raise RuntimeError("cancelled by the test")
+
+    db = open_card_database(path, readonly=True)
+    try:
+        assert replicate(lambda: postgres.connect(settings), db, delete=False, dry_run=False,
+                         check=lambda: None).verified  # creates the tables: the next run scans
+        with pytest.raises(RuntimeError, match="cancelled by the test"):
+            replicate(connect, db, delete=False, dry_run=False, check=cancelled)
+    finally:
+        db.close()
+    deadline = time.monotonic() + 5
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sleeping() == 0, "the early scan still runs after the run failed"

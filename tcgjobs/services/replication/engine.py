@@ -338,6 +338,8 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                                "next run finds them again and retries", exc)
         return outcome
     except BaseException:
+        if speculation is not None:  # its scan would outlive the run on the server
+            speculation.abandon()
         with suppress(Exception):
             connection.rollback()
         raise
