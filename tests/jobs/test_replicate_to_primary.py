@@ -172,6 +172,65 @@ def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_b
     assert execute(primary, "SELECT hp FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") == [(120,)]
 
 
+def test_ids_with_copys_special_characters_arrive_and_are_found_unchanged(cli, db, primary):
+    """The fingerprints travel to PostgreSQL as COPY text: a tab, a newline, a carriage return
+    or a backslash in an id is escaped, so the second run finds every row unchanged."""
+    odd = ["tab\there", "new\nline", "carriage\rreturn", "back\\slash", "quote'\"s", "\\N"]
+    write_card_db(db, [a_set_row("s")],
+                  [a_card_row("s", str(n), id=key) for n, key in enumerate(odd)])
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    m = run["metrics"]
+    assert (m["cards_unchanged"], m["cards_inserted"], m["cards_updated"], m["cards_postgres_only"]) == (
+        len(odd), 0, 0, 0)
+    assert sorted(key for (key,) in execute(primary, "SELECT id FROM pokemon_cards")) == sorted(odd)
+
+
+def test_the_bookkeeping_keeps_exactly_the_rows_replicated(cli, handcrafted, primary):
+    """A card gone from SQLite (kept in PostgreSQL) loses its bookkeeping; changed cards get
+    their new fingerprint; unchanged ones keep theirs."""
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    memo = "SELECT id, source_fingerprint FROM tcgjobs_replication_rows WHERE table_name = 'pokemon_cards'"
+    before = dict(execute(primary, memo))
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE id = 'swshp-SWSH050'")
+    execute_sqlite(handcrafted, "UPDATE pokemon_cards SET name = 'Renamed' WHERE id = 'swshp-177a'")
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["cards_postgres_only"] == 1
+    after = dict(execute(primary, memo))
+    assert sorted(after) == sorted(key for (key,) in sqlite_ids(handcrafted, "pokemon_cards"))
+    assert after["swshp-177a"] != before["swshp-177a"]
+    assert {k: v for k, v in after.items() if k != "swshp-177a"} == {
+        k: v for k, v in before.items() if k not in ("swshp-177a", "swshp-SWSH050")}
+
+
+def test_a_repeated_id_in_a_table_without_a_key_is_skipped_after_its_first_row(cli, db, primary):
+    """A hand-made card database whose table has no primary key can repeat an id: the first row
+    in rowid order is replicated, the others are skipped as duplicates, in a first run (every
+    row new) and in a later one (PostgreSQL compares the fingerprints)."""
+    write_card_db(db, [a_set_row("s")], [a_card_row("s", str(n)) for n in range(3)])
+    for sql in ("CREATE TABLE loose AS SELECT * FROM pokemon_cards", "DROP TABLE pokemon_cards",
+                "ALTER TABLE loose RENAME TO pokemon_cards",
+                "INSERT INTO pokemon_cards SELECT * FROM pokemon_cards WHERE id = 's-1'",
+                "UPDATE pokemon_cards SET name = 'Second' WHERE rowid = (SELECT max(rowid) "
+                "FROM pokemon_cards)"):
+        execute_sqlite(db, sql)
+
+    for attempt in ("first", "later"):
+        result, run = replicate(cli)
+
+        assert result.exit_code == ExitCode.FAILED, (attempt, result.output)
+        assert run["details"]["tables"]["cards"]["skipped"] == ["s-1: duplicate id"], attempt
+        assert execute(primary, "SELECT name FROM pokemon_cards WHERE id = 's-1'") == [("Card 1",)]
+        assert execute(primary, "SELECT count(*) FROM pokemon_cards") == [(3,)]
+    assert (run["metrics"]["cards_unchanged"], run["metrics"]["cards_updated"]) == (3, 0)
+
+
 def test_with_delete_rows_only_postgres_has_are_deleted(cli, handcrafted, primary):
     assert replicate(cli)[0].exit_code == ExitCode.OK
     execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE set_id = 'swshp'")
@@ -596,6 +655,16 @@ def test_json_nested_too_deeply_to_map_is_replicated_as_null_and_reported(cli, d
         "swshp-DEEP: attacks holds a JSON value nested too deeply to map (NULL written)"]
     assert run["metrics"]["cards_inserted"] == 5 and run["metrics"]["verified"] == 1
     assert execute(primary, "SELECT attacks FROM pokemon_cards WHERE id = 'swshp-DEEP'") == [(None,)]
+
+
+def sqlite_ids(path: Path, table: str) -> list[tuple[str]]:
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(f"SELECT id FROM {table}").fetchall()
+    finally:
+        connection.close()
 
 
 def execute_sqlite(path: Path, sql: str) -> None:

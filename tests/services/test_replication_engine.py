@@ -128,17 +128,19 @@ def test_the_statements_a_run_sends_do_not_grow_with_its_rows(env, postgres_url)
 
 
 @pytest.mark.parametrize("session_work_mem", ["4MB", "256MB"])
-def test_the_bookkeeping_is_read_with_enough_work_mem_and_the_session_keeps_its_own(
+def test_fingerprints_are_compared_with_enough_work_mem_and_the_session_keeps_its_own(
         env, postgres_url, session_work_mem):
-    """The load's hash join gets LOAD_WORK_MEM (not split into batches on disk at ten times
-    today's data), only while it reads; a larger setting of the operator's is never lowered."""
+    """PostgreSQL's joins of the fingerprints with the bookkeeping get COMPARE_WORK_MEM (not split
+    into batches on disk at ten times today's data), only while they run; a larger setting of
+    the operator's is never lowered."""
     from pathlib import Path
+
+    from psycopg2.extensions import cursor as plain_cursor
 
     from tcgjobs.db.cards import open_card_database
     from tcgjobs.services import postgres
-    from tcgjobs.services.replication import bookkeeping, schema
+    from tcgjobs.services.replication import bookkeeping
     from tcgjobs.services.replication.engine import replicate
-    from tcgjobs.services.replication.scratch import Scratch
     from tests.conftest import make_settings
     from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
 
@@ -146,35 +148,39 @@ def test_the_bookkeeping_is_read_with_enough_work_mem_and_the_session_keeps_its_
                           "tcgjobs_replication_rows")
     settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
     path = Path(env["DATABASE_PATH"])
-    write_card_db(path, [a_set_row("s")], [a_card_row("s", str(n)) for n in range(20)])
-    db = open_card_database(path, readonly=True)
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
-    class Watching(Scratch):
-        def fill(self, table, rows, width):
-            with rows.connection.cursor() as show:
-                show.execute("SHOW work_mem")
-                seen.append(show.fetchone()[0])
-            super().fill(table, rows, width)
+    class Watching(plain_cursor):
+        def execute(self, query, vars=None):
+            statement = str(query)
+            for label in ("CREATE TEMP TABLE tcgjobs_same_", "CREATE TEMP TABLE stage_pokemon_cards"):
+                if statement.startswith(label):
+                    super().execute("SHOW work_mem")
+                    seen.append((label.split()[-1], self.fetchone()[0]))
+            return super().execute(query, vars)
 
-    try:
-        assert replicate(lambda: postgres.connect(settings), db, delete=False, dry_run=False,
-                         check=lambda: None).verified
+    def connect():
         connection = postgres.connect(settings)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET work_mem = '{session_work_mem}'")
+        connection.commit()
+        connection.cursor_factory = Watching
+        return connection
+
+    def run(name: str) -> None:
+        write_card_db(path, [a_set_row("s")], [a_card_row("s", str(n), name=name) for n in range(20)])
+        db = open_card_database(path, readonly=True)
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET work_mem = '{session_work_mem}'")
-                connection.commit()
-                loaded = bookkeeping.load(cursor, schema.inspect(connection), Watching(db))
-                assert loaded["pokemon_cards"].count() == 20
-                cursor.execute("SHOW work_mem")
-                assert cursor.fetchone()[0] == session_work_mem
+            assert replicate(connect, db, delete=False, dry_run=False, check=lambda: None).verified
         finally:
-            connection.close()
-    finally:
-        db.close()
-    expected = session_work_mem if session_work_mem == "256MB" else bookkeeping.LOAD_WORK_MEM
-    assert seen == [expected, expected]
+            db.close()
+
+    run("First")
+    assert seen == []  # the tables were created: nothing to compare
+    run("Second")
+    expected = session_work_mem if session_work_mem == "256MB" else bookkeeping.COMPARE_WORK_MEM
+    assert seen == [("tcgjobs_same_", expected), ("tcgjobs_same_", expected),
+                    ("stage_pokemon_cards", session_work_mem)]
 
 
 def test_a_run_that_fails_before_its_commit_stops_its_early_scan(env, postgres_url):

@@ -1,112 +1,168 @@
 """tcgjobs' bookkeeping in the primary: which SQLite row version was last sent.
 
 ``tcgjobs_replication_rows`` holds, per replicated row, the fingerprint of its SQLite values when
-it was last sent and its canonical digest. It only decides which rows a run sends (a row whose
-fingerprint is unchanged and whose id PostgreSQL has is not read again); the verification never
-reads it. A run reads it, with the ids PostgreSQL has, into a scratch table (:mod:`.scratch`).
-It is written in the same transaction as the data, so it cannot disagree with what was
-committed; rows that fail verification are forgotten, so the next run sends them again.
+it was last sent and its canonical digest. It only decides which rows a run sends; the
+verification never reads it. It stays where it is: a run streams every SQLite row's (rowid, id,
+fingerprint) into a temporary table beside it with ``COPY`` and PostgreSQL compares them there
+(:meth:`Primary.classify`), so what comes back is the rowids of the rows to read in full and
+the sums of the unchanged rows' digests, never a row per unchanged row. It is written in the
+same transaction as the data, so it cannot disagree with what was committed; rows that fail
+verification are forgotten, so the next run sends them again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tcgjobs.services.replication import schema
-from tcgjobs.services.replication.digests import ID_BATCH, Comparison
+from tcgjobs.services.replication.digests import SUMS, Comparison, Totals
 from tcgjobs.services.replication.pgcopy import copy_lines
-from tcgjobs.services.replication.pgrows import CARDS, SETS
+from tcgjobs.services.replication.pgrows import Table
 from tcgjobs.services.replication.scratch import Scratch
-from tcgjobs.services.replication.source import Recorder
+from tcgjobs.services.replication.source import COPY_ESCAPES, Recorder
 
-#: PostgreSQL's ``work_mem`` while the bookkeeping is read: its hash join holds every id and
-#: digest of the cards (about 30 MB at ten times today's data).
-LOAD_WORK_MEM = "64MB"
-
-
-def load(cursor: Any, plan: schema.SchemaPlan, scratch: Scratch) -> dict[str, Primary]:
-    """Per table, the rows PostgreSQL has, with the bookkeeping of each (fingerprint and digest
-    when it has one), streamed through a server-side cursor into a scratch table (empty for
-    tables still missing). (Bookkeeping of rows deleted from PostgreSQL by others is left alone:
-    it is never read, and overwritten if the row is sent again.)
-
-    Unordered, so rows flow while the server still reads (the scratch table is keyed by id
-    either way), with :data:`LOAD_WORK_MEM` for the join: the default 4 MB split it into batches
-    on disk at ten times today's data (the load took 1.0-1.1 s there, 0.7 s like this)."""
-    with_memo = schema.MEMO_TABLE not in plan.missing_tables
-    # Raised (never lowered) for these statements only, then set back as it was.
-    cursor.execute("SELECT current_setting('work_mem')")
-    work_mem = cursor.fetchone()[0]
-    cursor.execute("SELECT set_config('work_mem', %s, true) WHERE pg_size_bytes(%s) < pg_size_bytes(%s)",
-                   (LOAD_WORK_MEM, work_mem, LOAD_WORK_MEM))
-    loaded = {}
-    for table in (SETS, CARDS):
-        name = scratch.table(f"primary_{table.name}", "id TEXT, fingerprint TEXT, digest TEXT")
-        loaded[table.name] = Primary(name, scratch)
-        if table.name in plan.missing_tables:
-            continue
-        if with_memo:
-            sql = (f"SELECT t.id, m.source_fingerprint, m.digest FROM {table.name} t "
-                   f"LEFT JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = t.id")
-        else:
-            sql = f"SELECT id, NULL, NULL FROM {table.name}"
-        with cursor.connection.cursor(name=f"tcgjobs_primary_{table.name}") as rows:
-            rows.itersize = 10_000
-            rows.execute(sql, (table.name,) if with_memo else ())
-            scratch.fill(name, rows, 3)
-    cursor.execute("SELECT set_config('work_mem', %s, true)", (work_mem,))
-    return loaded
+#: PostgreSQL's ``work_mem`` while the fingerprints are compared: its hash joins hold every id
+#: and fingerprint of the cards (about 30 MB at ten times today's data).
+COMPARE_WORK_MEM = "64MB"
 
 
 class Primary:
-    """The ids of one table PostgreSQL has, and their bookkeeping, in a scratch table."""
+    """What PostgreSQL has of one table of the run: whether it has rows and bookkeeping, and,
+    once :meth:`classify` ran, which of SQLite's rows it has unchanged (in the temporary table
+    :attr:`same`, which lasts as long as the connection: the verification may need it after
+    the commit)."""
 
-    def __init__(self, name: str, scratch: Scratch) -> None:
-        self.name, self.scratch = name, scratch
+    def __init__(self, cursor: Any, table: Table, plan: schema.SchemaPlan) -> None:
+        self.cursor, self.table = cursor, table
+        self.same = f"tcgjobs_same_{table.name}"
+        self.unchanged: Totals = (0, 0, 0)
+        self.classified = self._completed = False
+        self._matched = 0  # how many of PostgreSQL's rows SQLite has
+        self._incoming = f"tcgjobs_fingerprints_{table.name}"
+        if table.name in plan.missing_tables:
+            self.has_rows = self.remembered = False
+            return
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table.name})")
+        self.has_rows = bool(cursor.fetchone()[0])
+        self.remembered = False
+        if self.has_rows and schema.MEMO_TABLE not in plan.missing_tables:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {schema.MEMO_TABLE} WHERE table_name = %s)",
+                           (table.name,))
+            self.remembered = bool(cursor.fetchone()[0])
 
-    def count(self) -> int:
-        return int(self.scratch.execute(f"SELECT count(*) FROM {self.name}").fetchone()[0])
+    def classify(self, lines: Iterator[str], scratch: Scratch, changed: str) -> None:
+        """Compare SQLite's rows (``lines`` of :func:`.source.fingerprint_lines`) with what
+        PostgreSQL has: a row is unchanged when PostgreSQL has its id and the bookkeeping's
+        fingerprint equals its own. Every other row's (rowid, id, whether PostgreSQL has the id)
+        is streamed into the scratch table ``changed``; :attr:`unchanged` gets the count and
+        digest sums of the unchanged ones. ``work_mem`` is raised to :data:`COMPARE_WORK_MEM`
+        (never lowered) for these statements: the default 4 MB splits the joins into batches on
+        disk at ten times today's data."""
+        cursor, name = self.cursor, self.table.name
+        cursor.execute(f"CREATE TEMP TABLE {self._incoming} (rowid_ BIGINT, id TEXT, "
+                       "fingerprint TEXT) ON COMMIT DROP")
+        copy_lines(cursor, f"COPY {self._incoming} FROM STDIN", lines)
+        cursor.execute("SELECT current_setting('work_mem'), current_setting('enable_nestloop')")
+        work_mem, nestloop = cursor.fetchone()
+        cursor.execute("SELECT set_config('work_mem', %s, true) "
+                       "WHERE pg_size_bytes(%s) < pg_size_bytes(%s)",
+                       (COMPARE_WORK_MEM, work_mem, COMPARE_WORK_MEM))
+        # Every row is joined: a nested loop of index lookups, which the planner picks when the
+        # bookkeeping has no statistics yet (just created, autovacuum off), costs 0.5 s more at
+        # ten times today's data than the hash joins.
+        cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
+        memo_join = (f"JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = i.id "
+                     "AND m.source_fingerprint = i.fingerprint" if self.remembered
+                     else "JOIN (SELECT NULL::text AS id, NULL::text AS digest) m ON false")
+        cursor.execute(f"DROP TABLE IF EXISTS {self.same}")
+        cursor.execute(f"CREATE TEMP TABLE {self.same} AS SELECT i.rowid_, i.id, m.digest "
+                       f"FROM {self._incoming} i {memo_join} JOIN {name} t ON t.id = i.id",
+                       (name,) if self.remembered else ())
+        cursor.execute(f"SELECT {SUMS} FROM (SELECT digest AS d FROM {self.same}) AS same")
+        count, first, second = cursor.fetchone()
+        self.unchanged = (int(count), int(first), int(second))
+        with cursor.connection.cursor(name=f"tcgjobs_changed_{name}") as rows:
+            rows.itersize = 10_000
+            rows.execute(f"SELECT i.rowid_, i.id, EXISTS (SELECT 1 FROM {name} t WHERE t.id = i.id) "
+                         f"FROM {self._incoming} i WHERE NOT EXISTS "
+                         f"(SELECT 1 FROM {self.same} s WHERE s.rowid_ = i.rowid_)")
+            scratch.fill(changed, rows, 3)
+        self._matched = self.unchanged[0] + int(scratch.execute(
+            f"SELECT count(DISTINCT id) FROM {changed} WHERE in_primary").fetchone()[0])
+        cursor.execute("SELECT set_config('work_mem', %s, true), set_config('enable_nestloop', %s, true)",
+                       (work_mem, nestloop))
+        self.classified = True
 
-    def remembered(self) -> bool:
-        """Whether any of its rows has bookkeeping."""
-        return self.scratch.execute(
-            f"SELECT 1 FROM {self.name} WHERE fingerprint IS NOT NULL LIMIT 1").fetchone() is not None
+    def only_here(self) -> list[str]:
+        """The ids of PostgreSQL's rows SQLite has no row of, in order (none when the table is
+        empty; run after :meth:`classify` otherwise)."""
+        if not self.has_rows:
+            return []
+        self.cursor.execute(f"SELECT count(*) FROM {self.table.name}")
+        if self.cursor.fetchone()[0] == self._matched:  # every row of PostgreSQL's is SQLite's
+            return []
+        self.cursor.execute(f"SELECT t.id FROM {self.table.name} t WHERE NOT EXISTS "
+                            f"(SELECT 1 FROM {self._incoming} i WHERE i.id = t.id) ORDER BY t.id")
+        return [key for (key,) in self.cursor.fetchall()]
 
-    def only_here(self, source_table: str) -> list[str]:
-        """The ids SQLite's ``source_table`` has no row of, in order."""
-        return [key for (key,) in self.scratch.execute(
-            f"SELECT p.id FROM {self.name} p WHERE NOT EXISTS "
-            f"(SELECT 1 FROM main.{source_table} s WHERE s.id = p.id) ORDER BY p.id")]
+    def unchanged_ids(self) -> Iterator[str]:
+        """The ids of the rows found unchanged (for the sets: a few thousand at most)."""
+        if not self.classified:
+            return iter(())
+        self.cursor.execute(f"SELECT id FROM {self.same}")
+        return (key for (key,) in self.cursor.fetchall())
+
+    def unchanged_digests(self, cursor: Any, scratch: Scratch, target: str) -> None:
+        """Stream the (id, digest) of the rows found unchanged into the scratch table ``target``
+        (a :class:`.source.Recorder`'s, as rows not sent): only a verification that has to name
+        the rows that differ needs them. ``cursor``: on the run's connection (the temporary
+        table is its)."""
+        if not self.classified or self._completed:
+            return
+        self._completed = True
+        with cursor.connection.cursor(name=f"tcgjobs_same_{self.table.name}") as rows:
+            rows.itersize = 10_000
+            rows.execute(f"SELECT id, NULL, digest, 0 FROM {self.same}")
+            scratch.fill(target, rows, 4)
+
+
+def load(cursor: Any, plan: schema.SchemaPlan, tables: Iterable[Table]) -> dict[str, Primary]:
+    """Per table, what PostgreSQL has (:class:`Primary`)."""
+    return {table.name: Primary(cursor, table, plan) for table in tables}
 
 
 def record(cursor: Any, tables: dict[str, tuple[Recorder, Primary]], created: bool) -> None:
-    """Record the rows sent (per table: the run's Recorder, and the bookkeeping read at its start);
-    forget rows SQLite no longer has or cannot replicate. ``created``: this run created the
-    bookkeeping table (nothing to merge with)."""
-    for name, (recorder, primary) in tables.items():
-        stale = [key for (key,) in recorder.scratch.execute(
-            f"SELECT p.id FROM {primary.name} p WHERE p.fingerprint IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {recorder.name} r WHERE r.id = p.id)")]
-        for start in range(0, len(stale), ID_BATCH):
-            cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} WHERE table_name = %s AND id = ANY(%s)",
-                           (name, stale[start:start + ID_BATCH]))
-    if not any(recorder.sent for recorder, _ in tables.values()):
-        return
-    escapes = _MEMO_ESCAPES  # fingerprints and digests are hex, table names plain: only ids
-    lines = (f"{name}\t{key.translate(escapes)}\t{fp}\t{digest}\n"
-             for name, (recorder, _) in tables.items() for key, fp, digest in recorder.sent_rows())
+    """Record the rows sent (per table: the run's Recorder, and what PostgreSQL had at its start);
+    forget rows SQLite no longer has or cannot replicate: those the run neither found unchanged
+    nor sent. ``created``: this run created the bookkeeping table (nothing to merge with)."""
+    sent = any(recorder.sent for recorder, _ in tables.values())
+    if sent:
+        lines = (f"{name}\t{key.translate(COPY_ESCAPES)}\t{fp}\t{digest}\n"
+                 for name, (recorder, _) in tables.items()
+                 for key, fp, digest in recorder.sent_rows())
+        if created:
+            copy_lines(cursor, f"COPY {schema.MEMO_TABLE} FROM STDIN", lines)
+            return
+        cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
+                       "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
+        copy_lines(cursor, "COPY stage_memo FROM STDIN", lines)
+        cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
+                       "ON CONFLICT (table_name, id) DO UPDATE SET "
+                       "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
     if created:
-        copy_lines(cursor, f"COPY {schema.MEMO_TABLE} FROM STDIN", lines)
         return
-    cursor.execute("CREATE TEMP TABLE stage_memo (table_name TEXT, id TEXT, "
-                   "source_fingerprint TEXT, digest TEXT) ON COMMIT DROP")
-    copy_lines(cursor, "COPY stage_memo FROM STDIN", lines)
-    cursor.execute(f"INSERT INTO {schema.MEMO_TABLE} SELECT * FROM stage_memo "
-                   "ON CONFLICT (table_name, id) DO UPDATE SET "
-                   "source_fingerprint = EXCLUDED.source_fingerprint, digest = EXCLUDED.digest")
-
-
-_MEMO_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+    for name, (recorder, primary) in tables.items():
+        if not primary.remembered:  # no bookkeeping of its rows before this run: none stale
+            continue
+        # Each row kept has one entry: more entries than rows kept means stale ones.
+        cursor.execute(f"SELECT count(*) FROM {schema.MEMO_TABLE} WHERE table_name = %s", (name,))
+        if cursor.fetchone()[0] == primary.unchanged[0] + recorder.sent:
+            continue
+        just_sent = ("AND NOT EXISTS (SELECT 1 FROM stage_memo s WHERE s.table_name = m.table_name "
+                     "AND s.id = m.id)" if sent else "")
+        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} m WHERE m.table_name = %s AND NOT EXISTS "
+                       f"(SELECT 1 FROM {primary.same} s WHERE s.id = m.id) {just_sent}", (name,))
 
 
 def forget(connection: Any, comparisons: list[Comparison]) -> None:

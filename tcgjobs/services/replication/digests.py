@@ -10,7 +10,7 @@ from the data itself.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,11 +52,14 @@ class Checksum:
 @dataclass
 class SourceDigests:
     """SQLite's side of one table: the checksum of the rows replicated, and the scratch table
-    (``id`` key, ``digest``) holding their digests, read only to name the rows that differ."""
+    (``id`` key, ``digest``) holding their digests, read only to name the rows that differ.
+    ``complete`` (given a cursor on the run's connection) first adds the digests that are not
+    there yet: a replication keeps those of the unchanged rows in PostgreSQL until then."""
 
     table: str
     checksum: Checksum
     scratch: Scratch
+    complete: Callable[[Any], None] = lambda cursor: None
 
 
 #: (row count, sum 1, sum 2) over a column ``d`` of digests, in PostgreSQL.
@@ -202,6 +205,7 @@ def compare(cursor: Any, table: Table, source: SourceDigests, exclude: Collectio
     count, checksum = primary_checksum(cursor, table, exclude, totals, absent=absent)
     result = Comparison(table.name, source.checksum.count, count, source.checksum.text, checksum)
     if not result.equal:
+        source.complete(cursor)
         scratch = source.scratch
         primary = load_primary_digests(cursor, table, scratch, exclude, absent=absent)
 

@@ -3,14 +3,16 @@
 1. Inspect the primary's schema (:mod:`.schema`); incompatibilities stop the run before any write.
 2. In ONE PostgreSQL transaction: create what is missing (the keys and index of a table created
    here come after its rows, in step 4), lock both tables against other writers
-   (readers are not blocked), read the ids PostgreSQL has and tcgjobs' bookkeeping table
-   (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row last sent and its
-   canonical digest).
-3. Read SQLite in ONE read transaction (a consistent snapshot), a chunk of rows at a time. A row
-   whose fingerprint is unchanged and whose id PostgreSQL has is not sent (its digest is known:
-   it is a pure function of the raw values); every other row is mapped and streamed into COPY as
-   it is read. The ids PostgreSQL has, the bookkeeping and what the run keeps of each row live
-   in SQLite scratch tables (:mod:`.scratch`), never in Python: memory does not grow with rows.
+   (readers are not blocked).
+3. Read SQLite in ONE read transaction (a consistent snapshot), a chunk of rows at a time. Every
+   row's (rowid, id, fingerprint) streams into PostgreSQL, which compares them with tcgjobs'
+   bookkeeping table (``tcgjobs_replication_rows``: per row, the fingerprint of the SQLite row
+   last sent and its canonical digest; :mod:`.bookkeeping`): a row whose fingerprint is
+   unchanged and whose id PostgreSQL has is not sent (its digest is known: it is a pure function
+   of the raw values), and only the sums of those digests come back. Every other row is read
+   again by rowid, mapped and streamed into COPY. The rowids to read and what the run keeps of
+   each row it sends live in SQLite scratch tables (:mod:`.scratch`), never in Python: memory
+   does not grow with rows.
 4. COPY them straight into an empty table, else into a temporary staging table and merge with
    ``INSERT … ON CONFLICT (id) DO UPDATE … WHERE row IS DISTINCT FROM …`` (identical rows are never
    written, so ``updated_at`` does not move); delete rows only PostgreSQL has when asked to;
@@ -35,6 +37,7 @@ exactly as before; one after it leaves the committed replication, which the call
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -61,7 +64,13 @@ from tcgjobs.services.replication.digests import (
 from tcgjobs.services.replication.pgcopy import CoercedValues, copy_lines
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table, canonical_sql
 from tcgjobs.services.replication.scratch import Scratch
-from tcgjobs.services.replication.source import Recorder, changed_rows, source_rows
+from tcgjobs.services.replication.source import (
+    Recorder,
+    SourceRow,
+    changed_rows,
+    fingerprint_lines,
+    source_rows,
+)
 
 
 class UnverifiedCommit(JobFailed):
@@ -122,8 +131,11 @@ def _few(changed: int, source_rows: int) -> bool:
 @dataclass
 class _Staged:
     stats: TableStats
-    rows: Recorder  # what the run keeps of every row it replicates
-    primary: Primary  # the rows PostgreSQL has, and their bookkeeping
+    rows: Recorder  # what the run keeps of the rows it sends
+    primary: Primary  # what PostgreSQL has: its rows, their bookkeeping, the unchanged ones
+    #: The scratch table of the rows PostgreSQL did not find unchanged (rowid_, id, in_primary);
+    #: None when PostgreSQL's table was empty (every row is new).
+    changed: str | None = None
     #: PostgreSQL's totals of the rows this run changed, as they were before (None: not kept,
     #: the verification scans the table again).
     before: Totals | None = None
@@ -136,14 +148,18 @@ def _classify(db: SqliteDatabase, table: Table, staged: _Staged, valid_sets: set
               check: Callable[[], None]) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send.
     Rows PostgreSQL lacks are sent whatever the bookkeeping says."""
-    stats, recorder = staged.stats, staged.rows
+    stats, recorder, primary = staged.stats, staged.rows, staged.primary
     check()
-    if staged.primary.remembered():
-        valid = None
-        if valid_sets is not None:
-            valid = recorder.scratch.table("valid_sets", "id TEXT")
-            recorder.scratch.fill(valid, ((key,) for key in valid_sets), 1)
-        rows = changed_rows(db, recorder, table, staged.primary.name, valid, check)
+    rows: Iterator[SourceRow]
+    if primary.has_rows:  # PostgreSQL compares every row's fingerprint with the bookkeeping
+        changed = recorder.scratch.table(f"changed_{table.name}",
+                                         "rowid_ INTEGER, id TEXT, in_primary INTEGER")
+        primary.classify(fingerprint_lines(db, table, valid_sets, primary.remembered, check),
+                         recorder.scratch, changed)
+        recorder.add_unchanged(primary.unchanged)
+        staged.changed = changed
+        rows = changed_rows(db, table, changed, check) if recorder.unchanged else source_rows(
+            db, table, check)
     else:
         rows = source_rows(db, table, check)
     for row in rows:
@@ -162,7 +178,13 @@ def _classify(db: SqliteDatabase, table: Table, staged: _Staged, valid_sets: set
     recorder.flush()
     stats.source_rows += recorder.unchanged
     stats.unchanged += recorder.unchanged
-    only = [key for key in staged.primary.only_here(table.name) if key not in stats.skipped]
+
+
+def _primary_only(staged: _Staged) -> None:
+    """Count (and keep the ids of) the rows only PostgreSQL has, once the table was classified
+    and its COPY is over (the query runs on the same connection)."""
+    stats = staged.stats
+    only = [key for key in staged.primary.only_here() if key not in stats.skipped]
     stats.primary_only, stats.primary_only_ids = len(only), only
 
 
@@ -224,13 +246,17 @@ def _classify_dry_run(cursor: Any, table: Table, staged: _Staged, exists: bool,
     stats, rows = staged.stats, staged.rows
     if not rows.sent:
         return
-    primary = staged.primary.name
-    current = load_primary_digests(cursor, table, rows.scratch, absent=absent) if exists else primary
+    if staged.changed is None:  # PostgreSQL's table is empty or missing: every row is new
+        stats.inserted += rows.sent
+        return
+    current = load_primary_digests(cursor, table, rows.scratch, absent=absent) if exists else None
+    differs = "c.digest IS NOT r.digest" if current else "1"
     inserted, updated = rows.scratch.execute(
-        f"SELECT count(*) FILTER (WHERE p.id IS NULL), "
-        f"count(*) FILTER (WHERE p.id IS NOT NULL AND c.digest IS NOT r.digest) "
-        f"FROM {rows.name} r LEFT JOIN {primary} p ON p.id = r.id "
-        f"LEFT JOIN {current} c ON c.id = r.id WHERE r.sent").fetchone()
+        f"SELECT count(*) FILTER (WHERE NOT p.in_primary), "
+        f"count(*) FILTER (WHERE p.in_primary AND {differs}) "
+        f"FROM {rows.name} r JOIN (SELECT DISTINCT id, in_primary FROM {staged.changed}) p "
+        f"ON p.id = r.id " + (f"LEFT JOIN {current} c ON c.id = r.id " if current else "")
+        + "WHERE r.sent").fetchone()
     stats.inserted += inserted
     stats.updated += updated
     stats.unchanged += rows.sent - inserted - updated
@@ -298,7 +324,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 speculation = _prepare(cursor, plan, connect)
             if speculation is not None:  # the server scans while the bookkeeping streams
                 speculation.start()
-            primary = bookkeeping.load(cursor, plan, scratch)
+            primary = bookkeeping.load(cursor, plan, (SETS, CARDS))
             check()
             # The changed rows' totals are only worth keeping when the early scan's result can
             # be used: no trigger or rule may change rows the run's statements do not name.
@@ -396,7 +422,8 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, scratch: Scratch,
                                                 primary[table.name])
             valid_sets = None
             if table is CARDS:
-                valid_sets = staged[SETS.name].rows.ids()
+                valid_sets = staged[SETS.name].rows.ids() | set(
+                    staged[SETS.name].primary.unchanged_ids())
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
             lines = _classify(db, table, item, valid_sets, check)
@@ -404,7 +431,8 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, scratch: Scratch,
                 for _ in lines:
                     pass
             else:
-                _send(cursor, table, lines, item, not item.primary.count(), keep_before)
+                _send(cursor, table, lines, item, not item.primary.has_rows, keep_before)
+            _primary_only(item)
 
 
 def _sent(staged: dict[str, _Staged], delete: bool) -> list[verification.Sent]:
@@ -416,6 +444,8 @@ def _sent(staged: dict[str, _Staged], delete: bool) -> list[verification.Sent]:
         exclude = list(item.stats.skipped)
         if not delete or table is SETS:
             exclude += item.stats.primary_only_ids
-        sent.append(verification.Sent(table, item.rows.digests, exclude, item.rows.sent_ids,
-                                      item.before))
+        digests = item.rows.digests
+        digests.complete = functools.partial(item.primary.unchanged_digests,
+                                             scratch=item.rows.scratch, target=item.rows.name)
+        sent.append(verification.Sent(table, digests, exclude, item.rows.sent_ids, item.before))
     return sent

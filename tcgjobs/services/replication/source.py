@@ -4,8 +4,9 @@ with its fingerprint, mapped to its COPY line and canonical digest (:mod:`.pgcop
 keeps of each row goes to a scratch table (:mod:`.scratch`), so memory does not grow with them.
 
 A row's **fingerprint** is the blake2b of SQLite's own rendering of its raw values; equal means
-identical rows, so a row whose fingerprint matches the bookkeeping's (loaded into a scratch
-table beside the card table) is not read into Python again (:func:`changed_rows`).
+identical rows. :func:`fingerprint_lines` streams every row's (rowid, id, fingerprint) to
+PostgreSQL, which compares them with the bookkeeping where it lies (:mod:`.bookkeeping`); only
+the rows it does not find unchanged are read in full and mapped (:func:`changed_rows`).
 A BLOB, which SQLite's ``json_array()`` refuses, and text that is not valid UTF-8, which Python's
 default text factory refuses, send the chunk they are in, and every later one, back to a slower,
 tolerant way; a chunk is fetched whole before any of it is used, so nothing is yielded twice.
@@ -15,7 +16,6 @@ Their rows are then skipped with the reason.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
-from tcgjobs.services.replication.digests import Checksum, SourceDigests
+from tcgjobs.services.replication.digests import Checksum, SourceDigests, Totals
 from tcgjobs.services.replication.pgcopy import RowEncoder, copy_line
 from tcgjobs.services.replication.pgrows import (
     CANONICAL_VERSION,
@@ -135,6 +135,8 @@ def _duplicate_ids(db: SqliteDatabase, table: Table) -> set[str]:
     """The text ids more than one row of ``table`` has (a table with a primary key has none;
     the platform's schema declares one, a hand-made file may not). The first row in rowid
     order is replicated, the others are skipped as duplicates."""
+    if _unique_id(db, table):
+        return set()
     found = set()
     for (raw,) in db.connection().execute(
             f"SELECT CAST(id AS BLOB) FROM {table.name} WHERE typeof(id) = 'text' "
@@ -142,6 +144,18 @@ def _duplicate_ids(db: SqliteDatabase, table: Table) -> set[str]:
         with suppress(UnicodeDecodeError):  # not valid UTF-8: skipped as that anyway
             found.add(raw.decode("utf-8"))
     return found
+
+
+def _unique_id(db: SqliteDatabase, table: Table) -> bool:
+    """Whether a unique index of ``table`` on ``id`` alone (its primary key) rules out repeated
+    ids, so that the whole-table GROUP BY (0.1 s at ten times today's cards) is not needed. Any
+    collation will do: each of SQLite's treats byte-identical text as equal."""
+    connection = db.connection()
+    for _, name, unique, _, partial in connection.execute(f"PRAGMA index_list({table.name})"):
+        if unique and not partial and [column for _, _, column in connection.execute(
+                f"PRAGMA index_info({name})")] == ["id"]:
+            return True
+    return False
 
 
 class _Seen:
@@ -177,22 +191,49 @@ def source_rows(db: SqliteDatabase, table: Table,
                 yield mapper(raw, fingerprint(row[-1]))
 
 
-def changed_rows(db: SqliteDatabase, recorder: Recorder, table: Table, primary: str,
-                 valid_sets: str | None, check: Callable[[], None] = lambda: None) -> Iterator[SourceRow]:
-    """Every row of ``table`` in SQLite that is not unchanged, read in full and mapped (in
-    rowid order), once the unchanged ones are recorded in ``recorder`` (:func:`_record_unchanged`).
-    Run inside a read transaction. ``valid_sets``: the scratch table of the set ids cards may
-    refer to (None: the table has no set)."""
+#: COPY text escapes of an id (PostgreSQL's text format).
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def fingerprint_lines(db: SqliteDatabase, table: Table, valid_sets: set[str] | None,
+                      compare: bool, check: Callable[[], None] = lambda: None) -> Iterator[str]:
+    """COPY lines (rowid, id, fingerprint) of every row of ``table`` in SQLite, in rowid order, for
+    PostgreSQL to compare with the bookkeeping (:func:`.bookkeeping.Primary.classify`). Run inside
+    a read transaction. SQLite renders each row in C, Python only hashes the rendering.
+
+    A row that must be read in full whatever the bookkeeping says gets no fingerprint (``\\N``):
+    an id repeated in the table, a card of a set not replicated (``valid_sets``: the set ids cards
+    may refer to; None: the table has no set), or every row when ``compare`` is false (no
+    bookkeeping to compare with: the ids alone tell PostgreSQL which rows it has). An id
+    PostgreSQL cannot hold (not text, empty, with a NUL, not UTF-8) is sent as ``\\N``: such a row
+    is read in full and skipped with the reason."""
     duplicates = _duplicate_ids(db, table)
-    unchanged = _record_unchanged(db, recorder, table, primary, valid_sets, duplicates, check)
-    recorder.count_unchanged(unchanged)
-    changed = recorder.scratch.table(f"changed_{table.name}", "rowid_ INTEGER")
-    rows = db.connection().execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-    if unchanged == rows:  # nothing else to read
-        return
-    recorder.scratch.execute(f"INSERT INTO {changed} SELECT t.rowid FROM {table.name} t WHERE NOT "
-                             f"EXISTS (SELECT 1 FROM {recorder.name} r WHERE r.id = t.id)")
-    chunks, seen, mapper = _Chunks(db, table, check), _Seen(duplicates), _Mapper(table)
+    chunks = _Chunks(db, table, check)
+    set_column = "t.set_id" if valid_sets is not None else "NULL"
+    escapes, person = COPY_ESCAPES, _PERSON
+    blake2b = hashlib.blake2b
+    for chunk in chunks(lambda render: (
+            f"SELECT t.rowid, t.id, {set_column}, {render if compare else 'NULL'} "
+            f"FROM {table.name} t WHERE t.rowid > ? ORDER BY t.rowid LIMIT ?")):
+        lines = []
+        for rowid, key, set_id, rendered in chunk:
+            if type(key) is not str or not key or "\x00" in key:
+                lines.append(f"{rowid}\t\\N\t\\N\n")
+                continue
+            if rendered is None or key in duplicates or (
+                    valid_sets is not None and set_id not in valid_sets):
+                fp = "\\N"
+            else:
+                fp = blake2b(rendered, digest_size=16, person=person).hexdigest()
+            lines.append(f"{rowid}\t{key.translate(escapes)}\t{fp}\n")
+        yield "".join(lines)
+
+
+def changed_rows(db: SqliteDatabase, table: Table, changed: str,
+                 check: Callable[[], None] = lambda: None) -> Iterator[SourceRow]:
+    """The rows of ``table`` in SQLite whose rowids the scratch table ``changed`` (``rowid_``)
+    holds, read in full and mapped, in rowid order. Run inside a read transaction."""
+    chunks, seen, mapper = _Chunks(db, table, check), _Seen(_duplicate_ids(db, table)), _Mapper(table)
     columns = ", ".join(f"t.{name}" for name in table.names)
     for chunk in chunks(lambda render: (
             f"SELECT t.rowid, {columns}, {render} FROM {table.name} t WHERE t.rowid IN "
@@ -204,34 +245,6 @@ def changed_rows(db: SqliteDatabase, recorder: Recorder, table: Table, primary: 
                 yield SourceRow(raw[0], None, None, "duplicate id")
             else:
                 yield mapper(raw, fingerprint(row[-1]))
-
-
-def _record_unchanged(db: SqliteDatabase, recorder: Recorder, table: Table, primary: str,
-                      valid_sets: str | None, duplicates: set[str], check: Callable[[], None]) -> int:
-    """Record, in one statement run by SQLite, the rows whose fingerprint equals the bookkeeping's
-    in ``primary`` (the scratch table of the rows PostgreSQL has: id, fingerprint, digest) with
-    the digest recorded there, and count them. The digest is a pure function of the raw values,
-    so such a row is neither read into Python nor mapped again; Python only hashes its rendering
-    (a SQL function). Rows with a repeated id, and cards of a set not replicated, are left to
-    the full read, which skips them with the reason."""
-    connection = db.connection()
-    connection.create_function("tcgjobs_fingerprint", 1, fingerprint, deterministic=True)
-    in_sets = f"AND t.set_id IN (SELECT id FROM {valid_sets}) " if valid_sets else ""
-    check()
-    for blob_safe in (False, True):
-        try:
-            with recorder.scratch.savepoint():
-                return int(connection.execute(
-                    f"INSERT INTO {recorder.name} (id, fingerprint, digest, sent) "
-                    f"SELECT t.id, p.fingerprint, p.digest, 0 FROM {table.name} t "
-                    f"JOIN {primary} p ON p.id = t.id "
-                    f"WHERE t.id NOT IN (SELECT value FROM json_each(?)) {in_sets}"
-                    f"AND p.fingerprint = tcgjobs_fingerprint({_fingerprint_sql(table, blob_safe, 't')})",
-                    (json.dumps(sorted(duplicates)),)).rowcount)
-        except sqlite3.OperationalError as exc:  # "JSON cannot hold BLOB values"
-            if blob_safe or "BLOB" not in str(exc):
-                raise
-    raise AssertionError("unreachable")
 
 
 class _Mapper:
@@ -299,15 +312,12 @@ class Recorder:
         self.flush()
         return SourceDigests(self.name, self.checksum, self.scratch)
 
-    def count_unchanged(self, count: int) -> None:
-        """Add the ``count`` unchanged rows recorded by SQL (sent = 0) to the checksum."""
-        self.flush()
-        self.unchanged = count
-        first = second = 0
-        for (digest,) in self.scratch.execute(f"SELECT digest FROM {self.name} WHERE NOT sent"):
-            first += int(digest[:15], 16)
-            second += int(digest[15:30], 16)
-        self.checksum.add_totals((count, first, second))
+    def add_unchanged(self, totals: Totals) -> None:
+        """Add the rows PostgreSQL found unchanged (their count and the sums of their digests as
+        the bookkeeping holds them: :meth:`.bookkeeping.Primary.classify`) to the checksum; their
+        ids and digests stay in PostgreSQL."""
+        self.unchanged = totals[0]
+        self.checksum.add_totals(totals)
 
     def ids(self) -> set[str]:
         """The ids of every row replicated (for the sets: a few thousand at most)."""
