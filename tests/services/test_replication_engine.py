@@ -153,7 +153,7 @@ def test_fingerprints_are_compared_with_enough_work_mem_and_the_session_keeps_it
     class Watching(plain_cursor):
         def execute(self, query, vars=None):
             statement = str(query)
-            for label in ("CREATE TEMP TABLE tcgjobs_same_", "CREATE TEMP TABLE stage_pokemon_cards"):
+            for label in ("CREATE TEMP TABLE tcgjobs_classified_", "CREATE TEMP TABLE stage_pokemon_cards"):
                 if statement.startswith(label):
                     super().execute("SHOW work_mem")
                     seen.append((label.split()[-1], self.fetchone()[0]))
@@ -179,7 +179,7 @@ def test_fingerprints_are_compared_with_enough_work_mem_and_the_session_keeps_it
     assert seen == []  # the tables were created: nothing to compare
     run("Second")
     expected = session_work_mem if session_work_mem == "256MB" else bookkeeping.COMPARE_WORK_MEM
-    assert seen == [("tcgjobs_same_", expected), ("tcgjobs_same_", expected),
+    assert seen == [("tcgjobs_classified_", expected), ("tcgjobs_classified_", expected),
                     ("stage_pokemon_cards", session_work_mem)]
 
 

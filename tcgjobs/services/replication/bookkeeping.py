@@ -29,13 +29,13 @@ COMPARE_WORK_MEM = "64MB"
 
 class Primary:
     """What PostgreSQL has of one table of the run: whether it has rows and bookkeeping, and,
-    once :meth:`classify` ran, which of SQLite's rows it has unchanged (in the temporary table
-    :attr:`same`, which lasts as long as the connection: the verification may need it after
-    the commit)."""
+    once :meth:`classify` ran, which of SQLite's rows it has and which it has unchanged (in the
+    temporary table :attr:`rows`, which lasts as long as the connection: the verification may
+    need it after the commit)."""
 
     def __init__(self, cursor: Any, table: Table, plan: schema.SchemaPlan) -> None:
         self.cursor, self.table = cursor, table
-        self.same = f"tcgjobs_same_{table.name}"
+        self.rows = f"tcgjobs_classified_{table.name}"
         self.unchanged: Totals = (0, 0, 0)
         self.classified = self._completed = False
         self._matched = 0  # how many of PostgreSQL's rows SQLite has
@@ -72,21 +72,23 @@ class Primary:
         # bookkeeping has no statistics yet (just created, autovacuum off), costs 0.5 s more at
         # ten times today's data than the hash joins.
         cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
-        memo_join = (f"JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = i.id "
+        memo_join = (f"LEFT JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = t.id "
                      "AND m.source_fingerprint = i.fingerprint" if self.remembered
-                     else "JOIN (SELECT NULL::text AS id, NULL::text AS digest) m ON false")
-        cursor.execute(f"DROP TABLE IF EXISTS {self.same}")
-        cursor.execute(f"CREATE TEMP TABLE {self.same} AS SELECT i.rowid_, i.id, m.digest "
-                       f"FROM {self._incoming} i {memo_join} JOIN {name} t ON t.id = i.id",
+                     else "LEFT JOIN (SELECT NULL::text AS digest) m ON false")
+        # One pass: whether PostgreSQL has the row, and the bookkeeping's digest when the row
+        # is unchanged (the column is NOT NULL: a digest means unchanged).
+        cursor.execute(f"DROP TABLE IF EXISTS {self.rows}")
+        cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
+                       f"t.id IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
+                       f"LEFT JOIN {name} t ON t.id = i.id {memo_join}",
                        (name,) if self.remembered else ())
-        cursor.execute(f"SELECT {SUMS} FROM (SELECT digest AS d FROM {self.same}) AS same")
+        cursor.execute(f"SELECT {SUMS} FROM (SELECT digest AS d FROM {self.rows} "
+                       "WHERE digest IS NOT NULL) AS same")
         count, first, second = cursor.fetchone()
         self.unchanged = (int(count), int(first), int(second))
         with cursor.connection.cursor(name=f"tcgjobs_changed_{name}") as rows:
             rows.itersize = 10_000
-            rows.execute(f"SELECT i.rowid_, i.id, EXISTS (SELECT 1 FROM {name} t WHERE t.id = i.id) "
-                         f"FROM {self._incoming} i WHERE NOT EXISTS "
-                         f"(SELECT 1 FROM {self.same} s WHERE s.rowid_ = i.rowid_)")
+            rows.execute(f"SELECT rowid_, id, in_primary FROM {self.rows} WHERE digest IS NULL")
             scratch.fill(changed, rows, 3)
         self._matched = self.unchanged[0] + int(scratch.execute(
             f"SELECT count(DISTINCT id) FROM {changed} WHERE in_primary").fetchone()[0])
@@ -110,7 +112,7 @@ class Primary:
         """The ids of the rows found unchanged (for the sets: a few thousand at most)."""
         if not self.classified:
             return iter(())
-        self.cursor.execute(f"SELECT id FROM {self.same}")
+        self.cursor.execute(f"SELECT id FROM {self.rows} WHERE digest IS NOT NULL")
         return (key for (key,) in self.cursor.fetchall())
 
     def unchanged_digests(self, cursor: Any, scratch: Scratch, target: str) -> None:
@@ -123,7 +125,7 @@ class Primary:
         self._completed = True
         with cursor.connection.cursor(name=f"tcgjobs_same_{self.table.name}") as rows:
             rows.itersize = 10_000
-            rows.execute(f"SELECT id, NULL, digest, 0 FROM {self.same}")
+            rows.execute(f"SELECT id, NULL, digest, 0 FROM {self.rows} WHERE digest IS NOT NULL")
             scratch.fill(target, rows, 4)
 
 
@@ -162,7 +164,8 @@ def record(cursor: Any, tables: dict[str, tuple[Recorder, Primary]], created: bo
         just_sent = ("AND NOT EXISTS (SELECT 1 FROM stage_memo s WHERE s.table_name = m.table_name "
                      "AND s.id = m.id)" if sent else "")
         cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} m WHERE m.table_name = %s AND NOT EXISTS "
-                       f"(SELECT 1 FROM {primary.same} s WHERE s.id = m.id) {just_sent}", (name,))
+                       f"(SELECT 1 FROM {primary.rows} s WHERE s.id = m.id AND s.digest IS NOT NULL) "
+                       f"{just_sent}", (name,))
 
 
 def forget(connection: Any, comparisons: list[Comparison]) -> None:
