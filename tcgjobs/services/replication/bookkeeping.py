@@ -105,7 +105,7 @@ class Primary:
         if self.cursor.fetchone()[0] == self._matched:  # every row of PostgreSQL's is SQLite's
             return []
         self.cursor.execute(f"SELECT t.id FROM {self.table.name} t WHERE NOT EXISTS "
-                            f"(SELECT 1 FROM {self._incoming} i WHERE i.id = t.id) ORDER BY t.id")
+                            f"(SELECT 1 FROM {self._incoming} i WHERE i.id = t.id) ORDER BY t.id COLLATE \"C\"")
         return [key for (key,) in self.cursor.fetchall()]
 
     def unchanged_ids(self) -> Iterator[str]:
