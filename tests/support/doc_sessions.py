@@ -40,6 +40,9 @@ _VOLATILE = [
     (re.compile(r"\b\d+\.\d\ds\b"), "<seconds>"),
     (re.compile(r"\b\d{1,3}(,\d{3})* bytes \(\d+% of \d{1,3}(,\d{3})*\)"), "<size>"),
     (re.compile(r"\b\d+\.\d KiB\b"), "<size>"),
+    # Retention periods move with the day the session is replayed on.
+    (re.compile(r"\b(daily|weekly|monthly|yearly) \d{4}(-W\d\d|-\d\d(-\d\d)?)?\b"),
+     r"\1 <period>"),
 ]
 
 
