@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,19 @@ def replicate(cli, *args: str):
     result = invoke(cli, "run", "replicate-to-primary", "--json", "--ignore-deps", *args)
     payload = json.loads(result.stdout).get("run") if result.stdout.strip() else None
     return result, payload
+
+
+#: How a verification that used the totals the last run recorded describes itself
+#: (tcgjobs.services.replication.row_versions).
+RECORDED = re.compile(r"row versions unchanged since the scan of \d{4}-\d\d-\d\d \d\d:\d\d UTC, "
+                      r"(\d+) changed rows re-read")
+
+
+def recorded(method: str) -> int:
+    """How many changed rows a verification from the recorded totals re-read (fails otherwise)."""
+    found = RECORDED.fullmatch(method)
+    assert found, method
+    return int(found.group(1))
 
 
 def set_env(env, **values: str) -> None:
@@ -163,8 +177,7 @@ def test_changed_and_added_rows_are_replicated_and_postgres_only_rows_are_kept_b
     assert (m["cards_inserted"], m["cards_updated"], m["cards_unchanged"], m["cards_deleted"],
             m["cards_postgres_only"]) == (1, 1, 2, 0, 1)
     assert run["details"]["tables"]["cards"]["postgres_only_examples"] == ["swshp-SWSH050"]
-    assert [c["method"] for c in run["details"]["verification"]] == [
-        "scan before the writes, 0 changed rows re-read", "scan before the writes, 2 changed rows re-read"]
+    assert [recorded(c["method"]) for c in run["details"]["verification"]] == [0, 2]
     after = dict(execute(primary, "SELECT id, updated_at FROM pokemon_cards"))
     assert after["swsh9tg-TG01"] > stamps["swsh9tg-TG01"]
     assert after["swshp-177a"] == stamps["swshp-177a"]
@@ -241,7 +254,7 @@ def test_with_delete_rows_only_postgres_has_are_deleted(cli, handcrafted, primar
     assert result.exit_code == ExitCode.OK, result.output
     assert (run["metrics"]["cards_deleted"], run["metrics"]["sets_deleted"]) == (2, 1)
     assert run["metrics"]["verified"] == 1
-    assert all(c["method"].startswith("scan before the writes") for c in run["details"]["verification"])
+    assert [recorded(c["method"]) for c in run["details"]["verification"]] == [0, 0]  # deleted: none left to read
     assert assert_primary_equals_sqlite(primary, handcrafted) == 3
 
 
@@ -899,8 +912,7 @@ def _round_trip(cli, db: Path, url: str) -> dict[str, int]:
     m = second["metrics"]
     assert (m["sets_inserted"], m["sets_updated"], m["cards_inserted"], m["cards_updated"]) == (0, 0, 0, 0)
     # Nothing was even sent: the fingerprints of the first (full) read match the second's.
-    assert [c["method"] for c in second["details"]["verification"]] == [
-        "scan before the writes, 0 changed rows re-read"] * 2
+    assert [recorded(c["method"]) for c in second["details"]["verification"]] == [0, 0]
     assert snapshot(url) == before
     return {"compared": compared, **run["metrics"]}
 
@@ -947,7 +959,7 @@ def test_one_percent_of_the_2023_snapshot_changed_is_exactly_what_is_rewritten(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert run["metrics"]["cards_updated"] == 161 and run["metrics"]["cards_unchanged"] == 16109 - 161
-    assert run["details"]["verification"][1]["method"] == "scan before the writes, 161 changed rows re-read"
+    assert recorded(run["details"]["verification"][1]["method"]) == 161
     assert assert_primary_equals_sqlite(primary, db) == 16109 + 151
 
 
@@ -966,6 +978,63 @@ def test_a_row_altered_directly_in_postgres_fails_verification_and_the_next_run_
     assert second["metrics"]["cards_updated"] == 1 and second["metrics"]["cards_unchanged"] == 3
     assert execute(primary, "SELECT number FROM pokemon_cards WHERE id = 'swsh9tg-TG01'") == [("TG01",)]
     assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+CARD_IDS = ["swsh9tg-TG01", "swsh9tg-TG02", "swshp-177a", "swshp-SWSH050"]
+#: Changes made directly in PostgreSQL between two runs: (statements, the next run's exit code,
+#: the cards its verification names as different, how many cards it sends again).
+DIRECT_CHANGES = {
+    "a value": (["UPDATE pokemon_cards SET number = '0' WHERE id = 'swsh9tg-TG01'"],
+                ExitCode.FAILED, ["swsh9tg-TG01"], 0),
+    # Every row keeps its row version: only the table's columns tell.
+    "a column dropped and added again with a default": (
+        ["ALTER TABLE pokemon_cards DROP COLUMN artist",
+         "ALTER TABLE pokemon_cards ADD COLUMN artist TEXT DEFAULT 'Nobody'"],
+        ExitCode.FAILED, CARD_IDS, 0),
+    "a row deleted": (["DELETE FROM pokemon_cards WHERE id = 'swshp-177a'"], ExitCode.OK, [], 1),
+    "an update to the same value": (["UPDATE pokemon_cards SET name = name"], ExitCode.OK, [], 0),
+}
+
+
+@pytest.mark.parametrize("change", list(DIRECT_CHANGES))
+def test_changes_made_in_postgres_are_never_hidden_by_the_recorded_checksums(
+        cli, handcrafted, primary, change):
+    """A run that finds the tables' row versions as the last run recorded them uses that run's
+    checksums instead of scanning; a change made in PostgreSQL in between, of any kind, makes
+    the next run scan every row again, and the run after that repairs what differs."""
+    statements, code, different, sent = DIRECT_CHANGES[change]
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    assert [recorded(c["method"]) for c in replicate(cli)[1]["details"]["verification"]] == [0, 0]
+    for statement in statements:
+        execute(primary, statement)
+
+    result, run = replicate(cli)
+    repaired, again = replicate(cli)
+
+    assert result.exit_code == code, result.output
+    sets, cards = run["details"]["verification"]
+    assert recorded(sets["method"]) == 0 and cards["method"].startswith("scan"), cards
+    assert cards["different"] == different
+    assert run["metrics"]["cards_inserted"] + run["metrics"]["cards_updated"] == sent
+    assert repaired.exit_code == ExitCode.OK, repaired.output
+    assert again["metrics"]["cards_updated"] == len(different)
+    assert recorded(again["details"]["verification"][1]["method"]) == len(different)
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_recorded_checksums_older_than_a_week_are_computed_again(cli, handcrafted, primary):
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute(primary, "UPDATE tcgjobs_replication_state SET scanned_at = scanned_at - interval '7 days'")
+
+    result, run = replicate(cli)
+    again = replicate(cli)[1]
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert [c["method"] for c in run["details"]["verification"]] == [
+        "scan before the writes, 0 changed rows re-read"] * 2
+    assert [recorded(c["method"]) for c in again["details"]["verification"]] == [0, 0]
+    assert execute(primary, "SELECT count(*) FROM tcgjobs_replication_state "
+                            "WHERE scanned_at > now() - interval '1 hour'") == [(2,)]
 
 
 def test_dry_run_on_a_replicated_primary_counts_exactly_what_would_change(cli, handcrafted, primary):

@@ -120,7 +120,7 @@ def test_the_statements_a_run_sends_do_not_grow_with_its_rows(env, postgres_url)
     counts = {}
     for cards in (300, 900):
         execute(postgres_url, "DROP TABLE IF EXISTS pokemon_cards, pokemon_card_sets, users, "
-                              "tcgjobs_replication_rows")
+                              "tcgjobs_replication_rows, tcgjobs_replication_state")
         path = Path(env["DATABASE_PATH"]).with_name(f"cards-{cards}.sqlite3")
         counts[cards] = (run(path, cards, "First"), run(path, cards, "Second"))
     assert counts[300] == counts[900], counts

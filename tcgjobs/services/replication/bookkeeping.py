@@ -19,6 +19,7 @@ from tcgjobs.services.replication import schema
 from tcgjobs.services.replication.digests import SUMS, Comparison, Totals
 from tcgjobs.services.replication.pgcopy import copy_lines
 from tcgjobs.services.replication.pgrows import Table
+from tcgjobs.services.replication.row_versions import Known
 from tcgjobs.services.replication.scratch import Scratch
 from tcgjobs.services.replication.source import COPY_ESCAPES, Recorder
 
@@ -39,6 +40,7 @@ class Primary:
         self.unchanged: Totals = (0, 0, 0)
         self.classified = self._completed = False
         self._matched = 0  # how many of PostgreSQL's rows SQLite has
+        self._count: int | None = None  # how many rows PostgreSQL has, when known
         self._incoming = f"tcgjobs_fingerprints_{table.name}"
         if table.name in plan.missing_tables:
             self.has_rows = self.remembered = False
@@ -51,14 +53,21 @@ class Primary:
                            (table.name,))
             self.remembered = bool(cursor.fetchone()[0])
 
-    def classify(self, lines: Iterator[str], scratch: Scratch, changed: str) -> None:
+    def classify(self, lines: Iterator[str], scratch: Scratch, changed: str,
+                 known: Known | None = None) -> None:
         """Compare SQLite's rows (``lines`` of :func:`.source.fingerprint_lines`) with what
         PostgreSQL has: a row is unchanged when PostgreSQL has its id and the bookkeeping's
         fingerprint equals its own. Every other row's (rowid, id, whether PostgreSQL has the id)
         is streamed into the scratch table ``changed``; :attr:`unchanged` gets the count and
         digest sums of the unchanged ones. ``work_mem`` is raised to :data:`COMPARE_WORK_MEM`
         (never lowered) for these statements: the default 4 MB splits the joins into batches on
-        disk at ten times today's data."""
+        disk at ten times today's data.
+
+        ``known``: what the last run recorded of the table, when its rows are still the row
+        versions it was recorded with (:mod:`.row_versions`). Then the table is as that run
+        committed it, and every row the bookkeeping holds is in it (the bookkeeping keeps only
+        rows that run found unchanged or sent): only the rows it does not find unchanged are
+        looked up in the table (by its primary key), and its row count is known."""
         cursor, name = self.cursor, self.table.name
         cursor.execute(f"CREATE TEMP TABLE {self._incoming} (rowid_ BIGINT, id TEXT, "
                        "fingerprint TEXT) ON COMMIT DROP")
@@ -78,10 +87,21 @@ class Primary:
         # One pass: whether PostgreSQL has the row, and the bookkeeping's digest when the row
         # is unchanged (the column is NOT NULL: a digest means unchanged).
         cursor.execute(f"DROP TABLE IF EXISTS {self.rows}")
-        cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
-                       f"t.id IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
-                       f"LEFT JOIN {name} t ON t.id = i.id {memo_join}",
-                       (name,) if self.remembered else ())
+        if known is not None and self.remembered:
+            self._count = known.totals[0]
+            cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
+                           f"m.digest IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
+                           f"{memo_join.replace('m.id = t.id', 'm.id = i.id')}", (name,))
+            # A handful of rows in a run that changed little: index lookups, not a hash join
+            # over the whole table.
+            cursor.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
+            cursor.execute(f"UPDATE {self.rows} c SET in_primary = true WHERE c.digest IS NULL "
+                           f"AND EXISTS (SELECT 1 FROM {name} t WHERE t.id = c.id)")
+        else:
+            cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
+                           f"t.id IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
+                           f"LEFT JOIN {name} t ON t.id = i.id {memo_join}",
+                           (name,) if self.remembered else ())
         cursor.execute(f"SELECT {SUMS} FROM (SELECT digest AS d FROM {self.rows} "
                        "WHERE digest IS NOT NULL) AS same")
         count, first, second = cursor.fetchone()
@@ -101,8 +121,11 @@ class Primary:
         empty; run after :meth:`classify` otherwise)."""
         if not self.has_rows:
             return []
-        self.cursor.execute(f"SELECT count(*) FROM {self.table.name}")
-        if self.cursor.fetchone()[0] == self._matched:  # every row of PostgreSQL's is SQLite's
+        count = self._count
+        if count is None:
+            self.cursor.execute(f"SELECT count(*) FROM {self.table.name}")
+            count = self.cursor.fetchone()[0]
+        if count == self._matched:  # every row of PostgreSQL's is SQLite's
             return []
         self.cursor.execute(f"SELECT t.id FROM {self.table.name} t WHERE NOT EXISTS "
                             f"(SELECT 1 FROM {self._incoming} i WHERE i.id = t.id) ORDER BY t.id COLLATE \"C\"")

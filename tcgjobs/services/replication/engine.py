@@ -28,7 +28,9 @@
    computes over the same rows after the commit. Otherwise every row is scanned again after the
    commit, as also when such a result disagrees (the full scan then names the rows). A mismatch
    fails the run naming example ids and forgets their bookkeeping, so the next run sends them
-   again.
+   again. What the verification found is recorded with the tables' row versions at the commit
+   (:mod:`.row_versions`): while they stay the same, the next run's early scan reads nothing,
+   and its comparison of fingerprints looks up only the rows it does not find unchanged.
 
 Any failure or cancellation before the commit rolls the whole transaction back, so the primary is
 exactly as before; one after it leaves the committed replication, which the caller was told about
@@ -48,7 +50,7 @@ from loguru import logger
 from peewee import SqliteDatabase
 
 from tcgjobs.errors import JobFailed, SchemaError, first_line
-from tcgjobs.services.replication import bookkeeping, schema, verification
+from tcgjobs.services.replication import bookkeeping, row_versions, schema, verification
 from tcgjobs.services.replication.bookkeeping import Primary
 from tcgjobs.services.replication.digests import (
     EXAMPLES,
@@ -139,6 +141,8 @@ class _Staged:
     #: PostgreSQL's totals of the rows this run changed, as they were before (None: not kept,
     #: the verification scans the table again).
     before: Totals | None = None
+    #: The early verification, which also knows whether the table is as the last run left it.
+    early: verification.EarlyScan | None = None
 
     def few_changes(self, more: int = 0) -> bool:
         return _few(self.rows.sent + more, self.stats.source_rows)
@@ -154,8 +158,9 @@ def _classify(db: SqliteDatabase, table: Table, staged: _Staged, valid_sets: set
     if primary.has_rows:  # PostgreSQL compares every row's fingerprint with the bookkeeping
         changed = recorder.scratch.table(f"changed_{table.name}",
                                          "rowid_ INTEGER, id TEXT, in_primary INTEGER")
+        known = staged.early.recorded(table, check) if staged.early is not None else None
         primary.classify(fingerprint_lines(db, table, valid_sets, primary.remembered, check),
-                         recorder.scratch, changed)
+                         recorder.scratch, changed, known)
         recorder.add_unchanged(primary.unchanged)
         staged.changed = changed
         rows = changed_rows(db, table, changed, check) if recorder.unchanged else source_rows(
@@ -330,7 +335,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
             # be used: no trigger or rule may change rows the run's statements do not name.
             keep_before = speculation is not None and not plan.row_hooks
             _read_snapshot(db, cursor if not dry_run else None, scratch, primary, staged, delete,
-                           check, keep_before)
+                           check, keep_before, speculation)
             if dry_run:
                 return _dry_run_outcome(cursor, plan, staged, delete)
             if delete:
@@ -343,6 +348,7 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 logger.info("schema: {}", statement.split("(")[0].strip())
                 cursor.execute(statement)
             check()
+            versions = _row_versions(cursor, staged, speculation)
             if speculation is not None:
                 speculation.join()
         connection.commit()
@@ -351,11 +357,13 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         committed(outcome)
         early = speculation.totals if speculation is not None else None
         try:
-            outcome.verification = verification.verify(connection, _sent(staged, delete), early,
-                                                       check)
+            outcome.verification, known = verification.verify(connection, _sent(staged, delete),
+                                                              early, check)
         except Exception as exc:  # a cancellation is still reported as one by the runner
             raise UnverifiedCommit("the replication was committed, but its verification could "
                                    f"not run: {first_line(exc)}") from exc
+        row_versions.record(connection, {name: (versions[name], totals)
+                                         for name, totals in known.items()})
         if not outcome.verified:
             try:
                 bookkeeping.forget(connection, outcome.verification)
@@ -372,6 +380,22 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
     finally:
         connection.close()
         scratch.close()
+
+
+def _row_versions(cursor: Any, staged: dict[str, _Staged],
+                  early: verification.EarlyScan | None) -> dict[str, str]:
+    """Per table, the signature of its row versions at this transaction's end, which the
+    tables' lock keeps until the commit: what the verification finds is recorded with it. A
+    table the run wrote nothing to still has the one the early scan saw."""
+    versions = {}
+    for table in (SETS, CARDS):
+        item = staged[table.name]
+        seen = early.signatures.get(table.name) if early is not None else None
+        if seen is not None and not item.rows.sent and not item.stats.deleted:
+            versions[table.name] = seen
+        else:
+            versions[table.name] = row_versions.signature(cursor, table)
+    return versions
 
 
 def _wait_for_other_runs(connection: Any) -> None:
@@ -392,8 +416,8 @@ def _prepare(cursor: Any, plan: schema.SchemaPlan,
     for statement in plan.ddl:
         logger.info("schema: {}", statement.split("(")[0].strip())
         cursor.execute(statement)
-    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
-                   "IN SHARE ROW EXCLUSIVE MODE")
+    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE}, "
+                   f"{row_versions.STATE_TABLE} IN SHARE ROW EXCLUSIVE MODE")
     if plan.ddl:
         return None
     return verification.EarlyScan(connect)
@@ -413,13 +437,15 @@ def _dry_run_outcome(cursor: Any, plan: schema.SchemaPlan, staged: dict[str, _St
 
 def _read_snapshot(db: SqliteDatabase, cursor: Any | None, scratch: Scratch,
                    primary: dict[str, Primary], staged: dict[str, _Staged], delete: bool,
-                   check: Callable[[], None], keep_before: bool) -> None:
+                   check: Callable[[], None], keep_before: bool,
+                   early: verification.EarlyScan | None) -> None:
     """Classify both tables from one SQLite read transaction, sending rows through ``cursor``
-    (None: a dry run, which only counts); ``keep_before``: see :func:`_send`."""
+    (None: a dry run, which only counts); ``keep_before``: see :func:`_send`; ``early``: the
+    early verification, if it runs."""
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
             staged[table.name] = item = _Staged(TableStats(table.name), Recorder(scratch, table),
-                                                primary[table.name])
+                                                primary[table.name], early=early)
             valid_sets = None
             if table is CARDS:
                 valid_sets = staged[SETS.name].rows.ids() | set(

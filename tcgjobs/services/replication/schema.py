@@ -15,6 +15,7 @@ from typing import Any
 
 from tcgjobs.db.card_schema import CARD_TABLES, CardColumn, CardTable, index_ddl
 from tcgjobs.services.replication.pgrows import CATALOG_TYPES
+from tcgjobs.services.replication.row_versions import STATE_DDL, STATE_TABLE
 
 #: The platform's own columns that replication fills; a table lacking one of them is not the
 #: platform's table. (tcgjobs' columns, and the platform's columns replication leaves alone,
@@ -155,6 +156,8 @@ def inspect(connection: Any) -> SchemaPlan:
             plan.after_load.append(MEMO_KEY_DDL)
         else:
             _find_row_hooks(cursor, memo_table, plan)
+        if _relation(cursor, STATE_TABLE)[0] is None:
+            plan.ddl.append(STATE_DDL)
     return plan
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from loguru import logger
 
+from tcgjobs.services.replication import row_versions
 from tcgjobs.services.replication.digests import (
     Comparison,
     SourceDigests,
@@ -32,6 +33,7 @@ from tcgjobs.services.replication.digests import (
     primary_totals,
 )
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
+from tcgjobs.services.replication.row_versions import Known
 
 
 @dataclass
@@ -46,14 +48,32 @@ class Sent:
 
 
 class EarlyScan(threading.Thread):
-    """PostgreSQL's checksums, computed on a second connection while SQLite is read."""
+    """PostgreSQL's checksums, computed on a second connection while SQLite is read, or known
+    from the last run when the tables' row versions are still those it recorded
+    (:mod:`.row_versions`)."""
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         super().__init__(name="tcgjobs-verify", daemon=True)
         self._connect = connect
         self._connection: Any = None
         self._abandoned = False
-        self.totals: dict[str, Totals] | None = None
+        #: Per table, set once it is known whether its recorded totals still hold.
+        self._checked = {table.name: threading.Event() for table in (SETS, CARDS)}
+        self._recorded: dict[str, Known] = {}
+        #: Per table, the signature of its row versions before the run's writes, once checked.
+        self.signatures: dict[str, str] = {}
+        #: Per table, PostgreSQL's totals before the run's writes (None: not computed).
+        self.totals: dict[str, Known] | None = None
+
+    def recorded(self, table: Table, check: Callable[[], None]) -> Known | None:
+        """The totals the last run recorded for ``table``, when its rows are still the row
+        versions they were recorded with (:func:`.row_versions.recorded`); None when they are not,
+        or could not be checked. Waits for the check (a few milliseconds after the start),
+        calling ``check`` meanwhile."""
+        checked = self._checked[table.name]
+        while not checked.wait(0.05):
+            check()
+        return self._recorded.get(table.name)
 
     def abandon(self) -> None:
         """The result is not needed (the run changed too many rows to use it): stop the scan."""
@@ -67,6 +87,13 @@ class EarlyScan(threading.Thread):
 
     def run(self) -> None:
         try:
+            self._scan()
+        finally:
+            for checked in self._checked.values():
+                checked.set()
+
+    def _scan(self) -> None:
+        try:
             connection = self._connection = self._connect()
         except Exception as exc:  # noqa: BLE001 - the verification after the commit will run instead
             logger.debug("early verification unavailable: {}", exc)
@@ -77,43 +104,63 @@ class EarlyScan(threading.Thread):
         try:
             connection.set_session(readonly=True)
             with connection.cursor() as cursor:
-                # One server process: this process needs the other core to fingerprint SQLite's
-                # rows meanwhile (parallel workers made both slower; measured A/B).
-                self.totals = {t.name: primary_totals(cursor, t, parallel=False)
-                               for t in (SETS, CARDS)}
+                for table in (SETS, CARDS):
+                    self.signatures[table.name], known = row_versions.recorded(cursor, table)
+                    if known is not None:
+                        self._recorded[table.name] = known
+                    self._checked[table.name].set()
+                totals = {}
+                for table in (SETS, CARDS):
+                    known = self._recorded.get(table.name)
+                    if known is None:
+                        # One server process: this process needs the other core to fingerprint
+                        # SQLite's rows meanwhile (parallel workers made both slower; measured A/B).
+                        cursor.execute("SELECT now()")
+                        scanned_at = cursor.fetchone()[0]
+                        known = Known(primary_totals(cursor, table, parallel=False), scanned_at)
+                    totals[table.name] = known
+                self.totals = totals
         except Exception as exc:  # noqa: BLE001 - the verification after the commit runs anyway
             logger.debug("early verification failed: {}", exc)
         finally:
             connection.close()
 
 
-def verify(connection: Any, tables: list[Sent], early: dict[str, Totals] | None,
-           check: Callable[[], None] = lambda: None) -> list[Comparison]:
+def verify(connection: Any, tables: list[Sent], early: dict[str, Known] | None,
+           check: Callable[[], None] = lambda: None) -> tuple[list[Comparison], dict[str, Known]]:
     """Compare both sides of each table after the commit (``early``: the :class:`EarlyScan`'s
     totals, when it ran to its end). ``check`` is called before each table, so a cancelled run
-    stops here even between two statements (a cancel only interrupts a running one)."""
+    stops here even between two statements (a cancel only interrupts a running one). Returns the
+    comparisons and, per table, PostgreSQL's totals of the whole table after the commit."""
     results = []
-    totals_changed: dict[str, int] = {}
+    known: dict[str, Known] = {}
     connection.set_session(readonly=True)
     try:
         with connection.cursor() as cursor:
             for sent in tables:
                 check()
-                totals = None
+                name = sent.table.name
+                result = None
                 if early is not None and sent.before is not None:
-                    totals, totals_changed[sent.table.name] = _committed_totals(
-                        cursor, sent, early[sent.table.name])
-                result = compare(cursor, sent.table, sent.source, sent.exclude, totals)
-                if totals is not None and not result.equal:  # scan every row; name the rows
-                    result = compare(cursor, sent.table, sent.source, sent.exclude)
-                elif totals is not None:
-                    result.method = (f"scan before the writes, {totals_changed[sent.table.name]} "
-                                     "changed rows re-read")
+                    derived, changed = _committed_totals(cursor, sent, early[name].totals)
+                    result = compare(cursor, sent.table, sent.source, sent.exclude, derived)
+                    if result.equal:
+                        known[name] = Known(derived, early[name].scanned_at)
+                        base = (f"row versions unchanged since the scan of "
+                                f"{early[name].scanned_at:%Y-%m-%d %H:%M %Z}"
+                                if early[name].recorded else "scan before the writes")
+                        result.method = f"{base}, {changed} changed rows re-read"
+                if result is None or not result.equal:  # scan every row; name the rows
+                    cursor.execute("SELECT now()")
+                    scanned_at = cursor.fetchone()[0]
+                    whole = primary_totals(cursor, sent.table)
+                    known[name] = Known(whole, scanned_at)
+                    result = compare(cursor, sent.table, sent.source, sent.exclude, whole)
                 results.append(result)
         connection.rollback()
     finally:
         connection.set_session(readonly=False)
-    return results
+    return results, known
 
 
 def _committed_totals(cursor: Any, sent: Sent, scanned: Totals) -> tuple[Totals, int]:
