@@ -81,9 +81,12 @@ class Primary:
         # bookkeeping has no statistics yet (just created, autovacuum off), costs 0.5 s more at
         # ten times today's data than the hash joins.
         cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
-        memo_join = (f"LEFT JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = t.id "
-                     "AND m.source_fingerprint = i.fingerprint" if self.remembered
-                     else "LEFT JOIN (SELECT NULL::text AS digest) m ON false")
+
+        def memo_join(key: str) -> str:
+            return (f"LEFT JOIN {schema.MEMO_TABLE} m ON m.table_name = %s AND m.id = {key} "
+                    "AND m.source_fingerprint = i.fingerprint" if self.remembered
+                    else "LEFT JOIN (SELECT NULL::text AS digest) m ON false")
+
         # One pass: whether PostgreSQL has the row, and the bookkeeping's digest when the row
         # is unchanged (the column is NOT NULL: a digest means unchanged).
         cursor.execute(f"DROP TABLE IF EXISTS {self.rows}")
@@ -91,16 +94,16 @@ class Primary:
             self._count = known.totals[0]
             cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
                            f"m.digest IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
-                           f"{memo_join.replace('m.id = t.id', 'm.id = i.id')}", (name,))
-            # A handful of rows in a run that changed little: index lookups, not a hash join
-            # over the whole table.
+                           f"{memo_join('i.id')}", (name,))
+            # Only the rows not found unchanged are looked up, by the table's primary key (the
+            # planner's usual choice for the few rows of a run that changed little).
             cursor.execute("SELECT set_config('enable_nestloop', %s, true)", (nestloop,))
             cursor.execute(f"UPDATE {self.rows} c SET in_primary = true WHERE c.digest IS NULL "
                            f"AND EXISTS (SELECT 1 FROM {name} t WHERE t.id = c.id)")
         else:
             cursor.execute(f"CREATE TEMP TABLE {self.rows} AS SELECT i.rowid_, i.id, "
                            f"t.id IS NOT NULL AS in_primary, m.digest FROM {self._incoming} i "
-                           f"LEFT JOIN {name} t ON t.id = i.id {memo_join}",
+                           f"LEFT JOIN {name} t ON t.id = i.id {memo_join('t.id')}",
                            (name,) if self.remembered else ())
         cursor.execute(f"SELECT {SUMS} FROM (SELECT digest AS d FROM {self.rows} "
                        "WHERE digest IS NOT NULL) AS same")

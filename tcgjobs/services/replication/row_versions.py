@@ -31,7 +31,7 @@ from typing import Any
 
 from loguru import logger
 
-from tcgjobs.services.replication.digests import Totals
+from tcgjobs.services.replication.digests import Totals, primary_totals
 from tcgjobs.services.replication.pgrows import CANONICAL_VERSION, Table
 
 STATE_TABLE = "tcgjobs_replication_state"
@@ -72,6 +72,14 @@ def signature(cursor: Any, table: Table) -> str:
     cursor.execute(_SIGNATURE_SQL.format(table=table.name), (table.name,))
     server, oid, columns, count, first, second = cursor.fetchone()
     return f"{server}:{CANONICAL_VERSION}:{oid}:{columns}:{count}:{first}:{second}"
+
+
+def scan(cursor: Any, table: Table, *, parallel: bool) -> Known:
+    """``table``'s totals, computed now by the server over every row
+    (:func:`.digests.primary_totals`)."""
+    cursor.execute("SELECT now()")
+    scanned_at = cursor.fetchone()[0]
+    return Known(primary_totals(cursor, table, parallel=parallel), scanned_at)
 
 
 def recorded(cursor: Any, table: Table) -> tuple[str, Known | None]:

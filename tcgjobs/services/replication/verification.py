@@ -30,7 +30,6 @@ from tcgjobs.services.replication.digests import (
     id_totals,
     minus,
     plus,
-    primary_totals,
 )
 from tcgjobs.services.replication.pgrows import CARDS, SETS, Table
 from tcgjobs.services.replication.row_versions import Known
@@ -111,14 +110,10 @@ class EarlyScan(threading.Thread):
                     self._checked[table.name].set()
                 totals = {}
                 for table in (SETS, CARDS):
-                    known = self._recorded.get(table.name)
-                    if known is None:
-                        # One server process: this process needs the other core to fingerprint
-                        # SQLite's rows meanwhile (parallel workers made both slower; measured A/B).
-                        cursor.execute("SELECT now()")
-                        scanned_at = cursor.fetchone()[0]
-                        known = Known(primary_totals(cursor, table, parallel=False), scanned_at)
-                    totals[table.name] = known
+                    # One server process: this process needs the other core to fingerprint
+                    # SQLite's rows meanwhile (parallel workers made both slower; measured A/B).
+                    totals[table.name] = (self._recorded.get(table.name)
+                                          or row_versions.scan(cursor, table, parallel=False))
                 self.totals = totals
         except Exception as exc:  # noqa: BLE001 - the verification after the commit runs anyway
             logger.debug("early verification failed: {}", exc)
@@ -151,11 +146,9 @@ def verify(connection: Any, tables: list[Sent], early: dict[str, Known] | None,
                                 if early[name].recorded else "scan before the writes")
                         result.method = f"{base}, {changed} changed rows re-read"
                 if result is None or not result.equal:  # scan every row; name the rows
-                    cursor.execute("SELECT now()")
-                    scanned_at = cursor.fetchone()[0]
-                    whole = primary_totals(cursor, sent.table)
-                    known[name] = Known(whole, scanned_at)
-                    result = compare(cursor, sent.table, sent.source, sent.exclude, whole)
+                    known[name] = row_versions.scan(cursor, sent.table, parallel=True)
+                    result = compare(cursor, sent.table, sent.source, sent.exclude,
+                                     known[name].totals)
                 results.append(result)
         connection.rollback()
     finally:
