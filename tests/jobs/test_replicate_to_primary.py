@@ -1022,6 +1022,66 @@ def test_changes_made_in_postgres_are_never_hidden_by_the_recorded_checksums(
     assert assert_primary_equals_sqlite(primary, handcrafted) == 6
 
 
+def test_a_table_emptied_in_postgres_loses_the_bookkeeping_of_rows_not_sent_again(
+        cli, handcrafted, primary):
+    """A run into a table emptied behind tcgjobs' back keeps bookkeeping only of the rows it
+    sends, so a card SQLite lacked then and has again later is sent, not taken for one
+    PostgreSQL still has (the next run trusts the bookkeeping while the row versions hold)."""
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute_sqlite(handcrafted, "CREATE TABLE saved AS SELECT * FROM pokemon_cards "
+                                "WHERE id = 'swshp-SWSH050'")
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_cards WHERE id = 'swshp-SWSH050'")
+    execute(primary, "TRUNCATE pokemon_cards")
+    assert replicate(cli)[1]["metrics"]["cards_inserted"] == 3
+    execute_sqlite(handcrafted, "INSERT INTO pokemon_cards SELECT * FROM saved")
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert (run["metrics"]["cards_inserted"], run["metrics"]["cards_unchanged"]) == (1, 3)
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_a_set_back_in_sqlite_after_postgres_lost_it_is_sent_before_its_changed_card(
+        cli, handcrafted, primary):
+    """The same for a set: one gone from SQLite while PostgreSQL's tables were emptied, then
+    back with a changed card. The set is sent again, so the card's key finds it."""
+    assert replicate(cli)[0].exit_code == ExitCode.OK
+    execute_sqlite(handcrafted, "CREATE TABLE saved AS SELECT * FROM pokemon_card_sets "
+                                "WHERE id = 'swshp'")
+    execute_sqlite(handcrafted, "DELETE FROM pokemon_card_sets WHERE id = 'swshp'")
+    execute(primary, "TRUNCATE pokemon_card_sets CASCADE")
+    replicate(cli)  # the set's cards are skipped: their set is not replicated
+    execute_sqlite(handcrafted, "INSERT INTO pokemon_card_sets SELECT * FROM saved")
+    execute_sqlite(handcrafted, "UPDATE pokemon_cards SET name = 'Renamed' WHERE id = 'swshp-177a'")
+
+    result, run = replicate(cli)
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert run["metrics"]["sets_inserted"] == 1 and run["metrics"]["cards_inserted"] == 2
+    assert assert_primary_equals_sqlite(primary, handcrafted) == 6
+
+
+def test_row_versions_the_server_cannot_read_cost_a_scan_never_the_run(cli, env, handcrafted, primary):
+    """The signature of the row versions is an optimisation: where the server refuses it (here
+    a function of the same name earlier on the search path raises), the run still commits and
+    verifies by scanning, records nothing, and says why in the log."""
+    execute(primary, "CREATE SCHEMA tcg")
+    execute(primary, "CREATE FUNCTION tcg.hashtextextended(text, bigint) RETURNS bigint "
+                     "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$")
+    env["TCGJOBS_POSTGRES_URL"] = primary + "?options=-csearch_path%3Dtcg,pg_catalog"
+
+    first, run = replicate(cli)
+    second, again = replicate(cli)
+
+    assert first.exit_code == ExitCode.OK, first.output
+    assert run["metrics"]["cards_inserted"] == 4 and run["metrics"]["verified"] == 1
+    assert "the row versions of pokemon_cards could not be read" in first.stderr
+    assert second.exit_code == ExitCode.OK, second.output
+    assert [c["method"] for c in again["details"]["verification"]] == ["scan", "scan"]
+    assert execute(primary, "SELECT count(*) FROM tcg.tcgjobs_replication_state") == [(0,)]
+
+
 def test_recorded_checksums_older_than_a_week_are_computed_again(cli, handcrafted, primary):
     assert replicate(cli)[0].exit_code == ExitCode.OK
     execute(primary, "UPDATE tcgjobs_replication_state SET scanned_at = scanned_at - interval '7 days'")

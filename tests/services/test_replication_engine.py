@@ -242,3 +242,58 @@ def test_a_run_that_fails_before_its_commit_stops_its_early_scan(env, postgres_u
     while sleeping() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sleeping() == 0, "the early scan still runs after the run failed"
+
+
+def test_an_exclusive_lock_queued_behind_a_run_stops_its_early_scan_not_the_run(env, postgres_url):
+    """An ALTER, TRUNCATE or VACUUM FULL queued behind the run's lock holds up every later
+    reader of the table, the early scan's connection too, while the run would wait for the
+    early scan: the scan gives up after its lock timeout instead, and the run goes on without
+    it (comparing every row, verifying by a scan after the commit)."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from tcgjobs.db.cards import open_card_database
+    from tcgjobs.services import postgres
+    from tcgjobs.services.replication.engine import replicate
+    from tcgjobs.services.replication.pgrows import SETS
+    from tcgjobs.services.replication.verification import EarlyScan
+    from tests.conftest import make_settings
+    from tests.support.replication import a_card_row, a_set_row, execute, write_card_db
+
+    settings = make_settings(TCGJOBS_POSTGRES_URL=postgres_url)
+    path = Path(env["DATABASE_PATH"])
+    write_card_db(path, [a_set_row("s")], [a_card_row("s", "1")])
+    db = open_card_database(path, readonly=True)
+    try:
+        assert replicate(lambda: postgres.connect(settings), db, delete=False, dry_run=False,
+                         check=lambda: None).verified
+    finally:
+        db.close()
+    run, waiter = postgres.connect(settings), psycopg2.connect(postgres_url)
+    try:
+        with run.cursor() as cursor:
+            cursor.execute("LOCK TABLE pokemon_card_sets, pokemon_cards IN SHARE ROW EXCLUSIVE MODE")
+        queued = threading.Thread(target=lambda: waiter.cursor().execute(
+            "LOCK TABLE pokemon_card_sets IN ACCESS EXCLUSIVE MODE"))
+        queued.start()
+        while execute(postgres_url, "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                    "AND mode = 'AccessExclusiveLock'") != [(1,)]:
+            time.sleep(0.05)
+        give_up = time.monotonic() + 30  # against a hang, far beyond the lock timeout
+
+        def check() -> None:
+            assert time.monotonic() < give_up, "the early scan waited for the run's lock"
+
+        scan = EarlyScan(lambda: postgres.connect(settings))
+        scan.start()
+        kept = scan.kept(SETS, check)
+        scan.join(timeout=30)
+
+        assert kept is None and not scan.is_alive() and scan.found is None
+        run.rollback()
+        queued.join(timeout=30)
+        assert not queued.is_alive()
+    finally:
+        run.close()
+        waiter.close()

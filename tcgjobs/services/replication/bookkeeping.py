@@ -1,8 +1,10 @@
 """tcgjobs' bookkeeping in the primary: which SQLite row version was last sent.
 
 ``tcgjobs_replication_rows`` holds, per replicated row, the fingerprint of its SQLite values when
-it was last sent and its canonical digest. It only decides which rows a run sends; the
-verification never reads it. It stays where it is: a run streams every SQLite row's (rowid, id,
+it was last sent and its canonical digest: exactly the rows the last run found unchanged or
+sent, all of which PostgreSQL then had. It decides which rows a run sends and, while the table's
+row versions are as the last run recorded them (:mod:`.row_versions`), which rows PostgreSQL
+has; the verification never reads it. It stays where it is: a run streams every SQLite row's (rowid, id,
 fingerprint) into a temporary table beside it with ``COPY`` and PostgreSQL compares them there
 (:meth:`Primary.classify`), so what comes back is the rowids of the rows to read in full and
 the sums of the unchanged rows' digests, never a row per unchanged row. It is written in the
@@ -42,16 +44,18 @@ class Primary:
         self._matched = 0  # how many of PostgreSQL's rows SQLite has
         self._count: int | None = None  # how many rows PostgreSQL has, when known
         self._incoming = f"tcgjobs_fingerprints_{table.name}"
-        if table.name in plan.missing_tables:
-            self.has_rows = self.remembered = False
-            return
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table.name})")
-        self.has_rows = bool(cursor.fetchone()[0])
-        self.remembered = False
-        if self.has_rows and schema.MEMO_TABLE not in plan.missing_tables:
+        #: Whether the bookkeeping holds entries of the table (when the table is empty too).
+        self.bookkept = False
+        if schema.MEMO_TABLE not in plan.missing_tables:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {schema.MEMO_TABLE} WHERE table_name = %s)",
                            (table.name,))
-            self.remembered = bool(cursor.fetchone()[0])
+            self.bookkept = bool(cursor.fetchone()[0])
+        self.has_rows = False
+        if table.name not in plan.missing_tables:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table.name})")
+            self.has_rows = bool(cursor.fetchone()[0])
+        #: Whether the fingerprints are compared with the bookkeeping.
+        self.remembered = self.has_rows and self.bookkept
 
     def classify(self, lines: Iterator[str], scratch: Scratch, changed: str,
                  known: Known | None = None) -> None:
@@ -181,17 +185,20 @@ def record(cursor: Any, tables: dict[str, tuple[Recorder, Primary]], created: bo
     if created:
         return
     for name, (recorder, primary) in tables.items():
-        if not primary.remembered:  # no bookkeeping of its rows before this run: none stale
+        if not primary.bookkept:  # no bookkeeping of its rows before this run: none stale
             continue
-        # Each row kept has one entry: more entries than rows kept means stale ones.
+        # Each row kept has one entry: more entries than rows kept means stale ones. (A table
+        # that was empty has none kept: every entry of its not sent again is stale.)
         cursor.execute(f"SELECT count(*) FROM {schema.MEMO_TABLE} WHERE table_name = %s", (name,))
         if cursor.fetchone()[0] == primary.unchanged[0] + recorder.sent:
             continue
-        just_sent = ("AND NOT EXISTS (SELECT 1 FROM stage_memo s WHERE s.table_name = m.table_name "
-                     "AND s.id = m.id)" if sent else "")
-        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} m WHERE m.table_name = %s AND NOT EXISTS "
-                       f"(SELECT 1 FROM {primary.rows} s WHERE s.id = m.id AND s.digest IS NOT NULL) "
-                       f"{just_sent}", (name,))
+        kept = ([f"EXISTS (SELECT 1 FROM {primary.rows} s WHERE s.id = m.id AND s.digest IS NOT NULL)"]
+                if primary.classified else [])
+        if sent:
+            kept.append("EXISTS (SELECT 1 FROM stage_memo s WHERE s.table_name = m.table_name "
+                        "AND s.id = m.id)")
+        cursor.execute(f"DELETE FROM {schema.MEMO_TABLE} m WHERE m.table_name = %s"
+                       + "".join(f" AND NOT {condition}" for condition in kept), (name,))
 
 
 def forget(connection: Any, comparisons: list[Comparison]) -> None:

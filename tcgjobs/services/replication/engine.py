@@ -46,6 +46,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 from loguru import logger
 from peewee import SqliteDatabase
 
@@ -141,24 +142,23 @@ class _Staged:
     #: PostgreSQL's totals of the rows this run changed, as they were before (None: not kept,
     #: the verification scans the table again).
     before: Totals | None = None
-    #: The early verification, which also knows whether the table is as the last run left it.
-    early: verification.EarlyScan | None = None
 
     def few_changes(self, more: int = 0) -> bool:
         return _few(self.rows.sent + more, self.stats.source_rows)
 
 
 def _classify(db: SqliteDatabase, table: Table, staged: _Staged, valid_sets: set[str] | None,
-              check: Callable[[], None]) -> Iterator[str]:
+              check: Callable[[], None], early: verification.EarlyScan | None) -> Iterator[str]:
     """Classify every SQLite row of ``table`` into ``staged``; yield COPY lines of rows to send.
-    Rows PostgreSQL lacks are sent whatever the bookkeeping says."""
+    Rows PostgreSQL lacks are sent whatever the bookkeeping says. ``early``: the early
+    verification, which also knows whether the table is as the last run left it."""
     stats, recorder, primary = staged.stats, staged.rows, staged.primary
     check()
     rows: Iterator[SourceRow]
     if primary.has_rows:  # PostgreSQL compares every row's fingerprint with the bookkeeping
         changed = recorder.scratch.table(f"changed_{table.name}",
                                          "rowid_ INTEGER, id TEXT, in_primary INTEGER")
-        known = staged.early.recorded(table, check) if staged.early is not None else None
+        known = early.kept(table, check) if early is not None else None
         primary.classify(fingerprint_lines(db, table, valid_sets, primary.remembered, check),
                          recorder.scratch, changed, known)
         recorder.add_unchanged(primary.unchanged)
@@ -348,28 +348,32 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
                 logger.info("schema: {}", statement.split("(")[0].strip())
                 cursor.execute(statement)
             check()
-            versions = _row_versions(cursor, staged, speculation)
+            versions = _row_versions(cursor, staged, speculation, check)
             if speculation is not None:
                 speculation.join()
         connection.commit()
         sets, cards = staged[SETS.name].stats, staged[CARDS.name].stats
         outcome = Outcome({"sets": sets, "cards": cards}, plan.actions)
         committed(outcome)
-        early = speculation.totals if speculation is not None else None
+        early = speculation.found if speculation is not None else None
         try:
             outcome.verification, known = verification.verify(connection, _sent(staged, delete),
                                                               early, check)
         except Exception as exc:  # a cancellation is still reported as one by the runner
             raise UnverifiedCommit("the replication was committed, but its verification could "
                                    f"not run: {first_line(exc)}") from exc
-        row_versions.record(connection, {name: (versions[name], totals)
-                                         for name, totals in known.items()})
+        corrected = True
         if not outcome.verified:
             try:
                 bookkeeping.forget(connection, outcome.verification)
             except Exception as exc:  # noqa: BLE001 - the differences found are still the run's result
                 logger.warning("could not drop the bookkeeping of the rows that differ ({}); the "
                                "next run finds them again and retries", exc)
+                corrected = False
+        # Recorded last, once the bookkeeping holds only rows PostgreSQL has (which a run that
+        # finds the row versions unchanged relies on); otherwise what was recorded is dropped.
+        row_versions.record(connection, {name: (versions[name] if corrected else None, totals)
+                                         for name, totals in known.items()})
         return outcome
     except BaseException:
         if speculation is not None:  # its scan would outlive the run on the server
@@ -382,19 +386,29 @@ def replicate(connect: Callable[[], Any], db: SqliteDatabase, *, delete: bool, d
         scratch.close()
 
 
-def _row_versions(cursor: Any, staged: dict[str, _Staged],
-                  early: verification.EarlyScan | None) -> dict[str, str]:
+def _row_versions(cursor: Any, staged: dict[str, _Staged], early: verification.EarlyScan | None,
+                  check: Callable[[], None]) -> dict[str, str | None]:
     """Per table, the signature of its row versions at this transaction's end, which the
     tables' lock keeps until the commit: what the verification finds is recorded with it. A
-    table the run wrote nothing to still has the one the early scan saw."""
-    versions = {}
+    table the run wrote nothing to still has the one the early scan saw. A signature the server
+    cannot compute is None (nothing is recorded; the next run scans), never the run's failure."""
+    versions: dict[str, str | None] = {}
     for table in (SETS, CARDS):
         item = staged[table.name]
-        seen = early.signatures.get(table.name) if early is not None else None
-        if seen is not None and not item.rows.sent and not item.stats.deleted:
-            versions[table.name] = seen
-        else:
+        if (early is not None and table.name in early.signatures and not item.rows.sent
+                and not item.stats.deleted):
+            versions[table.name] = early.signatures[table.name]
+            continue
+        cursor.execute("SAVEPOINT tcgjobs_row_versions")
+        try:
             versions[table.name] = row_versions.signature(cursor, table)
+        except psycopg2.Error as exc:
+            cursor.execute("ROLLBACK TO SAVEPOINT tcgjobs_row_versions")
+            check()  # a cancelled run stops here
+            logger.warning("the row versions of {} could not be read ({}); the next replication "
+                           "scans its rows", table.name, first_line(exc))
+            versions[table.name] = None
+        cursor.execute("RELEASE SAVEPOINT tcgjobs_row_versions")
     return versions
 
 
@@ -416,8 +430,8 @@ def _prepare(cursor: Any, plan: schema.SchemaPlan,
     for statement in plan.ddl:
         logger.info("schema: {}", statement.split("(")[0].strip())
         cursor.execute(statement)
-    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE}, "
-                   f"{row_versions.STATE_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+    cursor.execute(f"LOCK TABLE pokemon_card_sets, pokemon_cards, {schema.MEMO_TABLE} "
+                   "IN SHARE ROW EXCLUSIVE MODE")
     if plan.ddl:
         return None
     return verification.EarlyScan(connect)
@@ -445,14 +459,14 @@ def _read_snapshot(db: SqliteDatabase, cursor: Any | None, scratch: Scratch,
     with db.atomic():  # one read transaction: sets and cards come from the same snapshot
         for table in (SETS, CARDS):
             staged[table.name] = item = _Staged(TableStats(table.name), Recorder(scratch, table),
-                                                primary[table.name], early=early)
+                                                primary[table.name])
             valid_sets = None
             if table is CARDS:
                 valid_sets = staged[SETS.name].rows.ids() | set(
                     staged[SETS.name].primary.unchanged_ids())
                 if not delete:
                     valid_sets |= set(staged[SETS.name].stats.primary_only_ids)
-            lines = _classify(db, table, item, valid_sets, check)
+            lines = _classify(db, table, item, valid_sets, check, early)
             if cursor is None:
                 for _ in lines:
                     pass

@@ -47,32 +47,38 @@ class Sent:
 
 
 class EarlyScan(threading.Thread):
-    """PostgreSQL's checksums, computed on a second connection while SQLite is read, or known
+    """PostgreSQL's checksums, computed on a second connection while SQLite is read, or kept
     from the last run when the tables' row versions are still those it recorded
     (:mod:`.row_versions`)."""
+
+    #: How long the scan waits for its lock on a table (ACCESS SHARE, which only an ALTER, a
+    #: TRUNCATE or a VACUUM FULL queued behind the run's own lock would hold up) before giving
+    #: up: the run then compares every row itself and verifies by a scan after the commit,
+    #: instead of waiting for a statement that waits for the run.
+    LOCK_TIMEOUT = "2s"
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         super().__init__(name="tcgjobs-verify", daemon=True)
         self._connect = connect
         self._connection: Any = None
         self._abandoned = False
-        #: Per table, set once it is known whether its recorded totals still hold.
+        #: Per table, set once it is known whether the totals recorded for it still hold.
         self._checked = {table.name: threading.Event() for table in (SETS, CARDS)}
-        self._recorded: dict[str, Known] = {}
+        self._kept: dict[str, Known] = {}
         #: Per table, the signature of its row versions before the run's writes, once checked.
-        self.signatures: dict[str, str] = {}
-        #: Per table, PostgreSQL's totals before the run's writes (None: not computed).
-        self.totals: dict[str, Known] | None = None
+        self.signatures: dict[str, str | None] = {}
+        #: Per table, PostgreSQL's totals before the run's writes (None: not found).
+        self.found: dict[str, Known] | None = None
 
-    def recorded(self, table: Table, check: Callable[[], None]) -> Known | None:
+    def kept(self, table: Table, check: Callable[[], None]) -> Known | None:
         """The totals the last run recorded for ``table``, when its rows are still the row
-        versions they were recorded with (:func:`.row_versions.recorded`); None when they are not,
-        or could not be checked. Waits for the check (a few milliseconds after the start),
-        calling ``check`` meanwhile."""
+        versions they were recorded with (:func:`.row_versions.kept`); None when they are not,
+        or could not be checked. Waits for the check (a few milliseconds after the start, at
+        most :attr:`LOCK_TIMEOUT`), calling ``check`` meanwhile."""
         checked = self._checked[table.name]
         while not checked.wait(0.05):
             check()
-        return self._recorded.get(table.name)
+        return self._kept.get(table.name)
 
     def abandon(self) -> None:
         """The result is not needed (the run changed too many rows to use it): stop the scan."""
@@ -97,34 +103,43 @@ class EarlyScan(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - the verification after the commit will run instead
             logger.debug("early verification unavailable: {}", exc)
             return
-        if self._abandoned:
-            connection.close()
-            return
         try:
             connection.set_session(readonly=True)
             with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, false)", (self.LOCK_TIMEOUT,))
                 for table in (SETS, CARDS):
-                    self.signatures[table.name], known = row_versions.recorded(cursor, table)
+                    self._stop_if_abandoned()
+                    self.signatures[table.name], known = row_versions.kept(cursor, table)
                     if known is not None:
-                        self._recorded[table.name] = known
+                        self._kept[table.name] = known
                     self._checked[table.name].set()
-                totals = {}
+                found = {}
                 for table in (SETS, CARDS):
+                    self._stop_if_abandoned()
                     # One server process: this process needs the other core to fingerprint
                     # SQLite's rows meanwhile (parallel workers made both slower; measured A/B).
-                    totals[table.name] = (self._recorded.get(table.name)
-                                          or row_versions.scan(cursor, table, parallel=False))
-                self.totals = totals
+                    found[table.name] = (self._kept.get(table.name)
+                                         or row_versions.scan(cursor, table, parallel=False))
+                self.found = found
         except Exception as exc:  # noqa: BLE001 - the verification after the commit runs anyway
-            logger.debug("early verification failed: {}", exc)
+            logger.debug("early verification stopped: {}", exc)
         finally:
             connection.close()
+
+    def _stop_if_abandoned(self) -> None:
+        """A cancel sent between two statements reaches no statement: look before each."""
+        if self._abandoned:
+            raise _Abandoned("the early verification is not needed")
+
+
+class _Abandoned(Exception):
+    pass
 
 
 def verify(connection: Any, tables: list[Sent], early: dict[str, Known] | None,
            check: Callable[[], None] = lambda: None) -> tuple[list[Comparison], dict[str, Known]]:
-    """Compare both sides of each table after the commit (``early``: the :class:`EarlyScan`'s
-    totals, when it ran to its end). ``check`` is called before each table, so a cancelled run
+    """Compare both sides of each table after the commit (``early``: what the
+    :class:`EarlyScan` found, when it ran to its end). ``check`` is called before each table, so a cancelled run
     stops here even between two statements (a cancel only interrupts a running one). Returns the
     comparisons and, per table, PostgreSQL's totals of the whole table after the commit."""
     results = []
@@ -141,10 +156,7 @@ def verify(connection: Any, tables: list[Sent], early: dict[str, Known] | None,
                     result = compare(cursor, sent.table, sent.source, sent.exclude, derived)
                     if result.equal:
                         known[name] = Known(derived, early[name].scanned_at)
-                        base = (f"row versions unchanged since the scan of "
-                                f"{early[name].scanned_at:%Y-%m-%d %H:%M %Z}"
-                                if early[name].recorded else "scan before the writes")
-                        result.method = f"{base}, {changed} changed rows re-read"
+                        result.method = f"{early[name].method}, {changed} changed rows re-read"
                 if result is None or not result.equal:  # scan every row; name the rows
                     known[name] = row_versions.scan(cursor, sent.table, parallel=True)
                     result = compare(cursor, sent.table, sent.source, sent.exclude,
