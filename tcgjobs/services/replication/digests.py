@@ -194,17 +194,18 @@ class Comparison:
 
 
 def compare(cursor: Any, table: Table, source: SourceDigests, exclude: Collection[str] = (),
-            totals: Totals | None = None, *, absent: Collection[str] = ()) -> Comparison:
+            totals: Totals | None = None, *, absent: Collection[str] = (),
+            name_rows: bool = True) -> Comparison:
     """Compare SQLite's side ``source`` with PostgreSQL's rows of ``table`` (minus ``exclude``;
     ``absent``: see :func:`primary_totals`).
 
-    Cheap when equal (one aggregate query, or none given ``totals``); on a mismatch PostgreSQL's
-    per-row digests are streamed into a scratch table beside SQLite's, and joins there name the
-    ids that differ.
+    Cheap when equal (one aggregate query, or none given ``totals``); on a mismatch (unless
+    ``name_rows`` is false) PostgreSQL's per-row digests are streamed into a scratch table
+    beside SQLite's, and joins there name the ids that differ.
     """
     count, checksum = primary_checksum(cursor, table, exclude, totals, absent=absent)
     result = Comparison(table.name, source.checksum.count, count, source.checksum.text, checksum)
-    if not result.equal:
+    if not result.equal and name_rows:
         source.complete(cursor)
         scratch = source.scratch
         primary = load_primary_digests(cursor, table, scratch, exclude, absent=absent)
